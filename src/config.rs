@@ -1,0 +1,163 @@
+//! Command line and environment configuration, read once at start-up.
+
+use std::net::SocketAddr;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The default embedded database: created (with its folder) on first start.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/emulator.db";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "intune-mtd-emulator",
+    version,
+    about = "Emulates Microsoft Intune's Mobile Threat Defense connectors and device-compliance Graph API"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub log: LogArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the Graph, identity, partner and control-plane APIs.
+    Serve(ServeArgs),
+    /// Apply the database migrations and exit.
+    Migrate(DatabaseArgs),
+    /// Print an access token for an app of a tenant (the tenant's bootstrap admin app by default).
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// `sqlite://path` (created if missing) or `postgres://user@host/db`.
+    #[arg(long, env = "MTD_EMULATOR_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+    /// Upper bound of the database connection pool.
+    #[arg(long, env = "MTD_EMULATOR_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Address to listen on.
+    #[arg(long, env = "MTD_EMULATOR_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Bearer key the control plane (`/_emulator`) requires. Without one the control plane is
+    /// open, which is only allowed while listening on a loopback address.
+    #[arg(long, env = "MTD_EMULATOR_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+    /// Base URL clients use to reach the server, for absolute links (`@odata.nextLink`,
+    /// OpenID configuration). Defaults to `http://` + the request's Host header.
+    #[arg(long, env = "MTD_EMULATOR_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Largest request body accepted, in bytes; larger ones get 413.
+    #[arg(long, env = "MTD_EMULATOR_BODY_LIMIT", default_value_t = 4 * 1024 * 1024)]
+    pub body_limit: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// The tenant id.
+    #[arg(long)]
+    pub tenant: String,
+    /// The app's client id; the tenant's bootstrap admin app when omitted.
+    #[arg(long)]
+    pub client_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LogArgs {
+    /// Log format.
+    #[arg(long, global = true, env = "MTD_EMULATOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log filter in `tracing` syntax, e.g. `info` or `intune_mtd_emulator=debug,sqlx=warn`.
+    #[arg(long, global = true, env = "MTD_EMULATOR_LOG", default_value = "info")]
+    pub log_filter: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// What the HTTP layer needs to know of the configuration.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub admin_key: Option<String>,
+    pub public_url: Option<String>,
+    pub body_limit: usize,
+}
+
+impl ServeArgs {
+    /// Refuses configurations that would expose an unauthenticated control plane.
+    pub fn check(&self) -> Result<(), String> {
+        if self.admin_key.as_deref().is_some_and(str::is_empty) {
+            return Err("MTD_EMULATOR_ADMIN_KEY / --admin-key must not be empty".into());
+        }
+        if self.admin_key.is_none() && !self.listen.ip().is_loopback() {
+            return Err(format!(
+                "refusing to listen on {} without an admin key: the control plane (/_emulator) would be open \
+                 to the network. Set --admin-key (or MTD_EMULATOR_ADMIN_KEY), or listen on a loopback address \
+                 such as 127.0.0.1.",
+                self.listen
+            ));
+        }
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(format!("--public-url must start with http:// or https://, got '{url}'"));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn server_config(&self) -> ServerConfig {
+        ServerConfig {
+            admin_key: self.admin_key.clone(),
+            public_url: self.public_url.as_ref().map(|u| u.trim_end_matches('/').to_string()),
+            body_limit: self.body_limit,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(args: &[&str]) -> ServeArgs {
+        let mut argv = vec!["intune-mtd-emulator", "serve"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Serve(s) => s,
+            other => panic!("expected serve, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_listen_on_loopback_with_the_embedded_database() {
+        let s = serve(&[]);
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.database.database_url, DEFAULT_DATABASE_URL);
+        assert!(s.check().is_ok());
+    }
+
+    #[test]
+    fn a_public_address_without_an_admin_key_is_refused() {
+        let err = serve(&["--listen", "0.0.0.0:8080"]).check().unwrap_err();
+        assert!(err.contains("without an admin key"), "{err}");
+        assert!(serve(&["--listen", "0.0.0.0:8080", "--admin-key", "k"]).check().is_ok());
+        assert!(serve(&["--listen", "[::1]:8080"]).check().is_ok());
+    }
+
+    #[test]
+    fn an_empty_admin_key_is_refused() {
+        assert!(serve(&["--admin-key", ""]).check().is_err());
+    }
+}

@@ -1,0 +1,105 @@
+//! Who is calling: a Graph token's tenant and permissions, or the control plane's admin key.
+//! Each route's `Access` rule (declared in the route table) reaches the extractor as a request
+//! extension; a handler cannot be reached without the rule it declared being enforced.
+
+use axum::extract::FromRequestParts;
+use axum::http::{header, request::Parts, StatusCode};
+use chrono::{DateTime, Utc};
+use subtle::ConstantTimeEq;
+
+use super::error::ApiError;
+use super::routes::Access;
+use super::AppState;
+use crate::clock::tenant_now;
+use crate::domain::tenant::Tenant;
+use crate::identity::tokens::{check_lifetime, verify_signature, AccessClaims, TokenRejection};
+
+/// The caller of a Graph route: a valid token of an existing tenant holding the route's permission.
+#[derive(Debug, Clone)]
+pub struct GraphCaller {
+    pub tenant: Tenant,
+    /// The tenant's now, read once for the request.
+    pub now: DateTime<Utc>,
+    pub claims: AccessClaims,
+}
+
+fn declared_access(parts: &Parts) -> Result<Access, ApiError> {
+    parts
+        .extensions
+        .get::<Access>()
+        .copied()
+        .ok_or_else(|| ApiError::internal(format!("route {} declares no access rule", parts.uri.path())))
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+fn rejected(r: TokenRejection) -> ApiError {
+    ApiError::unauthorized(r.to_string())
+}
+
+impl FromRequestParts<AppState> for GraphCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Access::Graph(permission) = declared_access(parts)? else {
+            return Err(ApiError::internal(
+                "a Graph handler sits on a route without a Graph access rule",
+            ));
+        };
+        let token = bearer(parts).ok_or_else(|| rejected(TokenRejection::Missing))?;
+        let claims = verify_signature(&state.keys, token).await.map_err(rejected)?;
+        let tenant = state
+            .store
+            .get_tenant(&claims.tid)
+            .await?
+            .ok_or_else(|| rejected(TokenRejection::UnknownTenant))?;
+        let now = tenant_now(state.clock.wall_now(), tenant.clock_offset_us);
+        check_lifetime(&claims, now).map_err(rejected)?;
+        tracing::Span::current().record("tenant", tenant.id.as_str());
+        let granted = claims.idtyp == "app" && permission.is_granted_by(claims.roles.iter().map(String::as_str));
+        if !granted {
+            return Err(ApiError::forbidden(format!(
+                "Application is not authorized to perform this operation. Application must have one of the following scopes: {}",
+                permission.any_of.join(", ")
+            )));
+        }
+        Ok(GraphCaller { tenant, now, claims })
+    }
+}
+
+/// A caller of the control plane: holds the admin key, or none is configured (loopback only,
+/// enforced at start-up).
+#[derive(Debug, Clone, Copy)]
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if declared_access(parts)? != Access::AdminKey {
+            return Err(ApiError::internal(
+                "a control-plane handler sits on a route without the admin-key rule",
+            ));
+        }
+        let Some(expected) = &state.config.admin_key else {
+            return Ok(Admin);
+        };
+        let presented = bearer(parts).unwrap_or("");
+        if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
+            Ok(Admin)
+        } else {
+            Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                "The control plane requires the admin key: 'Authorization: Bearer <admin key>'.",
+            ))
+        }
+    }
+}

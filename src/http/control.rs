@@ -1,0 +1,401 @@
+//! The emulator's control plane (`/_emulator`): tenants, their apps and their clocks.
+
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::auth::Admin;
+use super::error::{ApiError, ApiResult};
+use super::extract::{decode, BaseUrl, JsonBody, OData};
+use super::paging::{next_link, page_request};
+use super::routes::{Access, RouteTable, Surface};
+use super::AppState;
+use crate::clock::tenant_now;
+use crate::domain::duration::{format_micros, IsoDuration};
+use crate::domain::permissions::canonical_permission;
+use crate::domain::tenant::{parse_guid, App, AppKind, Tenant};
+use crate::odata::{self, ColType, Column, Dialect, Entity};
+use crate::service::clock::{move_clock, rfc3339, ClockError, ClockMove};
+use crate::service::tenants::{create_tenant, new_app, reset_tenant};
+use crate::store::{ListQuery, StoreError};
+
+pub fn routes() -> RouteTable {
+    let mut t = RouteTable::new(Surface::Control);
+    t.route(Method::POST, "/_emulator/tenants", Access::AdminKey, create)
+        .route(Method::GET, "/_emulator/tenants", Access::AdminKey, list)
+        .route(Method::GET, "/_emulator/tenants/{tenantId}", Access::AdminKey, get)
+        .route(
+            Method::DELETE,
+            "/_emulator/tenants/{tenantId}",
+            Access::AdminKey,
+            delete,
+        )
+        .route(
+            Method::POST,
+            "/_emulator/tenants/{tenantId}/reset",
+            Access::AdminKey,
+            reset,
+        )
+        .route(
+            Method::POST,
+            "/_emulator/tenants/{tenantId}/apps",
+            Access::AdminKey,
+            register_app,
+        )
+        .route(
+            Method::GET,
+            "/_emulator/tenants/{tenantId}/apps",
+            Access::AdminKey,
+            list_apps,
+        )
+        .route(
+            Method::GET,
+            "/_emulator/tenants/{tenantId}/clock",
+            Access::AdminKey,
+            read_clock,
+        )
+        .route(
+            Method::POST,
+            "/_emulator/tenants/{tenantId}/clock",
+            Access::AdminKey,
+            set_clock,
+        );
+    t
+}
+
+/// The tenants collection as `$filter` and `$orderby` see it.
+static TENANT_ENTITY: Entity = Entity {
+    type_name: "emulator.tenant",
+    columns: &[
+        Column {
+            property: "id",
+            sql: "id",
+            ty: ColType::Text,
+            filterable: true,
+            sortable: true,
+            case_insensitive: true,
+        },
+        Column {
+            property: "displayName",
+            sql: "display_name",
+            ty: ColType::Text,
+            filterable: true,
+            sortable: true,
+            case_insensitive: true,
+        },
+        Column {
+            property: "createdDateTime",
+            sql: "created_at",
+            ty: ColType::Timestamp,
+            filterable: true,
+            sortable: true,
+            case_insensitive: false,
+        },
+    ],
+    known_properties: &["clock", "tokenEndpoint", "bootstrapApp"],
+};
+
+const TENANT_PAGE_SIZE: u64 = 100;
+
+fn tenant_json(t: &Tenant, wall: DateTime<Utc>, base: &str) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("id".into(), json!(t.id));
+    m.insert("displayName".into(), json!(t.display_name));
+    m.insert("createdDateTime".into(), json!(rfc3339(t.created_at)));
+    m.insert("clock".into(), clock_json(t, wall));
+    m.insert("bootstrapApp".into(), json!({ "clientId": t.bootstrap_client_id }));
+    m.insert(
+        "tokenEndpoint".into(),
+        json!(format!("{base}/{}/oauth2/v2.0/token", t.id)),
+    );
+    m
+}
+
+fn clock_json(t: &Tenant, wall: DateTime<Utc>) -> Value {
+    json!({ "now": rfc3339(tenant_now(wall, t.clock_offset_us)), "offset": format_micros(t.clock_offset_us) })
+}
+
+fn app_json(a: &App) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("clientId".into(), json!(a.client_id));
+    m.insert("displayName".into(), json!(a.display_name));
+    m.insert("kind".into(), json!(a.kind.as_str()));
+    m.insert("permissions".into(), json!(a.permissions));
+    m.insert("createdDateTime".into(), json!(rfc3339(a.created_at)));
+    m
+}
+
+fn tenant_not_found(id: &str) -> ApiError {
+    ApiError::not_found(format!("Tenant '{id}' does not exist."))
+}
+
+/// Tenant ids are GUIDs; anything else cannot name a tenant.
+async fn load_tenant(state: &AppState, id: &str) -> ApiResult<Tenant> {
+    let Some(id) = parse_guid(id) else {
+        return Err(tenant_not_found(id));
+    };
+    state.store.get_tenant(&id).await?.ok_or_else(|| tenant_not_found(&id))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CreateTenant {
+    id: Option<String>,
+    display_name: Option<String>,
+}
+
+async fn create(
+    _: Admin,
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let req: CreateTenant = decode(body, "emulator.tenant")?;
+    let id =
+        match req.id {
+            Some(id) => Some(parse_guid(&id).ok_or_else(|| {
+                ApiError::bad_request(format!("Invalid value for property 'id': '{id}' is not a GUID."))
+            })?),
+            None => None,
+        };
+    if req
+        .display_name
+        .as_deref()
+        .is_some_and(|n| n.trim().is_empty() || n.len() > 256)
+    {
+        return Err(ApiError::bad_request(
+            "Invalid value for property 'displayName': it must have 1 to 256 characters.",
+        ));
+    }
+    let (tenant, bootstrap) =
+        match create_tenant(state.store.as_ref(), state.clock.as_ref(), id, req.display_name).await {
+            Ok(created) => created,
+            Err(StoreError::Conflict(_)) => return Err(ApiError::conflict("A tenant with this id already exists.")),
+            Err(e) => return Err(e.into()),
+        };
+    let mut body = tenant_json(&tenant, state.clock.wall_now(), &base);
+    let mut app = app_json(&bootstrap.app);
+    app.insert("clientSecret".into(), json!(bootstrap.client_secret));
+    body.insert("bootstrapApp".into(), Value::Object(app));
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+async fn list(
+    _: Admin,
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    OData(q): OData,
+    uri: Uri,
+) -> ApiResult<Json<Value>> {
+    if !q.expand.is_empty() {
+        return Err(ApiError::bad_request("$expand is not supported on tenants."));
+    }
+    let bad = |e: odata::ODataError| ApiError::bad_request(e.to_string());
+    let select = q
+        .select
+        .as_ref()
+        .map(|s| odata::validate_select(s, &TENANT_ENTITY))
+        .transpose()
+        .map_err(bad)?;
+    let filter = q
+        .filter
+        .as_ref()
+        .map(|f| odata::filter_sql(f, &TENANT_ENTITY, state.dialect(), 1))
+        .transpose()
+        .map_err(bad)?;
+    let order_by = if q.orderby.is_empty() {
+        None
+    } else {
+        Some(odata::orderby_sql_for(&q.orderby, &TENANT_ENTITY, state.dialect()).map_err(bad)?)
+    };
+    let page = page_request(&q, TENANT_PAGE_SIZE, TENANT_PAGE_SIZE)?;
+    let result = state
+        .store
+        .list_tenants(&ListQuery {
+            filter,
+            order_by,
+            limit: page.size + 1,
+            offset: page.offset,
+            count: q.count,
+        })
+        .await?;
+    let wall = state.clock.wall_now();
+    let more = result.items.len() as u64 > page.size;
+    let value: Vec<Value> = result
+        .items
+        .iter()
+        .take(page.size as usize)
+        .map(|t| {
+            let full = tenant_json(t, wall, &base);
+            Value::Object(match &select {
+                Some(names) if !names.contains(&"*") => {
+                    full.into_iter().filter(|(k, _)| names.contains(&k.as_str())).collect()
+                }
+                _ => full,
+            })
+        })
+        .collect();
+    let mut body = Map::new();
+    if let Some(total) = result.total {
+        body.insert("@odata.count".into(), json!(total));
+    }
+    body.insert("value".into(), Value::Array(value));
+    if more {
+        body.insert(
+            "@odata.nextLink".into(),
+            json!(next_link(&base, uri.path(), uri.query(), page.offset + page.size)),
+        );
+    }
+    Ok(Json(Value::Object(body)))
+}
+
+async fn get(
+    _: Admin,
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let tenant = load_tenant(&state, &id).await?;
+    Ok(Json(Value::Object(tenant_json(&tenant, state.clock.wall_now(), &base))))
+}
+
+async fn delete(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    let tenant = load_tenant(&state, &id).await?;
+    if state.store.delete_tenant(&tenant.id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(tenant_not_found(&id))
+    }
+}
+
+async fn reset(
+    _: Admin,
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let tenant = load_tenant(&state, &id).await?;
+    if !reset_tenant(state.store.as_ref(), &tenant.id).await? {
+        return Err(tenant_not_found(&id));
+    }
+    let tenant = load_tenant(&state, &tenant.id).await?;
+    Ok(Json(Value::Object(tenant_json(&tenant, state.clock.wall_now(), &base))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RegisterApp {
+    display_name: String,
+    #[serde(default = "graph_kind")]
+    kind: AppKind,
+    #[serde(default)]
+    permissions: Vec<String>,
+}
+
+fn graph_kind() -> AppKind {
+    AppKind::Graph
+}
+
+async fn register_app(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let tenant = load_tenant(&state, &id).await?;
+    let req: RegisterApp = decode(body, "emulator.app")?;
+    if req.display_name.trim().is_empty() || req.display_name.len() > 256 {
+        return Err(ApiError::bad_request(
+            "Invalid value for property 'displayName': it must have 1 to 256 characters.",
+        ));
+    }
+    let mut permissions: Vec<String> = Vec::with_capacity(req.permissions.len());
+    for p in &req.permissions {
+        let canonical = canonical_permission(p).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "Invalid value for property 'permissions': '{p}' is not a Microsoft Graph application permission the emulator knows."
+            ))
+        })?;
+        if !permissions.iter().any(|q| q == canonical) {
+            permissions.push(canonical.to_string());
+        }
+    }
+    let registered = new_app(
+        &tenant.id,
+        req.display_name.trim(),
+        req.kind,
+        permissions,
+        state.clock.as_ref(),
+    );
+    state.store.insert_app(&registered.app).await?;
+    let mut body = app_json(&registered.app);
+    body.insert("clientSecret".into(), json!(registered.client_secret));
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+async fn list_apps(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let tenant = load_tenant(&state, &id).await?;
+    let apps = state.store.list_apps(&tenant.id).await?;
+    Ok(Json(json!({ "value": apps.iter().map(app_json).collect::<Vec<_>>() })))
+}
+
+async fn read_clock(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let tenant = load_tenant(&state, &id).await?;
+    Ok(Json(clock_json(&tenant, state.clock.wall_now())))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct MoveClock {
+    advance_by: Option<String>,
+    set_to: Option<String>,
+}
+
+async fn set_clock(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    let tenant = load_tenant(&state, &id).await?;
+    let req: MoveClock = decode(body, "emulator.clockMove")?;
+    let mv = match (req.advance_by, req.set_to) {
+        (Some(d), None) => ClockMove::AdvanceBy(
+            IsoDuration::parse(&d)
+                .map_err(|e| ApiError::bad_request(format!("Invalid value for property 'advanceBy': {e}")))?,
+        ),
+        (None, Some(t)) => ClockMove::SetTo(
+            DateTime::parse_from_rfc3339(&t)
+                .map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "Invalid value for property 'setTo': '{t}' is not an ISO 8601 date and time with an offset."
+                    ))
+                })?
+                .with_timezone(&Utc),
+        ),
+        _ => {
+            return Err(ApiError::bad_request(
+                "Give exactly one of 'advanceBy' (an ISO 8601 duration) and 'setTo' (an instant).",
+            ))
+        }
+    };
+    match move_clock(state.store.as_ref(), state.clock.as_ref(), &tenant.id, mv).await {
+        Ok((tenant, _)) => Ok(Json(clock_json(&tenant, state.clock.wall_now()))),
+        Err(ClockError::TenantNotFound) => Err(tenant_not_found(&id)),
+        Err(e @ (ClockError::Backwards { .. } | ClockError::OutOfRange)) => Err(ApiError::bad_request(e.to_string())),
+        Err(ClockError::Store(e)) => Err(e.into()),
+    }
+}
+
+impl AppState {
+    pub fn dialect(&self) -> Dialect {
+        match self.store.backend() {
+            "postgres" => Dialect::Postgres,
+            _ => Dialect::Sqlite,
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! The Graph admin API, mounted under `/v1.0` and `/beta`. Paths here are relative to the version.
+
+mod device_management;
+
+use axum::http::{Method, Uri};
+use axum::Router;
+
+use super::error::ApiError;
+use super::routes::{RouteInfo, RouteTable, Surface};
+use super::AppState;
+
+pub fn router() -> (Router<AppState>, Vec<RouteInfo>) {
+    let mut t = RouteTable::new(Surface::Graph);
+    device_management::routes(&mut t);
+    let (router, infos) = t.into_parts();
+    let templates: Vec<&'static str> = infos.iter().map(|i| i.path).collect();
+    let templates_for_405 = templates.clone();
+    let router = router
+        .fallback(move |uri: Uri| {
+            let templates = templates.clone();
+            async move {
+                ApiError::bad_request(format!(
+                    "Resource not found for the segment '{}'.",
+                    unknown_segment(&templates, uri.path())
+                ))
+            }
+        })
+        .method_not_allowed_fallback(move |method: Method, uri: Uri| {
+            let templates = templates_for_405.clone();
+            async move { no_method_match(&templates, &method, uri.path()) }
+        });
+    (router, infos)
+}
+
+fn segments(path: &str) -> Vec<&str> {
+    path.split('/').filter(|s| !s.is_empty()).collect()
+}
+
+/// Strips the version segment when the path still carries it (nested routers see the full path
+/// in `Uri` extractors only sometimes, so accept both).
+fn relative(path: &str) -> &str {
+    for prefix in ["/v1.0", "/beta"] {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            if rest.is_empty() || rest.starts_with('/') {
+                return rest;
+            }
+        }
+    }
+    path
+}
+
+/// The first segment of `path` that no route template continues with, as Graph's router
+/// names it.
+fn unknown_segment(templates: &[&str], path: &str) -> String {
+    let parts = segments(relative(path));
+    let mut matched = 0;
+    for t in templates {
+        let tparts = segments(t);
+        let n = parts
+            .iter()
+            .zip(&tparts)
+            .take_while(|(p, t)| t.starts_with('{') || p.eq_ignore_ascii_case(t))
+            .count();
+        matched = matched.max(n);
+    }
+    parts
+        .get(matched)
+        .or(parts.last())
+        .map(|s| s.to_string())
+        .unwrap_or_default()
+}
+
+/// Intune's answer to a verb a path does not have: 400 with the template in OData's words.
+fn no_method_match(templates: &[&str], method: &Method, path: &str) -> ApiError {
+    let rel = relative(path);
+    let parts = segments(rel);
+    let template = templates
+        .iter()
+        .map(|t| segments(t))
+        .find(|t| {
+            t.len() == parts.len()
+                && t.iter()
+                    .zip(&parts)
+                    .all(|(t, p)| t.starts_with('{') || t.eq_ignore_ascii_case(p))
+        })
+        .map(|t| {
+            t.iter()
+                .enumerate()
+                .map(|(i, s)| match (i, s.starts_with('{')) {
+                    (_, true) => "key",
+                    (0, false) => "singleton",
+                    _ => "navigation",
+                })
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .unwrap_or_else(|| "unknown".into());
+    ApiError::new(
+        axum::http::StatusCode::BAD_REQUEST,
+        "No method match route template",
+        format!("No OData route exists that match template ~/{template} with http verb {method} for request {rel}."),
+    )
+}
+
+/// Graph's JSON media type, parameters included.
+pub const GRAPH_CONTENT_TYPE: &str =
+    "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
+
+pub fn graph_json(
+    status: axum::http::StatusCode,
+    body: serde_json::Map<String, serde_json::Value>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    (status, [(axum::http::header::CONTENT_TYPE, GRAPH_CONTENT_TYPE)], bytes).into_response()
+}
+
+/// Puts `@odata.context` first, as Graph does.
+pub fn with_context(
+    context: String,
+    body: serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut out = serde_json::Map::with_capacity(body.len() + 1);
+    out.insert("@odata.context".into(), serde_json::Value::String(context));
+    out.extend(body);
+    out
+}
+
+/// A single entity has no pages to filter, sort or count.
+pub fn reject_collection_options(q: &crate::odata::QueryOptions) -> Result<(), ApiError> {
+    let given = [
+        ("$filter", q.filter.is_some()),
+        ("$orderby", !q.orderby.is_empty()),
+        ("$top", q.top.is_some()),
+        ("$skip", q.skip.is_some()),
+        ("$count", q.count),
+        ("$skiptoken", q.skiptoken.is_some()),
+        ("$search", q.search.is_some()),
+    ];
+    match given.iter().find(|(_, present)| *present) {
+        Some((name, _)) => Err(ApiError::bad_request(format!(
+            "The query specified in the URI is not valid. Query option '{name}' is not allowed on a single entity."
+        ))),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_the_first_unknown_segment() {
+        let t = ["/deviceManagement", "/deviceManagement/managedDevices/{id}"];
+        assert_eq!(unknown_segment(&t, "/v1.0/foo"), "foo");
+        assert_eq!(
+            unknown_segment(&t, "/v1.0/deviceManagement/deviceStatuses"),
+            "deviceStatuses"
+        );
+        assert_eq!(unknown_segment(&t, "/deviceManagement/managedDevices/1/apps"), "apps");
+    }
+
+    #[test]
+    fn describes_the_route_template() {
+        let t = ["/deviceManagement"];
+        let e = no_method_match(&t, &Method::DELETE, "/v1.0/deviceManagement");
+        assert_eq!(e.code, "No method match route template");
+        assert_eq!(
+            e.message,
+            "No OData route exists that match template ~/singleton with http verb DELETE for request /deviceManagement."
+        );
+    }
+}

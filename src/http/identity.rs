@@ -1,0 +1,287 @@
+//! The Entra ID stand-in: token endpoint, signing keys, OpenID configuration. Errors take
+//! Entra's shape (`error`, `error_description` with an AADSTS code, `error_codes`, ...), not
+//! Graph's, because that is what token clients parse.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::extract::BaseUrl;
+use super::routes::{Access, RouteTable, Surface};
+use super::AppState;
+use crate::clock::tenant_now;
+use crate::domain::tenant::{parse_guid, secret_matches, Tenant};
+use crate::identity::tokens::{app_claims, sign, GRAPH_AUDIENCES, TOKEN_LIFETIME_SECS};
+
+pub fn routes() -> RouteTable {
+    let mut t = RouteTable::new(Surface::Identity);
+    t.route(Method::POST, "/{tenantId}/oauth2/v2.0/token", Access::Public, token)
+        .route(Method::GET, "/{tenantId}/discovery/v2.0/keys", Access::Public, keys)
+        .route(
+            Method::GET,
+            "/{tenantId}/v2.0/.well-known/openid-configuration",
+            Access::Public,
+            openid_configuration,
+        );
+    t
+}
+
+struct EntraError {
+    status: StatusCode,
+    error: &'static str,
+    code: u32,
+    description: String,
+}
+
+impl EntraError {
+    fn new(status: StatusCode, error: &'static str, code: u32, description: impl Into<String>) -> Self {
+        EntraError {
+            status,
+            error,
+            code,
+            description: description.into(),
+        }
+    }
+
+    fn missing(parameter: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900144,
+            format!("The request body must contain the following parameter: '{parameter}'."),
+        )
+    }
+
+    fn tenant_not_found(tenant: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            90002,
+            format!(
+                "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
+            ),
+        )
+    }
+}
+
+impl IntoResponse for EntraError {
+    fn into_response(self) -> Response {
+        let now = chrono::Utc::now();
+        let timestamp = now.format("%Y-%m-%d %H:%M:%SZ").to_string();
+        let trace_id = Uuid::new_v4().to_string();
+        let correlation_id = Uuid::new_v4().to_string();
+        let body = json!({
+            "error": self.error,
+            "error_description": format!(
+                "AADSTS{}: {} Trace ID: {trace_id} Correlation ID: {correlation_id} Timestamp: {timestamp}",
+                self.code, self.description
+            ),
+            "error_codes": [self.code],
+            "timestamp": timestamp,
+            "trace_id": trace_id,
+            "correlation_id": correlation_id,
+            "error_uri": format!("https://login.microsoftonline.com/error?code={}", self.code),
+        });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+async fn find_tenant(state: &AppState, tenant: &str) -> Result<Tenant, Response> {
+    let Some(id) = parse_guid(tenant) else {
+        return Err(EntraError::tenant_not_found(tenant).into_response());
+    };
+    match state.store.get_tenant(&id).await {
+        Ok(Some(t)) => Ok(t),
+        Ok(None) => Err(EntraError::tenant_not_found(tenant).into_response()),
+        Err(e) => Err(super::error::ApiError::from(e).into_response()),
+    }
+}
+
+/// `client_secret_basic`: credentials in the Authorization header.
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    let unescape = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+    Some((unescape(id), unescape(secret)))
+}
+
+async fn token(State(state): State<AppState>, Path(tenant): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    let tenant = match find_tenant(&state, &tenant).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    match issue(&state, &tenant, &headers, &body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn issue(state: &AppState, tenant: &Tenant, headers: &HeaderMap, body: &[u8]) -> Result<Response, EntraError> {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim()
+                .to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+    let mut form = std::collections::HashMap::new();
+    if is_form {
+        for (k, v) in form_urlencoded::parse(body) {
+            form.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+        }
+    }
+    let grant_type = form
+        .get("grant_type")
+        .ok_or_else(|| EntraError::missing("grant_type"))?;
+    if grant_type != "client_credentials" {
+        return Err(EntraError::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            70003,
+            format!("The app requested an unsupported grant type '{grant_type}'."),
+        ));
+    }
+    let basic = basic_credentials(headers);
+    let client_id = form
+        .get("client_id")
+        .cloned()
+        .or_else(|| basic.as_ref().map(|b| b.0.clone()))
+        .ok_or_else(|| EntraError::missing("client_id"))?;
+    let scope = form.get("scope").ok_or_else(|| EntraError::missing("scope"))?;
+    let resource = scope.trim().strip_suffix("/.default").ok_or_else(|| {
+        EntraError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            1002012,
+            format!(
+                "The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."
+            ),
+        )
+    })?;
+    let audience = GRAPH_AUDIENCES.iter().find(|a| a.trim_end_matches('/') == resource.trim_end_matches('/')).ok_or_else(|| {
+        EntraError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_resource",
+            500011,
+            format!(
+                "The resource principal named {resource} was not found in the tenant named {}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.",
+                tenant.id
+            ),
+        )
+    })?;
+    let app = state
+        .store
+        .get_app(&tenant.id, &client_id)
+        .await
+        .map_err(|e| internal(&e))?
+        .ok_or_else(|| {
+            EntraError::new(
+                StatusCode::BAD_REQUEST,
+                "unauthorized_client",
+                700016,
+                format!(
+                    "Application with identifier '{client_id}' was not found in the directory '{}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.",
+                    tenant.id
+                ),
+            )
+        })?;
+    let secret = form
+        .get("client_secret")
+        .cloned()
+        .or_else(|| basic.map(|b| b.1))
+        .ok_or_else(|| {
+            EntraError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                7000218,
+                "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+            )
+        })?;
+    if !secret_matches(&secret, &app.secret_hash) {
+        return Err(EntraError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000215,
+            format!(
+                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
+            ),
+        ));
+    }
+    let now = tenant_now(state.clock.wall_now(), tenant.clock_offset_us);
+    let mut claims = app_claims(tenant, &app, now);
+    claims.aud = audience.trim_end_matches('/').to_string();
+    let access_token = sign(&state.keys, &claims).await.map_err(|e| internal(&e))?;
+    let mut response = Json(json!({
+        "token_type": "Bearer",
+        "expires_in": TOKEN_LIFETIME_SECS,
+        "ext_expires_in": TOKEN_LIFETIME_SECS,
+        "access_token": access_token,
+    }))
+    .into_response();
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store, no-cache"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}
+
+fn internal(e: &dyn std::fmt::Display) -> EntraError {
+    tracing::error!(error = %e, "token endpoint failed");
+    EntraError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "server_error",
+        50000,
+        "There was an error issuing a token.",
+    )
+}
+
+async fn keys(State(state): State<AppState>, Path(tenant): Path<String>) -> Response {
+    if let Err(r) = find_tenant(&state, &tenant).await {
+        return r;
+    }
+    match state.keys.jwks().await {
+        Ok(keys) => Json(json!({ "keys": keys })).into_response(),
+        Err(e) => super::error::ApiError::from(e).into_response(),
+    }
+}
+
+async fn openid_configuration(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    BaseUrl(base): BaseUrl,
+) -> Response {
+    let tenant = match find_tenant(&state, &tenant).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let tid = &tenant.id;
+    Json(json!({
+        "token_endpoint": format!("{base}/{tid}/oauth2/v2.0/token"),
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+        "jwks_uri": format!("{base}/{tid}/discovery/v2.0/keys"),
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        // As in Entra ID: the v2.0 metadata names the v2.0 issuer, while Graph access tokens
+        // are v1.0 tokens issued by https://sts.windows.net/{tid}/.
+        "issuer": format!("https://login.microsoftonline.com/{tid}/v2.0"),
+        "request_uri_parameter_supported": false,
+        "tenant_region_scope": null,
+        "cloud_instance_name": "microsoftonline.com",
+        "grant_types_supported": ["client_credentials"],
+    }))
+    .into_response()
+}

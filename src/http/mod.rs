@@ -1,0 +1,265 @@
+//! The HTTP edge: four surfaces (Graph, identity, control plane, operations) on one router.
+
+pub mod auth;
+pub mod control;
+pub mod error;
+pub mod extract;
+pub mod graph;
+pub mod identity;
+pub mod ops;
+pub mod paging;
+pub mod routes;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::Router;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::clock::Clock;
+use crate::config::ServerConfig;
+use crate::identity::keys::KeyRing;
+use crate::store::Store;
+use error::ApiError;
+use routes::RouteInfo;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub keys: Arc<KeyRing>,
+    pub config: Arc<ServerConfig>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: ServerConfig) -> Self {
+        AppState {
+            keys: Arc::new(KeyRing::new(store.clone())),
+            store,
+            clock,
+            config: Arc::new(config),
+        }
+    }
+}
+
+/// Every route the server serves, with its surface and access rule.
+pub fn route_table() -> Vec<RouteInfo> {
+    assemble().1
+}
+
+fn assemble() -> (Router<AppState>, Vec<RouteInfo>) {
+    let mut infos = Vec::new();
+    let mut router = Router::new();
+    for table in [ops::routes(), identity::routes(), control::routes()] {
+        let (r, i) = table.into_parts();
+        router = router.merge(r);
+        infos.extend(i);
+    }
+    let (graph, graph_infos) = graph::router();
+    router = router
+        .nest("/v1.0", graph.clone().layer(axum::Extension(extract::ApiVersion::V1)))
+        .nest("/beta", graph.layer(axum::Extension(extract::ApiVersion::Beta)));
+    infos.extend(graph_infos);
+    (router, infos)
+}
+
+/// The application: the router with its middleware, wrapped in the path normalisation that must
+/// happen before routing.
+pub fn app(
+    state: AppState,
+) -> impl tower::Service<Request, Response = Response, Error = std::convert::Infallible, Future = impl Send + 'static>
+       + Clone
+       + Send
+       + Sync
+       + 'static {
+    let (router, _) = assemble();
+    let router = router
+        .fallback(|| async { ApiError::for_status(StatusCode::NOT_FOUND) })
+        .layer(middleware::from_fn_with_state(state.clone(), request_context))
+        .layer(DefaultBodyLimit::max(state.config.body_limit))
+        .with_state(state);
+    tower::ServiceBuilder::new()
+        .map_request(normalize_request)
+        .service(router)
+}
+
+fn normalize_request(mut req: Request) -> Request {
+    if let Some(path) = normalize_path(req.uri().path()) {
+        let rebuilt = match req.uri().query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path,
+        };
+        if let Ok(uri) = rebuilt.parse::<Uri>() {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}
+
+/// Graph's URL tolerance: `//` collapsed (the Python SDKs send `/v1.0//deviceManagement`), a
+/// trailing `/` dropped, and the OData key syntax `name('id')` turned into `name/id`. None when
+/// the path is already normal.
+pub fn normalize_path(path: &str) -> Option<String> {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let is_graph = matches!(segments.first(), Some(&"v1.0") | Some(&"beta"));
+    let mut out = String::with_capacity(path.len());
+    for seg in &segments {
+        out.push('/');
+        match is_graph.then(|| split_key_segment(seg)).flatten() {
+            Some((name, key)) => {
+                out.push_str(name);
+                out.push('/');
+                out.push_str(&key);
+            }
+            None => out.push_str(seg),
+        }
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    (out != path).then_some(out)
+}
+
+/// `name('key')` (quotes possibly percent-encoded, `''` escaping a quote) → (name, key with
+/// path-unsafe characters percent-encoded).
+fn split_key_segment(seg: &str) -> Option<(&str, String)> {
+    let open = seg.find('(')?;
+    let inner = seg.strip_suffix(')')?.get(open + 1..)?;
+    let name = &seg[..open];
+    if name.is_empty() {
+        return None;
+    }
+    let decoded = percent_encoding::percent_decode_str(inner).decode_utf8().ok()?;
+    let key = decoded.strip_prefix('\'')?.strip_suffix('\'')?.replace("''", "'");
+    if key.is_empty() {
+        return None;
+    }
+    const UNSAFE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+        .add(b' ')
+        .add(b'/')
+        .add(b'?')
+        .add(b'#')
+        .add(b'%')
+        .add(b'"')
+        .add(b'<')
+        .add(b'>');
+    Some((name, percent_encoding::utf8_percent_encode(&key, UNSAFE).to_string()))
+}
+
+/// The ids of one request, for error envelopes and logs.
+#[derive(Debug, Clone)]
+pub struct RequestIds {
+    pub request_id: String,
+    pub client_request_id: String,
+}
+
+/// Gives each request its ids and span, renders `ApiError`s (and axum's bare refusals) in the
+/// Graph envelope, sets `request-id`/`client-request-id`, logs 5xx once and records metrics.
+async fn request_context(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let request_id = Uuid::new_v4().to_string();
+    let client_request_id = req
+        .headers()
+        .get("client-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 200)
+        .map(str::to_string)
+        .unwrap_or_else(|| request_id.clone());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let method = req.method().clone();
+    let span = tracing::info_span!(
+        "request",
+        method = %method,
+        path = %req.uri().path(),
+        request_id = %request_id,
+        tenant = tracing::field::Empty,
+    );
+    req.extensions_mut().insert(RequestIds {
+        request_id: request_id.clone(),
+        client_request_id: client_request_id.clone(),
+    });
+
+    let mut response = next.run(req).instrument(span.clone()).await;
+
+    let error = response.extensions_mut().remove::<ApiError>().or_else(|| {
+        let status = response.status();
+        let is_json = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        (status.is_client_error() || status.is_server_error())
+            .then_some(())
+            .filter(|_| !is_json)
+            .map(|_| ApiError::for_status(status))
+    });
+    if let Some(error) = error {
+        if error.status.is_server_error() {
+            tracing::error!(parent: &span, status = error.status.as_u16(), cause = error.internal.as_deref().unwrap_or(""), "request failed");
+        }
+        let mut rendered = error.render(&request_id, &client_request_id, state.clock.wall_now());
+        // Keep headers the handler set (e.g. Retry-After), but not the empty body's length.
+        for (name, value) in response.headers() {
+            if name != header::CONTENT_LENGTH && name != header::CONTENT_TYPE {
+                rendered.headers_mut().insert(name.clone(), value.clone());
+            }
+        }
+        response = rendered;
+    }
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        headers.insert("request-id", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&client_request_id) {
+        headers.insert("client-request-id", v);
+    }
+    let status = response.status().as_u16().to_string();
+    let elapsed = started.elapsed().as_secs_f64();
+    metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method.to_string(), "status" => status).increment(1);
+    metrics::histogram!("http_request_duration_seconds", "route" => route, "method" => method.to_string())
+        .record(elapsed);
+    tracing::debug!(parent: &span, status = response.status().as_u16(), elapsed_ms = elapsed * 1e3, "request completed");
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_path;
+
+    #[test]
+    fn graph_paths_are_normalised() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("/v1.0//deviceManagement", Some("/v1.0/deviceManagement")),
+            ("/beta/deviceManagement/", Some("/beta/deviceManagement")),
+            (
+                "/v1.0/deviceManagement/mobileThreatDefenseConnectors('abc')",
+                Some("/v1.0/deviceManagement/mobileThreatDefenseConnectors/abc"),
+            ),
+            (
+                "/v1.0/roleDefinitions(%27a%27%27b%27)/x",
+                Some("/v1.0/roleDefinitions/a'b/x"),
+            ),
+            ("/v1.0/things('a%2Fb')", Some("/v1.0/things/a%2Fb")),
+            ("/v1.0/deviceManagement", None),
+            ("/healthz", None),
+            ("//healthz", Some("/healthz")),
+            ("/", None),
+            // Only Graph paths have OData keys.
+            ("/_emulator/tenants('x')", None),
+            ("/v1.0/things()", None),
+            ("/v1.0/things('')", None),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(normalize_path(input).as_deref(), *expected, "{input}");
+        }
+    }
+}

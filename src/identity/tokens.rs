@@ -1,0 +1,206 @@
+//! Access tokens: what they claim, how they are minted and checked. Lifetimes are on the
+//! tenant's virtual clock, so moving a tenant's clock past a token's expiry expires it.
+
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{Algorithm, Header, Validation};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::keys::{KeyError, KeyRing};
+use crate::domain::tenant::{App, Tenant};
+
+/// Entra ID's app-only token lifetime (its `expires_in` is 3599).
+pub const TOKEN_LIFETIME_SECS: i64 = 3599;
+/// Clock skew tolerated on `nbf` and `exp`, as Microsoft's token validation allows.
+pub const CLOCK_SKEW_SECS: i64 = 300;
+
+/// Graph's resource id and application id: either is a valid `aud` for a Graph token.
+pub const GRAPH_AUDIENCES: &[&str] = &[
+    "https://graph.microsoft.com",
+    "https://graph.microsoft.com/",
+    "00000003-0000-0000-c000-000000000000",
+];
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AccessClaims {
+    pub aud: String,
+    pub iss: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_displayname: Option<String>,
+    pub appid: String,
+    pub appidacr: String,
+    pub idp: String,
+    /// `app` for app-only tokens, `user` for delegated ones.
+    pub idtyp: String,
+    pub oid: String,
+    pub sub: String,
+    pub tid: String,
+    pub uti: String,
+    pub ver: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scp: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wids: Vec<String>,
+}
+
+/// Graph access tokens are Entra v1.0 tokens whatever endpoint issued them.
+pub fn issuer(tenant_id: &str) -> String {
+    format!("https://sts.windows.net/{tenant_id}/")
+}
+
+/// The object id of an app's service principal in the tenant: stable, derived from both ids.
+pub fn service_principal_id(tenant_id: &str, client_id: &str) -> String {
+    Uuid::new_v5(
+        &Uuid::NAMESPACE_URL,
+        format!("{tenant_id}/servicePrincipals/{client_id}").as_bytes(),
+    )
+    .to_string()
+}
+
+pub fn app_claims(tenant: &Tenant, app: &App, now: DateTime<Utc>) -> AccessClaims {
+    let iat = now.timestamp();
+    let oid = service_principal_id(&tenant.id, &app.client_id);
+    AccessClaims {
+        aud: GRAPH_AUDIENCES[0].to_string(),
+        iss: issuer(&tenant.id),
+        iat,
+        nbf: iat,
+        exp: iat + TOKEN_LIFETIME_SECS,
+        app_displayname: Some(app.display_name.clone()),
+        appid: app.client_id.clone(),
+        appidacr: "1".to_string(),
+        idp: issuer(&tenant.id),
+        idtyp: "app".to_string(),
+        sub: oid.clone(),
+        oid,
+        tid: tenant.id.clone(),
+        uti: Uuid::new_v4().simple().to_string(),
+        ver: "1.0".to_string(),
+        roles: app.permissions.clone(),
+        scp: None,
+        wids: Vec::new(),
+    }
+}
+
+pub async fn sign(keys: &KeyRing, claims: &AccessClaims) -> Result<String, KeyError> {
+    let key = keys.active().await?;
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(key.kid.clone());
+    jsonwebtoken::encode(&header, claims, &key.encoding).map_err(|e| KeyError::Key(e.to_string()))
+}
+
+/// Why a presented token is refused; the text goes to the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenRejection {
+    #[error("Access token is empty.")]
+    Missing,
+    #[error("IDX14100: JWT is not well formed. The token needs to be in JWS Compact Serialization Format.")]
+    Malformed,
+    #[error("Access token validation failure. Invalid signature.")]
+    BadSignature,
+    #[error("Access token validation failure. Invalid audience.")]
+    WrongAudience,
+    #[error("Lifetime validation failed, the token is expired.")]
+    Expired,
+    #[error("Lifetime validation failed, the token is not yet valid.")]
+    NotYetValid,
+    #[error("Access token validation failure. Invalid tenant.")]
+    UnknownTenant,
+}
+
+/// Checks signature and audience. Lifetime is checked by the caller against the tenant's
+/// clock (see `check_lifetime`), which is only known once `tid` is read.
+pub async fn verify_signature(keys: &KeyRing, token: &str) -> Result<AccessClaims, TokenRejection> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| TokenRejection::Malformed)?;
+    if header.alg != Algorithm::RS256 {
+        return Err(TokenRejection::BadSignature);
+    }
+    let kid = header.kid.ok_or(TokenRejection::BadSignature)?;
+    let key = keys
+        .decoding_key(&kid)
+        .await
+        .map_err(|_| TokenRejection::BadSignature)?
+        .ok_or(TokenRejection::BadSignature)?;
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    let data = jsonwebtoken::decode::<AccessClaims>(token, &key, &validation).map_err(|e| match e.kind() {
+        jsonwebtoken::errors::ErrorKind::InvalidSignature => TokenRejection::BadSignature,
+        _ => TokenRejection::Malformed,
+    })?;
+    if !GRAPH_AUDIENCES.contains(&data.claims.aud.as_str()) {
+        return Err(TokenRejection::WrongAudience);
+    }
+    Ok(data.claims)
+}
+
+pub fn check_lifetime(claims: &AccessClaims, tenant_now: DateTime<Utc>) -> Result<(), TokenRejection> {
+    let now = tenant_now.timestamp();
+    if claims.exp + CLOCK_SKEW_SECS <= now {
+        return Err(TokenRejection::Expired);
+    }
+    if claims.nbf - CLOCK_SKEW_SECS > now {
+        return Err(TokenRejection::NotYetValid);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    fn claims(now: DateTime<Utc>) -> AccessClaims {
+        let tenant = Tenant {
+            id: "t".into(),
+            display_name: "T".into(),
+            created_at: now,
+            clock_offset_us: 0,
+            bootstrap_client_id: "c".into(),
+        };
+        let app = App {
+            tenant_id: "t".into(),
+            client_id: "c".into(),
+            display_name: "App".into(),
+            kind: crate::domain::tenant::AppKind::Graph,
+            secret_hash: String::new(),
+            permissions: vec!["X.Read.All".into()],
+            created_at: now,
+        };
+        app_claims(&tenant, &app, now)
+    }
+
+    #[test]
+    fn lifetime_follows_the_clock_it_is_given_with_skew() {
+        let now = Utc::now();
+        let c = claims(now);
+        assert_eq!(c.exp - c.iat, TOKEN_LIFETIME_SECS);
+        assert!(check_lifetime(&c, now).is_ok());
+        assert!(check_lifetime(&c, now + Duration::seconds(TOKEN_LIFETIME_SECS + CLOCK_SKEW_SECS - 1)).is_ok());
+        assert_eq!(
+            check_lifetime(&c, now + Duration::seconds(TOKEN_LIFETIME_SECS + CLOCK_SKEW_SECS)),
+            Err(TokenRejection::Expired)
+        );
+        assert_eq!(
+            check_lifetime(&c, now - Duration::seconds(CLOCK_SKEW_SECS + 1)),
+            Err(TokenRejection::NotYetValid)
+        );
+    }
+
+    #[test]
+    fn app_tokens_carry_the_app_permissions_as_roles() {
+        let c = claims(Utc::now());
+        assert_eq!(c.idtyp, "app");
+        assert_eq!(c.roles, vec!["X.Read.All".to_string()]);
+        assert_eq!(c.iss, "https://sts.windows.net/t/");
+        assert_eq!(c.oid, service_principal_id("t", "c"));
+        assert_ne!(service_principal_id("t", "c"), service_principal_id("u", "c"));
+    }
+}

@@ -1,0 +1,111 @@
+//! Intune MTD emulator: a stateful, multi-tenant emulator of Microsoft Intune's Mobile Threat
+//! Defense connectors and the device-compliance Graph API around them.
+//!
+//! Layers: `http` (routing, extractors, the Graph envelope, OData) → `service` (use cases) →
+//! `domain` (pure rules) and `schema` (Graph types as data) → `store` (SQLite or PostgreSQL).
+
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod identity;
+pub mod odata;
+pub mod schema;
+pub mod service;
+pub mod store;
+pub mod telemetry;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+
+use crate::clock::{tenant_now, Clock, SystemClock};
+use crate::config::{DatabaseArgs, ServeArgs, TokenArgs};
+use crate::http::AppState;
+use crate::identity::keys::KeyRing;
+use crate::identity::tokens::{app_claims, sign};
+
+/// Serves `state` on `listener` until `shutdown` completes, then lets in-flight requests finish.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    http::ops::metrics_handle();
+    let service = http::app(state);
+    axum::serve(
+        listener,
+        axum::ServiceExt::<axum::extract::Request>::into_make_service(service),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// `serve`: open and migrate the database, then serve until SIGTERM or SIGINT.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    args.check().map_err(anyhow::Error::msg)?;
+    let store = store::connect(&args.database.database_url, args.database.db_max_connections)
+        .await
+        .context("opening the database")?;
+    store.migrate().await.context("applying migrations")?;
+    let state = AppState::new(store.clone(), Arc::new(SystemClock), args.server_config());
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    tracing::info!(address = %listener.local_addr()?, database = store.backend(), "serving");
+    run(listener, state, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// `migrate`: apply the migrations and exit.
+pub async fn migrate(args: DatabaseArgs) -> anyhow::Result<()> {
+    let store = store::connect(&args.database_url, args.db_max_connections).await?;
+    store.migrate().await?;
+    tracing::info!(database = store.backend(), "migrations applied");
+    Ok(())
+}
+
+/// `token`: an access token for an app of a tenant, minted straight from the database.
+pub async fn token(args: TokenArgs) -> anyhow::Result<String> {
+    let store = store::connect(&args.database.database_url, 2).await?;
+    store.migrate().await?;
+    let tenant_id =
+        domain::tenant::parse_guid(&args.tenant).with_context(|| format!("'{}' is not a tenant id", args.tenant))?;
+    let tenant = store
+        .get_tenant(&tenant_id)
+        .await?
+        .with_context(|| format!("tenant {tenant_id} does not exist"))?;
+    let client_id = args.client_id.unwrap_or_else(|| tenant.bootstrap_client_id.clone());
+    let app = store
+        .get_app(&tenant.id, &client_id)
+        .await?
+        .with_context(|| format!("app {client_id} is not registered in tenant {}", tenant.id))?;
+    let keys = KeyRing::new(store.clone());
+    let now = tenant_now(SystemClock.wall_now(), tenant.clock_offset_us);
+    Ok(sign(&keys, &app_claims(&tenant, &app, now)).await?)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,20 @@
+use clap::Parser;
+use intune_mtd_emulator::config::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    intune_mtd_emulator::telemetry::init(&cli.log);
+    let result = match cli.command {
+        Command::Serve(args) => intune_mtd_emulator::serve(args).await,
+        Command::Migrate(args) => intune_mtd_emulator::migrate(args).await,
+        Command::Token(args) => intune_mtd_emulator::token(args).await.map(|t| println!("{t}")),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

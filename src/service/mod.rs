@@ -1,0 +1,4 @@
+//! Use cases: what the HTTP handlers (and, later, the worker) do, over the store.
+
+pub mod clock;
+pub mod tenants;

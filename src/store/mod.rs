@@ -1,0 +1,144 @@
+//! Persistence. One interface, two backends chosen once from the database URL's scheme:
+//! embedded SQLite (the default) and PostgreSQL. Every method that touches a tenant's data
+//! takes the tenant id.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use crate::domain::tenant::{App, Tenant};
+use crate::odata::{SqlFragment, SqlValue};
+
+mod postgres;
+mod sqlite;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique key is taken: the caller decides what the client is told.
+    #[error("unique constraint violated: {0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database URL '{0}': use sqlite://PATH or postgres://USER@HOST/DB")]
+    UnsupportedUrl(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// A page request already translated to SQL by the OData layer.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// WHERE fragment with `$N` placeholders numbered from 1 (after any the method adds itself:
+    /// see each method).
+    pub filter: Option<SqlFragment>,
+    /// ORDER BY list without the keywords; the store appends the primary key as a tie-breaker.
+    pub order_by: Option<String>,
+    pub limit: u64,
+    pub offset: u64,
+    pub count: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListPage<T> {
+    pub items: Vec<T>,
+    /// Rows matching the filter, when the query asked for a count.
+    pub total: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub private_key_pem: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The tenant's `deviceManagement` singleton: its stored properties as Graph names them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceManagementRecord {
+    pub tenant_id: String,
+    pub properties: Map<String, Value>,
+    /// Bumped by every update, for compare-and-set.
+    pub revision: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    pub size: u32,
+    pub idle: u32,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    async fn migrate(&self) -> Result<(), StoreError>;
+    /// The database answers and every migration this build knows is applied.
+    async fn ready(&self) -> Result<bool, StoreError>;
+    fn pool_stats(&self) -> PoolStats;
+
+    /// Creates the tenant with its bootstrap app and `deviceManagement` in one transaction.
+    /// `Conflict` when the id is taken.
+    async fn insert_tenant(
+        &self,
+        tenant: &Tenant,
+        bootstrap: &App,
+        dm: &DeviceManagementRecord,
+    ) -> Result<(), StoreError>;
+    async fn get_tenant(&self, tenant_id: &str) -> Result<Option<Tenant>, StoreError>;
+    /// Filter placeholders start at `$1`.
+    async fn list_tenants(&self, query: &ListQuery) -> Result<ListPage<Tenant>, StoreError>;
+    /// Deletes the tenant and everything it owns. False when it did not exist.
+    async fn delete_tenant(&self, tenant_id: &str) -> Result<bool, StoreError>;
+    /// Empties the tenant back to its just-created state: its data, apps other than the
+    /// bootstrap app and its clock offset go; `dm` replaces `deviceManagement`.
+    async fn reset_tenant(&self, tenant_id: &str, dm: &DeviceManagementRecord) -> Result<bool, StoreError>;
+    /// Sets the clock offset if it is still `expected` (compare-and-set, so concurrent moves
+    /// never lose one another). False when the offset had moved or the tenant is gone.
+    async fn set_clock_offset(&self, tenant_id: &str, expected: i64, new_offset_us: i64) -> Result<bool, StoreError>;
+
+    /// `Conflict` when the client id is taken in the tenant.
+    async fn insert_app(&self, app: &App) -> Result<(), StoreError>;
+    async fn get_app(&self, tenant_id: &str, client_id: &str) -> Result<Option<App>, StoreError>;
+    async fn list_apps(&self, tenant_id: &str) -> Result<Vec<App>, StoreError>;
+
+    /// Token signing keys are the deployment's, not a tenant's.
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
+    /// Stores the key unless one exists already (replicas racing at first start keep one).
+    async fn insert_signing_key_if_none(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
+
+    async fn get_device_management(&self, tenant_id: &str) -> Result<Option<DeviceManagementRecord>, StoreError>;
+    /// Stores `record.properties` if the stored revision is still `record.revision` (bumping
+    /// it). False when another update came first or the tenant is gone.
+    async fn update_device_management(&self, record: &DeviceManagementRecord) -> Result<bool, StoreError>;
+}
+
+/// Opens the backend named by the URL's scheme (creating a SQLite file and its folder if needed).
+pub async fn connect(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url, max_connections).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresStore::connect(url, max_connections).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(url.to_string()))
+    }
+}
+
+pub(crate) fn map_unique(err: sqlx::Error) -> StoreError {
+    match err.as_database_error() {
+        Some(db) if db.is_unique_violation() => {
+            StoreError::Conflict(db.constraint().unwrap_or("unique key").to_string())
+        }
+        _ => StoreError::Database(err),
+    }
+}
+
+/// Tables whose rows belong to a tenant, deleted on reset (except what reset keeps) and delete.
+/// A new tenant-owned table is added here.
+pub(crate) const TENANT_DATA_TABLES: &[&str] = &[];

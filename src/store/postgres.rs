@@ -1,0 +1,53 @@
+//! The PostgreSQL backend: for production and for several replicas sharing one database.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+
+use super::*;
+use crate::domain::tenant::AppKind;
+
+type Db = sqlx::Postgres;
+type StoreImpl = PostgresStore;
+const DIALECT_NAME: &str = "postgres";
+
+fn migrator() -> &'static sqlx::migrate::Migrator {
+    static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+    &MIGRATOR
+}
+
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        Ok(PostgresStore { pool })
+    }
+
+    fn reader(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+
+    // Readers and writers share one pool here: nothing extra to count.
+    fn writer_only_size(&self) -> u32 {
+        0
+    }
+
+    fn writer_only_idle(&self) -> usize {
+        0
+    }
+}
+
+include!("sql_impl.rs");

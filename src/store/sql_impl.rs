@@ -1,0 +1,323 @@
+// The body of the `Store` implementation, shared by both backends: `sqlite.rs` and
+// `postgres.rs` each `include!` it after defining `Db` (the sqlx database), `DIALECT`,
+// their store type with `reader()`/`writer()` pools, and `migrator()`. The SQL is written once
+// in the subset both databases accept (`$N` placeholders, `ON CONFLICT`, `RETURNING`); the few
+// differences go through `DIALECT`.
+
+use sqlx::Row as _;
+
+type Query<'q> = sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>>;
+
+fn bind_values<'q>(mut q: Query<'q>, values: &'q [SqlValue]) -> Query<'q> {
+    for v in values {
+        q = match v {
+            SqlValue::Text(s) => q.bind(s.as_str()),
+            SqlValue::Int(i) => q.bind(*i),
+            SqlValue::Float(f) => q.bind(*f),
+            SqlValue::Bool(b) => q.bind(*b),
+            SqlValue::Timestamp(t) => q.bind(*t),
+            SqlValue::Null => q.bind(None::<String>),
+        };
+    }
+    q
+}
+
+/// WHERE clause (with the keyword) for an optional filter fragment.
+fn where_clause(filter: &Option<SqlFragment>) -> String {
+    match filter {
+        Some(f) => format!(" WHERE {}", f.sql),
+        None => String::new(),
+    }
+}
+
+fn filter_binds(filter: &Option<SqlFragment>) -> &[SqlValue] {
+    filter.as_ref().map(|f| f.binds.as_slice()).unwrap_or(&[])
+}
+
+const TENANT_COLUMNS: &str = "id, display_name, created_at, clock_offset_us, bootstrap_client_id";
+
+fn tenant_from_row(row: &<Db as sqlx::Database>::Row) -> Result<Tenant, sqlx::Error> {
+    Ok(Tenant {
+        id: row.try_get("id")?,
+        display_name: row.try_get("display_name")?,
+        created_at: row.try_get("created_at")?,
+        clock_offset_us: row.try_get("clock_offset_us")?,
+        bootstrap_client_id: row.try_get("bootstrap_client_id")?,
+    })
+}
+
+const APP_COLUMNS: &str = "tenant_id, client_id, display_name, kind, secret_hash, permissions, created_at";
+
+fn app_from_row(row: &<Db as sqlx::Database>::Row) -> Result<App, StoreError> {
+    let kind: String = row.try_get("kind")?;
+    let permissions: sqlx::types::Json<Vec<String>> = row.try_get("permissions")?;
+    Ok(App {
+        tenant_id: row.try_get("tenant_id")?,
+        client_id: row.try_get("client_id")?,
+        display_name: row.try_get("display_name")?,
+        kind: AppKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("app kind '{kind}'")))?,
+        secret_hash: row.try_get("secret_hash")?,
+        permissions: permissions.0,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+async fn insert_app_in<'c, E>(executor: E, app: &App) -> Result<(), StoreError>
+where
+    E: sqlx::Executor<'c, Database = Db>,
+{
+    sqlx::query(
+        "INSERT INTO apps (tenant_id, client_id, display_name, kind, secret_hash, permissions, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&app.tenant_id)
+    .bind(&app.client_id)
+    .bind(&app.display_name)
+    .bind(app.kind.as_str())
+    .bind(&app.secret_hash)
+    .bind(sqlx::types::Json(&app.permissions))
+    .bind(app.created_at)
+    .execute(executor)
+    .await
+    .map_err(map_unique)?;
+    Ok(())
+}
+
+async fn upsert_device_management_in<'c, E>(executor: E, dm: &DeviceManagementRecord) -> Result<(), StoreError>
+where
+    E: sqlx::Executor<'c, Database = Db>,
+{
+    sqlx::query(
+        "INSERT INTO device_management (tenant_id, properties, revision) VALUES ($1, $2, 0) \
+         ON CONFLICT (tenant_id) DO UPDATE SET properties = excluded.properties, \
+         revision = device_management.revision + 1",
+    )
+    .bind(&dm.tenant_id)
+    .bind(sqlx::types::Json(&dm.properties))
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for StoreImpl {
+    fn backend(&self) -> &'static str {
+        DIALECT_NAME
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        migrator().run(self.writer()).await?;
+        Ok(())
+    }
+
+    async fn ready(&self) -> Result<bool, StoreError> {
+        let latest = migrator().iter().map(|m| m.version).max().unwrap_or(0);
+        let applied: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(self.reader())
+            .await?;
+        Ok(applied.unwrap_or(0) >= latest)
+    }
+
+    fn pool_stats(&self) -> PoolStats {
+        PoolStats {
+            size: self.reader().size() + self.writer_only_size(),
+            idle: (self.reader().num_idle() + self.writer_only_idle()) as u32,
+        }
+    }
+
+    async fn insert_tenant(
+        &self,
+        tenant: &Tenant,
+        bootstrap: &App,
+        dm: &DeviceManagementRecord,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.writer().begin().await?;
+        sqlx::query(
+            "INSERT INTO tenants (id, display_name, created_at, clock_offset_us, bootstrap_client_id) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&tenant.id)
+        .bind(&tenant.display_name)
+        .bind(tenant.created_at)
+        .bind(tenant.clock_offset_us)
+        .bind(&tenant.bootstrap_client_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_unique)?;
+        insert_app_in(&mut *tx, bootstrap).await?;
+        upsert_device_management_in(&mut *tx, dm).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_tenant(&self, tenant_id: &str) -> Result<Option<Tenant>, StoreError> {
+        let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1");
+        let row = sqlx::query(&sql).bind(tenant_id).fetch_optional(self.reader()).await?;
+        Ok(row.map(|r| tenant_from_row(&r)).transpose()?)
+    }
+
+    async fn list_tenants(&self, query: &ListQuery) -> Result<ListPage<Tenant>, StoreError> {
+        let filter = where_clause(&query.filter);
+        let binds = filter_binds(&query.filter);
+        let order = match &query.order_by {
+            Some(o) => format!("{o}, id"),
+            None => "id".to_string(),
+        };
+        let n = binds.len();
+        let sql = format!(
+            "SELECT {TENANT_COLUMNS} FROM tenants{filter} ORDER BY {order} LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        );
+        let rows = bind_values(sqlx::query(&sql), binds)
+            .bind(query.limit as i64)
+            .bind(query.offset as i64)
+            .fetch_all(self.reader())
+            .await?;
+        let items = rows.iter().map(tenant_from_row).collect::<Result<Vec<_>, _>>()?;
+        let total = if query.count {
+            let sql = format!("SELECT COUNT(*) FROM tenants{filter}");
+            let row = bind_values(sqlx::query(&sql), binds).fetch_one(self.reader()).await?;
+            Some(row.try_get::<i64, _>(0)?)
+        } else {
+            None
+        };
+        Ok(ListPage { items, total })
+    }
+
+    async fn delete_tenant(&self, tenant_id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.writer().begin().await?;
+        for table in TENANT_DATA_TABLES.iter().chain(&["apps", "device_management"]) {
+            sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1"))
+                .bind(tenant_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let deleted = sqlx::query("DELETE FROM tenants WHERE id = $1")
+            .bind(tenant_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(deleted > 0)
+    }
+
+    async fn reset_tenant(&self, tenant_id: &str, dm: &DeviceManagementRecord) -> Result<bool, StoreError> {
+        let mut tx = self.writer().begin().await?;
+        let updated = sqlx::query("UPDATE tenants SET clock_offset_us = 0 WHERE id = $1")
+            .bind(tenant_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if updated == 0 {
+            return Ok(false);
+        }
+        for table in TENANT_DATA_TABLES {
+            sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1"))
+                .bind(tenant_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "DELETE FROM apps WHERE tenant_id = $1 \
+             AND client_id <> (SELECT bootstrap_client_id FROM tenants WHERE id = $1)",
+        )
+        .bind(tenant_id)
+        .execute(&mut *tx)
+        .await?;
+        upsert_device_management_in(&mut *tx, dm).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn set_clock_offset(&self, tenant_id: &str, expected: i64, new_offset_us: i64) -> Result<bool, StoreError> {
+        let updated = sqlx::query("UPDATE tenants SET clock_offset_us = $3 WHERE id = $1 AND clock_offset_us = $2")
+            .bind(tenant_id)
+            .bind(expected)
+            .bind(new_offset_us)
+            .execute(self.writer())
+            .await?
+            .rows_affected();
+        Ok(updated == 1)
+    }
+
+    async fn insert_app(&self, app: &App) -> Result<(), StoreError> {
+        insert_app_in(self.writer(), app).await
+    }
+
+    async fn get_app(&self, tenant_id: &str, client_id: &str) -> Result<Option<App>, StoreError> {
+        let sql = format!("SELECT {APP_COLUMNS} FROM apps WHERE tenant_id = $1 AND client_id = $2");
+        let row = sqlx::query(&sql)
+            .bind(tenant_id)
+            .bind(client_id)
+            .fetch_optional(self.reader())
+            .await?;
+        row.map(|r| app_from_row(&r)).transpose()
+    }
+
+    async fn list_apps(&self, tenant_id: &str) -> Result<Vec<App>, StoreError> {
+        let sql = format!("SELECT {APP_COLUMNS} FROM apps WHERE tenant_id = $1 ORDER BY created_at, client_id");
+        let rows = sqlx::query(&sql).bind(tenant_id).fetch_all(self.reader()).await?;
+        rows.iter().map(app_from_row).collect()
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        let rows = sqlx::query("SELECT kid, private_key_pem, created_at FROM signing_keys ORDER BY created_at")
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SigningKeyRecord {
+                    kid: r.try_get("kid")?,
+                    private_key_pem: r.try_get("private_key_pem")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_signing_key_if_none(&self, key: &SigningKeyRecord) -> Result<(), StoreError> {
+        // `slot` is a one-row unique key: the first replica to generate a key wins.
+        sqlx::query(
+            "INSERT INTO signing_keys (slot, kid, private_key_pem, created_at) VALUES ('active', $1, $2, $3) \
+             ON CONFLICT (slot) DO NOTHING",
+        )
+        .bind(&key.kid)
+        .bind(&key.private_key_pem)
+        .bind(key.created_at)
+        .execute(self.writer())
+        .await?;
+        Ok(())
+    }
+
+    async fn get_device_management(&self, tenant_id: &str) -> Result<Option<DeviceManagementRecord>, StoreError> {
+        let row = sqlx::query("SELECT properties, revision FROM device_management WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .fetch_optional(self.reader())
+            .await?;
+        match row {
+            None => Ok(None),
+            Some(r) => {
+                let props: sqlx::types::Json<serde_json::Map<String, serde_json::Value>> = r.try_get("properties")?;
+                Ok(Some(DeviceManagementRecord {
+                    tenant_id: tenant_id.to_string(),
+                    properties: props.0,
+                    revision: r.try_get("revision")?,
+                }))
+            }
+        }
+    }
+
+    async fn update_device_management(&self, record: &DeviceManagementRecord) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE device_management SET properties = $2, revision = revision + 1 WHERE tenant_id = $1 AND revision = $3",
+        )
+        .bind(&record.tenant_id)
+        .bind(sqlx::types::Json(&record.properties))
+        .bind(record.revision)
+            .execute(self.writer())
+            .await?
+            .rows_affected();
+        Ok(updated == 1)
+    }
+}

@@ -1,0 +1,12 @@
+//! Black-box HTTP tests: the real application on port 0, against SQLite and PostgreSQL.
+
+mod common;
+
+mod auth;
+mod control;
+mod device_management;
+mod identity;
+mod openapi;
+mod protocol;
+mod sdk;
+mod store;

@@ -1,0 +1,60 @@
+//! `openapi.yaml` and the route table must agree: a route served but not documented, or
+//! documented but not served, fails here.
+
+use std::collections::BTreeSet;
+
+use intune_mtd_emulator::http::route_table;
+use intune_mtd_emulator::http::routes::{Access, Surface};
+use reqwest::Method;
+
+use crate::common::{spawn, Backend};
+
+fn documented() -> BTreeSet<(String, String)> {
+    let doc: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(include_str!("../../openapi.yaml")).expect("openapi.yaml parses");
+    let paths = doc["paths"].as_mapping().expect("openapi.yaml has paths");
+    let mut out = BTreeSet::new();
+    for (path, item) in paths {
+        for method in ["get", "put", "post", "delete", "patch", "head", "options"] {
+            if item.get(method).is_some() {
+                out.insert((method.to_uppercase(), path.as_str().unwrap().to_string()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn openapi_yaml_describes_exactly_the_served_routes() {
+    let served: BTreeSet<(String, String)> = route_table()
+        .iter()
+        .map(|r| (r.method.to_string(), r.openapi_path()))
+        .collect();
+    let documented = documented();
+    let undocumented: Vec<_> = served.difference(&documented).collect();
+    let unserved: Vec<_> = documented.difference(&served).collect();
+    assert!(
+        undocumented.is_empty() && unserved.is_empty(),
+        "served but not in openapi.yaml: {undocumented:?}\nin openapi.yaml but not served: {unserved:?}"
+    );
+}
+
+#[test]
+fn every_route_declares_who_may_call_it() {
+    for r in route_table() {
+        let ok = match r.surface {
+            Surface::Graph => matches!(r.access, Access::Graph(p) if !p.any_of.is_empty()),
+            Surface::Control => r.access == Access::AdminKey,
+            Surface::Identity | Surface::Operations => r.access == Access::Public,
+        };
+        assert!(ok, "{} {} has access {:?}", r.method, r.openapi_path(), r.access);
+    }
+}
+
+#[tokio::test]
+async fn the_server_serves_the_committed_document() {
+    let app = spawn(Backend::Sqlite).await;
+    let r = app.req(Method::GET, "/openapi.yaml").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), include_str!("../../openapi.yaml"));
+}

@@ -1,0 +1,128 @@
+//! The Graph protocol layer: ids, URL tolerance, router errors, operations endpoints.
+
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::both_backends;
+use crate::common::{assert_error, TestApp};
+
+both_backends!(
+    request_ids_and_url_tolerance,
+    unknown_routes_and_verbs_answer_in_the_envelope,
+    operations_endpoints_report_health
+);
+
+async fn request_ids_and_url_tolerance(app: TestApp) {
+    let t = app.create_tenant().await;
+    let token = app.admin_token(&t).await;
+    let r = app
+        .graph(Method::GET, "/v1.0//deviceManagement", &token)
+        .header("client-request-id", "7f3e2c1a-aaaa-bbbb-cccc-000000000001")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["client-request-id"], "7f3e2c1a-aaaa-bbbb-cccc-000000000001");
+    let request_id = r.headers()["request-id"].to_str().unwrap().to_string();
+    assert!(uuid::Uuid::try_parse(&request_id).is_ok());
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
+
+    // Without a client-request-id, it equals the request id.
+    let r = app
+        .graph(Method::GET, "/beta/deviceManagement/", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["client-request-id"], r.headers()["request-id"]);
+
+    // The client's id also reaches the error envelope.
+    let r = app
+        .graph(Method::GET, "/v1.0/deviceManagement?$top=1", &token)
+        .header("client-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["innerError"]["client-request-id"], "abc-123");
+}
+
+async fn unknown_routes_and_verbs_answer_in_the_envelope(app: TestApp) {
+    let t = app.create_tenant().await;
+    let token = app.admin_token(&t).await;
+    let r = app
+        .graph(Method::GET, "/v1.0/deviceManagement/frobnicators", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        assert_error(r, 400, "BadRequest").await,
+        "Resource not found for the segment 'frobnicators'."
+    );
+    let r = app
+        .graph(Method::GET, "/beta/nothingHere", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        assert_error(r, 400, "BadRequest").await,
+        "Resource not found for the segment 'nothingHere'."
+    );
+    let r = app
+        .graph(Method::DELETE, "/v1.0/deviceManagement", &token)
+        .send()
+        .await
+        .unwrap();
+    let message = assert_error(r, 400, "No method match route template").await;
+    assert!(message.contains("with http verb DELETE"), "{message}");
+    let r = app.req(Method::GET, "/no/such/thing").send().await.unwrap();
+    assert_error(r, 404, "NotFound").await;
+    let r = app.req(Method::PUT, "/_emulator/tenants").send().await.unwrap();
+    assert_error(r, 405, "MethodNotAllowed").await;
+}
+
+async fn operations_endpoints_report_health(app: TestApp) {
+    let r = app.req(Method::GET, "/healthz").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let ready: Value = app
+        .req(Method::GET, "/readyz")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(
+        ready["database"],
+        if app.backend == crate::common::Backend::Sqlite {
+            "sqlite"
+        } else {
+            "postgres"
+        }
+    );
+    // One request through a named route, then the metrics show it.
+    let t = app.create_tenant().await;
+    let _ = app
+        .req(Method::GET, &format!("/_emulator/tenants/{}", t.id))
+        .send()
+        .await
+        .unwrap();
+    let metrics = app
+        .req(Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("http_requests_total{route=\"/_emulator/tenants/{tenantId}\",method=\"GET\",status=\"200\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("http_request_duration_seconds_bucket"), "{metrics}");
+    assert!(metrics.contains("db_pool_connections"), "{metrics}");
+}

@@ -1,0 +1,41 @@
+//! The official Python SDKs (msgraph-sdk, msgraph-beta-sdk) against the real server. The
+//! interpreter comes from `MTD_EMULATOR_TEST_PYTHON`, else the project's `.venv`, which
+//! `scripts/test` prepares.
+
+use std::path::PathBuf;
+
+use crate::both_backends;
+use crate::common::TestApp;
+
+both_backends!(python_sdks_read_and_patch_device_management);
+
+pub fn python() -> PathBuf {
+    if let Ok(p) = std::env::var("MTD_EMULATOR_TEST_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(venv.exists(), "the SDK tests need Python with msgraph-sdk and msgraph-beta-sdk: run scripts/test, or set MTD_EMULATOR_TEST_PYTHON");
+    venv
+}
+
+pub async fn run_sdk_script(script: &str, args: &[&str]) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sdk").join(script);
+    let output = tokio::process::Command::new(python())
+        .arg(&path)
+        .args(args)
+        .output()
+        .await
+        .expect("run python");
+    assert!(
+        output.status.success(),
+        "{script} failed:\n--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+async fn python_sdks_read_and_patch_device_management(app: TestApp) {
+    let t = app.create_tenant().await;
+    let token = app.admin_token(&t).await;
+    run_sdk_script("device_management.py", &[&app.base, &token]).await;
+}
