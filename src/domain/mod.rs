@@ -1,5 +1,7 @@
 //! Pure rules and types: no I/O, no clock reads.
 
+pub mod device;
+pub mod directory;
 pub mod duration;
 pub mod permissions;
 pub mod tenant;

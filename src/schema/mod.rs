@@ -5,6 +5,8 @@
 //! `$select`.
 
 pub mod device_management;
+pub mod directory;
+pub mod managed_device;
 
 use serde_json::{Map, Value};
 

@@ -1,4 +1,5 @@
 //! Use cases: what the HTTP handlers (and, later, the worker) do, over the store.
 
 pub mod clock;
+pub mod devices;
 pub mod tenants;

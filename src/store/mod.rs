@@ -8,6 +8,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use crate::domain::device::{DeviceApp, ManagedDevice};
+use crate::domain::directory::{Group, Member, User};
 use crate::domain::tenant::{App, Tenant};
 use crate::odata::{SqlFragment, SqlValue};
 
@@ -35,13 +37,15 @@ pub enum StoreError {
 /// A page request already translated to SQL by the OData layer.
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
-    /// WHERE fragment with `$N` placeholders numbered from 1 (after any the method adds itself:
-    /// see each method).
+    /// WHERE fragment with `$N` placeholders numbered after the ones the method binds itself
+    /// (from `$1` for deployment-wide lists, from `$2` after the tenant id for a tenant's).
     pub filter: Option<SqlFragment>,
     /// ORDER BY list without the keywords; the store appends the primary key as a tie-breaker.
     pub order_by: Option<String>,
     pub limit: u64,
     pub offset: u64,
+    /// Keyset paging: only rows whose primary key sorts after this one (with no `order_by`).
+    pub after: Option<String>,
     pub count: bool,
 }
 
@@ -74,8 +78,14 @@ pub struct PoolStats {
     pub idle: u32,
 }
 
+/// Everything the application keeps, as one object: each area is a trait of its own.
+pub trait Store: TenantStore + DirectoryStore + DeviceStore {}
+
+impl<T: TenantStore + DirectoryStore + DeviceStore> Store for T {}
+
+/// Tenants, apps, signing keys, the clock and `deviceManagement`.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait TenantStore: Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     async fn migrate(&self) -> Result<(), StoreError>;
@@ -119,6 +129,89 @@ pub trait Store: Send + Sync + 'static {
     async fn update_device_management(&self, record: &DeviceManagementRecord) -> Result<bool, StoreError>;
 }
 
+/// Users, groups and group members.
+#[async_trait]
+pub trait DirectoryStore: Send + Sync + 'static {
+    /// `Conflict` when the id or the user principal name (case-insensitively) is taken.
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError>;
+    async fn get_user(&self, tenant_id: &str, id: &str) -> Result<Option<User>, StoreError>;
+    async fn find_user_by_upn(&self, tenant_id: &str, upn: &str) -> Result<Option<User>, StoreError>;
+    /// Filter placeholders start at `$2`.
+    async fn list_users(&self, tenant_id: &str, query: &ListQuery) -> Result<ListPage<User>, StoreError>;
+    /// Also refreshes the user's name and mail on the devices whose primary user it is.
+    /// `Conflict` when the new user principal name is taken.
+    async fn update_user(&self, user: &User) -> Result<bool, StoreError>;
+    /// Also removes the user from groups and from the devices it was primary user of.
+    async fn delete_user(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError>;
+
+    async fn insert_group(&self, group: &Group) -> Result<(), StoreError>;
+    async fn get_group(&self, tenant_id: &str, id: &str) -> Result<Option<Group>, StoreError>;
+    /// Filter placeholders start at `$2`.
+    async fn list_groups(&self, tenant_id: &str, query: &ListQuery) -> Result<ListPage<Group>, StoreError>;
+    async fn update_group(&self, group: &Group) -> Result<bool, StoreError>;
+    async fn delete_group(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError>;
+
+    /// False when the member was in the group already.
+    async fn add_member(&self, tenant_id: &str, member: &Member) -> Result<bool, StoreError>;
+    async fn remove_member(&self, tenant_id: &str, group_id: &str, member_id: &str) -> Result<bool, StoreError>;
+    /// Members in a stable order; `query.filter` is not used.
+    async fn list_members(
+        &self,
+        tenant_id: &str,
+        group_id: &str,
+        query: &ListQuery,
+    ) -> Result<ListPage<Member>, StoreError>;
+    /// Ids of the groups the user or device is a direct member of.
+    async fn groups_of(&self, tenant_id: &str, member_id: &str) -> Result<Vec<String>, StoreError>;
+}
+
+/// A `detectedApp`: the devices' app inventories grouped by name, version and platform.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectedApp {
+    pub id: String,
+    pub display_name: String,
+    pub version: String,
+    pub size_in_bytes: i64,
+    pub device_count: i64,
+    pub publisher: Option<String>,
+    pub platform: String,
+}
+
+/// Managed devices and their app inventories.
+#[async_trait]
+pub trait DeviceStore: Send + Sync + 'static {
+    /// All or nothing, in one transaction. `Conflict` when an id or an Entra device id is taken.
+    async fn insert_devices(&self, tenant_id: &str, devices: &[ManagedDevice]) -> Result<(), StoreError>;
+    async fn get_device(&self, tenant_id: &str, id: &str) -> Result<Option<ManagedDevice>, StoreError>;
+    async fn find_device_by_entra_id(
+        &self,
+        tenant_id: &str,
+        entra_id: &str,
+    ) -> Result<Option<ManagedDevice>, StoreError>;
+    /// Filter placeholders start at `$2`. Keyset paging by id when `after` is set.
+    async fn list_devices(&self, tenant_id: &str, query: &ListQuery) -> Result<ListPage<ManagedDevice>, StoreError>;
+    async fn update_device(&self, device: &ManagedDevice) -> Result<bool, StoreError>;
+    /// Also removes its apps and its group memberships.
+    async fn delete_device(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError>;
+
+    /// Replaces the device's inventory. False when the device does not exist.
+    async fn set_device_apps(&self, tenant_id: &str, device_id: &str, apps: &[DeviceApp]) -> Result<bool, StoreError>;
+    async fn device_apps(&self, tenant_id: &str, device_id: &str) -> Result<Vec<DeviceApp>, StoreError>;
+    /// Only apps Intune shows: managed ones, and unmanaged ones of corporate devices.
+    async fn list_detected_apps(&self, tenant_id: &str, query: &ListQuery)
+        -> Result<ListPage<DetectedApp>, StoreError>;
+    async fn get_detected_app(&self, tenant_id: &str, id: &str) -> Result<Option<DetectedApp>, StoreError>;
+    /// The devices on which Intune shows this app.
+    async fn devices_with_app(
+        &self,
+        tenant_id: &str,
+        detected_app_id: &str,
+        query: &ListQuery,
+    ) -> Result<ListPage<ManagedDevice>, StoreError>;
+    /// The apps Intune shows for this device.
+    async fn detected_apps_of_device(&self, tenant_id: &str, device_id: &str) -> Result<Vec<DetectedApp>, StoreError>;
+}
+
 /// Opens the backend named by the URL's scheme (creating a SQLite file and its folder if needed).
 pub async fn connect(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
@@ -139,6 +232,6 @@ pub(crate) fn map_unique(err: sqlx::Error) -> StoreError {
     }
 }
 
-/// Tables whose rows belong to a tenant, deleted on reset (except what reset keeps) and delete.
+/// Tables whose rows belong to a tenant, deleted on reset and delete, children before parents.
 /// A new tenant-owned table is added here.
-pub(crate) const TENANT_DATA_TABLES: &[&str] = &[];
+pub(crate) const TENANT_DATA_TABLES: &[&str] = &["device_apps", "group_members", "managed_devices", "groups", "users"];

@@ -7,6 +7,8 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
 use super::*;
+use crate::domain::device::{detected_app_id, detected_app_platform, OwnerType, Platform};
+use crate::domain::directory::MemberKind;
 use crate::domain::tenant::AppKind;
 
 type Db = sqlx::Postgres;
@@ -51,3 +53,5 @@ impl PostgresStore {
 }
 
 include!("sql_impl.rs");
+include!("sql_directory.rs");
+include!("sql_devices.rs");

@@ -1,5 +1,6 @@
-// The body of the `Store` implementation, shared by both backends: `sqlite.rs` and
-// `postgres.rs` each `include!` it after defining `Db` (the sqlx database), `DIALECT`,
+// The body of the `Store` implementations, shared by both backends: `sqlite.rs` and
+// `postgres.rs` each `include!` this file and its siblings (`sql_directory.rs`,
+// `sql_devices.rs`) after defining `Db` (the sqlx database), `DIALECT_NAME`,
 // their store type with `reader()`/`writer()` pools, and `migrator()`. The SQL is written once
 // in the subset both databases accept (`$N` placeholders, `ON CONFLICT`, `RETURNING`); the few
 // differences go through `DIALECT`.
@@ -100,7 +101,7 @@ where
 }
 
 #[async_trait]
-impl Store for StoreImpl {
+impl TenantStore for StoreImpl {
     fn backend(&self) -> &'static str {
         DIALECT_NAME
     }
@@ -319,5 +320,15 @@ impl Store for StoreImpl {
             .await?
             .rows_affected();
         Ok(updated == 1)
+    }
+}
+
+/// A text column as a case-insensitive key lookup spells it, matching the expression indexes
+/// (PostgreSQL's are on `lower(col COLLATE "C")`).
+fn text_key(column: &str) -> String {
+    if DIALECT_NAME == "postgres" {
+        format!("{column} COLLATE \"C\"")
+    } else {
+        column.to_string()
     }
 }

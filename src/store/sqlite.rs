@@ -8,6 +8,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 use super::*;
+use crate::domain::device::{detected_app_id, detected_app_platform, OwnerType, Platform};
+use crate::domain::directory::MemberKind;
 use crate::domain::tenant::AppKind;
 
 type Db = sqlx::Sqlite;
@@ -72,3 +74,5 @@ impl SqliteStore {
 }
 
 include!("sql_impl.rs");
+include!("sql_directory.rs");
+include!("sql_devices.rs");

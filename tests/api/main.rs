@@ -5,6 +5,8 @@ mod common;
 mod auth;
 mod control;
 mod device_management;
+mod devices;
+mod directory;
 mod identity;
 mod openapi;
 mod protocol;

@@ -162,6 +162,7 @@ async fn tenant_lists_filter_sort_page_and_count(store: std::sync::Arc<dyn Store
                     limit,
                     offset,
                     count: true,
+                    ..Default::default()
                 })
                 .await
                 .unwrap();

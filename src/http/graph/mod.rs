@@ -1,6 +1,8 @@
 //! The Graph admin API, mounted under `/v1.0` and `/beta`. Paths here are relative to the version.
 
 mod device_management;
+mod directory;
+pub mod managed_devices;
 
 use axum::http::{Method, Uri};
 use axum::Router;
@@ -12,6 +14,8 @@ use super::AppState;
 pub fn router() -> (Router<AppState>, Vec<RouteInfo>) {
     let mut t = RouteTable::new(Surface::Graph);
     device_management::routes(&mut t);
+    directory::routes(&mut t);
+    managed_devices::routes(&mut t);
     let (router, infos) = t.into_parts();
     let templates: Vec<&'static str> = infos.iter().map(|i| i.path).collect();
     let templates_for_405 = templates.clone();
@@ -142,6 +146,145 @@ pub fn reject_collection_options(q: &crate::odata::QueryOptions) -> Result<(), A
             "The query specified in the URI is not valid. Query option '{name}' is not allowed on a single entity."
         ))),
         None => Ok(()),
+    }
+}
+
+/// What every Graph handler needs to shape its answer: the version, how to show enums, and
+/// the base of absolute links.
+pub struct GraphCtx {
+    pub version: crate::http::extract::ApiVersion,
+    pub view: crate::schema::View,
+    pub base: String,
+}
+
+impl GraphCtx {
+    /// The v1.0 view, for answers outside the Graph surface (the control plane shows devices
+    /// as Graph v1.0 does).
+    pub fn v1(base: String) -> Self {
+        let version = crate::http::extract::ApiVersion::V1;
+        GraphCtx {
+            version,
+            view: crate::schema::View {
+                version,
+                include_unknown_enum_members: false,
+            },
+            base,
+        }
+    }
+
+    /// `{base}/{version}/$metadata#{path}`, with the `$select` list when there is one.
+    pub fn context(&self, path: &str, select: Option<&[String]>) -> String {
+        let mut c = format!("{}/{}/$metadata#{path}", self.base, self.version.segment());
+        if let Some(names) = select {
+            c.push_str(&format!("({})", names.join(",")));
+        }
+        c
+    }
+}
+
+impl axum::extract::FromRequestParts<AppState> for GraphCtx {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        use crate::http::extract::{ApiVersion, BaseUrl, IncludeUnknownEnumMembers};
+        let version = ApiVersion::from_request_parts(parts, state).await?;
+        let IncludeUnknownEnumMembers(include) = IncludeUnknownEnumMembers::from_request_parts(parts, state).await?;
+        let BaseUrl(base) = BaseUrl::from_request_parts(parts, state).await?;
+        Ok(GraphCtx {
+            version,
+            view: crate::schema::View {
+                version,
+                include_unknown_enum_members: include,
+            },
+            base,
+        })
+    }
+}
+
+/// One page of a collection, as Graph writes it: context, count, next link, then the values.
+pub fn collection_response(
+    context: String,
+    values: Vec<serde_json::Map<String, serde_json::Value>>,
+    count: Option<i64>,
+    next_link: Option<String>,
+) -> axum::response::Response {
+    let mut body = serde_json::Map::new();
+    body.insert("@odata.context".into(), context.into());
+    if let Some(n) = count {
+        body.insert("@odata.count".into(), n.into());
+    }
+    if let Some(link) = next_link {
+        body.insert("@odata.nextLink".into(), link.into());
+    }
+    body.insert(
+        "value".into(),
+        serde_json::Value::Array(values.into_iter().map(serde_json::Value::Object).collect()),
+    );
+    graph_json(axum::http::StatusCode::OK, body)
+}
+
+/// `$filter` and `$orderby` as SQL for `entity`, with the filter's placeholders numbered from
+/// `first_placeholder`.
+pub fn sql_for(
+    q: &crate::odata::QueryOptions,
+    entity: &crate::odata::Entity,
+    dialect: crate::odata::Dialect,
+    first_placeholder: usize,
+) -> Result<(Option<crate::odata::SqlFragment>, Option<String>), ApiError> {
+    let bad = |e: crate::odata::ODataError| ApiError::bad_request(e.to_string());
+    let filter = q
+        .filter
+        .as_ref()
+        .map(|f| crate::odata::filter_sql(f, entity, dialect, first_placeholder))
+        .transpose()
+        .map_err(bad)?;
+    let order = if q.orderby.is_empty() {
+        None
+    } else {
+        Some(crate::odata::orderby_sql_for(&q.orderby, entity, dialect).map_err(bad)?)
+    };
+    Ok((filter, order))
+}
+
+/// Applies `$select` (validated against the type) to a rendered entity.
+pub fn apply_select(
+    rendered: serde_json::Map<String, serde_json::Value>,
+    st: &crate::schema::StructType,
+    select: Option<&Vec<String>>,
+    version: crate::http::extract::ApiVersion,
+) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    match select {
+        Some(names) => crate::schema::select(rendered, st, names, version).map_err(|e| ApiError::bad_request(e.0)),
+        None => Ok(rendered),
+    }
+}
+
+/// Refuses `$expand` of anything: for collections whose navigation properties are not served.
+pub fn reject_expand(q: &crate::odata::QueryOptions, type_name: &str) -> Result<(), ApiError> {
+    match q.expand.first() {
+        Some(e) => Err(ApiError::bad_request(format!(
+            "Could not find a navigation property named '{}' on type 'microsoft.graph.{type_name}' that can be expanded.",
+            e.property
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The OData entity description of a collection whose `$filter`/`$orderby` columns are
+/// `columns`, and whose other properties (from the schema) exist but cannot be filtered.
+pub fn odata_entity(
+    type_name: &'static str,
+    columns: &'static [crate::odata::Column],
+    schema: &'static crate::schema::StructType,
+) -> crate::odata::Entity {
+    let known: Vec<&'static str> = schema.props.iter().map(|p| p.name).collect();
+    crate::odata::Entity {
+        type_name,
+        columns,
+        known_properties: Box::leak(known.into_boxed_slice()),
     }
 }
 

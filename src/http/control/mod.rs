@@ -1,4 +1,7 @@
-//! The emulator's control plane (`/_emulator`): tenants, their apps and their clocks.
+//! The emulator's control plane (`/_emulator`): tenants, their apps and their clocks, and
+//! simulated devices (`devices.rs`).
+
+mod devices;
 
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode, Uri};
@@ -21,7 +24,7 @@ use crate::domain::tenant::{parse_guid, App, AppKind, Tenant};
 use crate::odata::{self, ColType, Column, Dialect, Entity};
 use crate::service::clock::{move_clock, rfc3339, ClockError, ClockMove};
 use crate::service::tenants::{create_tenant, new_app, reset_tenant};
-use crate::store::{ListQuery, StoreError};
+use crate::store::StoreError;
 
 pub fn routes() -> RouteTable {
     let mut t = RouteTable::new(Surface::Control);
@@ -63,6 +66,30 @@ pub fn routes() -> RouteTable {
             "/_emulator/tenants/{tenantId}/clock",
             Access::AdminKey,
             set_clock,
+        )
+        .route(
+            Method::POST,
+            "/_emulator/tenants/{tenantId}/devices",
+            Access::AdminKey,
+            devices::enroll_devices,
+        )
+        .route(
+            Method::PATCH,
+            "/_emulator/tenants/{tenantId}/devices/{deviceId}",
+            Access::AdminKey,
+            devices::check_in_device,
+        )
+        .route(
+            Method::PUT,
+            "/_emulator/tenants/{tenantId}/devices/{deviceId}/apps",
+            Access::AdminKey,
+            devices::put_apps,
+        )
+        .route(
+            Method::GET,
+            "/_emulator/tenants/{tenantId}/devices/{deviceId}/apps",
+            Access::AdminKey,
+            devices::get_apps,
         );
     t
 }
@@ -134,7 +161,7 @@ fn tenant_not_found(id: &str) -> ApiError {
 }
 
 /// Tenant ids are GUIDs; anything else cannot name a tenant.
-async fn load_tenant(state: &AppState, id: &str) -> ApiResult<Tenant> {
+pub(super) async fn load_tenant(state: &AppState, id: &str) -> ApiResult<Tenant> {
     let Some(id) = parse_guid(id) else {
         return Err(tenant_not_found(id));
     };
@@ -215,13 +242,7 @@ async fn list(
     let page = page_request(&q, TENANT_PAGE_SIZE, TENANT_PAGE_SIZE)?;
     let result = state
         .store
-        .list_tenants(&ListQuery {
-            filter,
-            order_by,
-            limit: page.size + 1,
-            offset: page.offset,
-            count: q.count,
-        })
+        .list_tenants(&page.list_query(filter, order_by, q.count))
         .await?;
     let wall = state.clock.wall_now();
     let more = result.items.len() as u64 > page.size;
@@ -245,9 +266,14 @@ async fn list(
     }
     body.insert("value".into(), Value::Array(value));
     if more {
+        let last = result
+            .items
+            .get(page.size as usize - 1)
+            .map(|t| t.id.as_str())
+            .unwrap_or("");
         body.insert(
             "@odata.nextLink".into(),
-            json!(next_link(&base, uri.path(), uri.query(), page.offset + page.size)),
+            json!(next_link(&base, uri.path(), uri.query(), &page.next(false, last))),
         );
     }
     Ok(Json(Value::Object(body)))

@@ -1,0 +1,342 @@
+// `DirectoryStore` for both backends; see sql_impl.rs.
+
+const USER_COLUMNS: &str =
+    "tenant_id, id, user_principal_name, display_name, mail, account_enabled, password_hash, created_at, properties";
+
+fn user_from_row(row: &<Db as sqlx::Database>::Row) -> Result<User, sqlx::Error> {
+    let properties: sqlx::types::Json<serde_json::Map<String, serde_json::Value>> = row.try_get("properties")?;
+    Ok(User {
+        tenant_id: row.try_get("tenant_id")?,
+        id: row.try_get("id")?,
+        user_principal_name: row.try_get("user_principal_name")?,
+        display_name: row.try_get("display_name")?,
+        mail: row.try_get("mail")?,
+        account_enabled: row.try_get("account_enabled")?,
+        password_hash: row.try_get("password_hash")?,
+        created_at: row.try_get("created_at")?,
+        properties: properties.0,
+    })
+}
+
+const GROUP_COLUMNS: &str =
+    "tenant_id, id, display_name, mail_nickname, security_enabled, mail_enabled, created_at, properties";
+
+fn group_from_row(row: &<Db as sqlx::Database>::Row) -> Result<Group, sqlx::Error> {
+    let properties: sqlx::types::Json<serde_json::Map<String, serde_json::Value>> = row.try_get("properties")?;
+    Ok(Group {
+        tenant_id: row.try_get("tenant_id")?,
+        id: row.try_get("id")?,
+        display_name: row.try_get("display_name")?,
+        mail_nickname: row.try_get("mail_nickname")?,
+        security_enabled: row.try_get("security_enabled")?,
+        mail_enabled: row.try_get("mail_enabled")?,
+        created_at: row.try_get("created_at")?,
+        properties: properties.0,
+    })
+}
+
+/// A tenant's page of `table`: `$1` is the tenant, the filter's placeholders follow, then
+/// limit and offset. Keyset paging on `id` when `query.after` is set and there is no order.
+async fn list_tenant_rows<'e, E>(
+    executor: E,
+    columns: &str,
+    table: &str,
+    tenant_id: &str,
+    query: &ListQuery,
+) -> Result<(Vec<<Db as sqlx::Database>::Row>, Option<i64>), sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = Db> + Copy,
+{
+    let binds = filter_binds(&query.filter);
+    let mut conditions = String::from("tenant_id = $1");
+    if let Some(f) = &query.filter {
+        conditions.push_str(&format!(" AND ({})", f.sql));
+    }
+    let count = if query.count {
+        let sql = format!("SELECT COUNT(*) FROM {table} WHERE {conditions}");
+        let row = bind_values(sqlx::query(&sql).bind(tenant_id), binds)
+            .fetch_one(executor)
+            .await?;
+        Some(row.try_get::<i64, _>(0)?)
+    } else {
+        None
+    };
+    let mut n = binds.len() + 1;
+    let keyset = query.order_by.is_none() && query.after.is_some();
+    if keyset {
+        n += 1;
+        conditions.push_str(&format!(" AND id > ${n}"));
+    }
+    let order = match &query.order_by {
+        Some(o) => format!("{o}, id"),
+        None => "id".to_string(),
+    };
+    let sql = format!(
+        "SELECT {columns} FROM {table} WHERE {conditions} ORDER BY {order} LIMIT ${} OFFSET ${}",
+        n + 1,
+        n + 2
+    );
+    let mut q = bind_values(sqlx::query(&sql).bind(tenant_id), binds);
+    if keyset {
+        q = q.bind(query.after.as_deref());
+    }
+    let offset = if keyset { 0 } else { query.offset as i64 };
+    let rows = q.bind(query.limit as i64).bind(offset).fetch_all(executor).await?;
+    Ok((rows, count))
+}
+
+#[async_trait]
+impl DirectoryStore for StoreImpl {
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        sqlx::query(&format!(
+            "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        ))
+        .bind(&user.tenant_id)
+        .bind(&user.id)
+        .bind(&user.user_principal_name)
+        .bind(&user.display_name)
+        .bind(&user.mail)
+        .bind(user.account_enabled)
+        .bind(&user.password_hash)
+        .bind(user.created_at)
+        .bind(sqlx::types::Json(&user.properties))
+        .execute(self.writer())
+        .await
+        .map_err(map_unique)?;
+        Ok(())
+    }
+
+    async fn get_user(&self, tenant_id: &str, id: &str) -> Result<Option<User>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND id = $2");
+        let row = sqlx::query(&sql)
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await?;
+        Ok(row.map(|r| user_from_row(&r)).transpose()?)
+    }
+
+    async fn find_user_by_upn(&self, tenant_id: &str, upn: &str) -> Result<Option<User>, StoreError> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND lower({}) = $2",
+            text_key("user_principal_name")
+        );
+        let row = sqlx::query(&sql)
+            .bind(tenant_id)
+            .bind(upn.to_ascii_lowercase())
+            .fetch_optional(self.reader())
+            .await?;
+        Ok(row.map(|r| user_from_row(&r)).transpose()?)
+    }
+
+    async fn list_users(&self, tenant_id: &str, query: &ListQuery) -> Result<ListPage<User>, StoreError> {
+        let (rows, total) = list_tenant_rows(self.reader(), USER_COLUMNS, "users", tenant_id, query).await?;
+        let items = rows.iter().map(user_from_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(ListPage { items, total })
+    }
+
+    async fn update_user(&self, user: &User) -> Result<bool, StoreError> {
+        let mut tx = self.writer().begin().await?;
+        let updated = sqlx::query(
+            "UPDATE users SET user_principal_name = $3, display_name = $4, mail = $5, account_enabled = $6, \
+             password_hash = $7, properties = $8 WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(&user.tenant_id)
+        .bind(&user.id)
+        .bind(&user.user_principal_name)
+        .bind(&user.display_name)
+        .bind(&user.mail)
+        .bind(user.account_enabled)
+        .bind(&user.password_hash)
+        .bind(sqlx::types::Json(&user.properties))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_unique)?
+        .rows_affected();
+        sqlx::query(
+            "UPDATE managed_devices SET user_principal_name = $3, user_display_name = $4, email_address = $5 \
+             WHERE tenant_id = $1 AND user_id = $2",
+        )
+        .bind(&user.tenant_id)
+        .bind(&user.id)
+        .bind(&user.user_principal_name)
+        .bind(&user.display_name)
+        .bind(&user.mail)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(updated == 1)
+    }
+
+    async fn delete_user(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.writer().begin().await?;
+        sqlx::query("DELETE FROM group_members WHERE tenant_id = $1 AND member_id = $2")
+            .bind(tenant_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE managed_devices SET user_id = NULL, user_principal_name = NULL, user_display_name = NULL, \
+             email_address = NULL WHERE tenant_id = $1 AND user_id = $2",
+        )
+        .bind(tenant_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        let deleted = sqlx::query("DELETE FROM users WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(deleted == 1)
+    }
+
+    async fn insert_group(&self, group: &Group) -> Result<(), StoreError> {
+        sqlx::query(&format!(
+            "INSERT INTO groups ({GROUP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        ))
+        .bind(&group.tenant_id)
+        .bind(&group.id)
+        .bind(&group.display_name)
+        .bind(&group.mail_nickname)
+        .bind(group.security_enabled)
+        .bind(group.mail_enabled)
+        .bind(group.created_at)
+        .bind(sqlx::types::Json(&group.properties))
+        .execute(self.writer())
+        .await
+        .map_err(map_unique)?;
+        Ok(())
+    }
+
+    async fn get_group(&self, tenant_id: &str, id: &str) -> Result<Option<Group>, StoreError> {
+        let sql = format!("SELECT {GROUP_COLUMNS} FROM groups WHERE tenant_id = $1 AND id = $2");
+        let row = sqlx::query(&sql)
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await?;
+        Ok(row.map(|r| group_from_row(&r)).transpose()?)
+    }
+
+    async fn list_groups(&self, tenant_id: &str, query: &ListQuery) -> Result<ListPage<Group>, StoreError> {
+        let (rows, total) = list_tenant_rows(self.reader(), GROUP_COLUMNS, "groups", tenant_id, query).await?;
+        let items = rows.iter().map(group_from_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(ListPage { items, total })
+    }
+
+    async fn update_group(&self, group: &Group) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE groups SET display_name = $3, mail_nickname = $4, security_enabled = $5, mail_enabled = $6, \
+             properties = $7 WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(&group.tenant_id)
+        .bind(&group.id)
+        .bind(&group.display_name)
+        .bind(&group.mail_nickname)
+        .bind(group.security_enabled)
+        .bind(group.mail_enabled)
+        .bind(sqlx::types::Json(&group.properties))
+        .execute(self.writer())
+        .await?
+        .rows_affected();
+        Ok(updated == 1)
+    }
+
+    async fn delete_group(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.writer().begin().await?;
+        sqlx::query("DELETE FROM group_members WHERE tenant_id = $1 AND group_id = $2")
+            .bind(tenant_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let deleted = sqlx::query("DELETE FROM groups WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(deleted == 1)
+    }
+
+    async fn add_member(&self, tenant_id: &str, member: &Member) -> Result<bool, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO group_members (tenant_id, group_id, member_id, member_kind) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant_id, group_id, member_id) DO NOTHING",
+        )
+        .bind(tenant_id)
+        .bind(&member.group_id)
+        .bind(&member.member_id)
+        .bind(member.kind.as_str())
+        .execute(self.writer())
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
+    }
+
+    async fn remove_member(&self, tenant_id: &str, group_id: &str, member_id: &str) -> Result<bool, StoreError> {
+        let deleted =
+            sqlx::query("DELETE FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3")
+                .bind(tenant_id)
+                .bind(group_id)
+                .bind(member_id)
+                .execute(self.writer())
+                .await?
+                .rows_affected();
+        Ok(deleted == 1)
+    }
+
+    async fn list_members(
+        &self,
+        tenant_id: &str,
+        group_id: &str,
+        query: &ListQuery,
+    ) -> Result<ListPage<Member>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT group_id, member_id, member_kind FROM group_members WHERE tenant_id = $1 AND group_id = $2 \
+             ORDER BY member_id LIMIT $3 OFFSET $4",
+        )
+        .bind(tenant_id)
+        .bind(group_id)
+        .bind(query.limit as i64)
+        .bind(query.offset as i64)
+        .fetch_all(self.reader())
+        .await?;
+        let items = rows
+            .iter()
+            .map(|r| {
+                let kind: String = r.try_get("member_kind")?;
+                Ok(Member {
+                    group_id: r.try_get("group_id")?,
+                    member_id: r.try_get("member_id")?,
+                    kind: MemberKind::parse(&kind)
+                        .ok_or_else(|| StoreError::Corrupt(format!("member kind '{kind}'")))?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let total = if query.count {
+            let row = sqlx::query("SELECT COUNT(*) FROM group_members WHERE tenant_id = $1 AND group_id = $2")
+                .bind(tenant_id)
+                .bind(group_id)
+                .fetch_one(self.reader())
+                .await?;
+            Some(row.try_get::<i64, _>(0)?)
+        } else {
+            None
+        };
+        Ok(ListPage { items, total })
+    }
+
+    async fn groups_of(&self, tenant_id: &str, member_id: &str) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT group_id FROM group_members WHERE tenant_id = $1 AND member_id = $2 ORDER BY group_id",
+        )
+        .bind(tenant_id)
+        .bind(member_id)
+        .fetch_all(self.reader())
+        .await?)
+    }
+}
