@@ -7,7 +7,10 @@ use std::path::PathBuf;
 use crate::both_backends;
 use crate::common::TestApp;
 
-both_backends!(python_sdks_read_and_patch_device_management);
+both_backends!(
+    python_sdks_read_and_patch_device_management,
+    python_sdks_page_devices_and_manage_groups
+);
 
 pub fn python() -> PathBuf {
     if let Ok(p) = std::env::var("MTD_EMULATOR_TEST_PYTHON") {
@@ -38,4 +41,28 @@ async fn python_sdks_read_and_patch_device_management(app: TestApp) {
     let t = app.create_tenant().await;
     let token = app.admin_token(&t).await;
     run_sdk_script("device_management.py", &[&app.base, &token]).await;
+}
+
+async fn python_sdks_page_devices_and_manage_groups(app: TestApp) {
+    let t = app.create_tenant().await;
+    let token = app.admin_token(&t).await;
+    let devices: Vec<serde_json::Value> = (0..7)
+        .map(|i| serde_json::json!({ "deviceName": format!("d{i}"), "operatingSystem": if i < 5 { "iOS" } else { "Android" }, "osVersion": "17.0" }))
+        .collect();
+    let r = app
+        .req(reqwest::Method::POST, &format!("/_emulator/tenants/{}/devices", t.id))
+        .json(&devices)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let created: serde_json::Value = r.json().await.unwrap();
+    let ios: Vec<&str> = created["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["operatingSystem"] == "iOS")
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    run_sdk_script("directory_devices.py", &[&app.base, &token, &ios.join(",")]).await;
 }
