@@ -11,8 +11,8 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::{
-    apply_select, collection_response, graph_json, odata_entity, reject_collection_options, reject_expand, sql_for,
-    with_context, GraphCtx,
+    apply_select, collection_response, graph_json, odata_entity, page_response, reject_collection_options,
+    reject_expand, sql_for, with_context, GraphCtx,
 };
 use crate::domain::directory::{hash_password, valid_user_principal_name, Group, Member, MemberKind, User};
 use crate::domain::permissions::GraphPermission;
@@ -422,30 +422,21 @@ async fn list_users(
     let (filter, order_by) = sql_for(&q, users_entity(), state.dialect(), 2)?;
     let page = page_request(&q, DEFAULT_PAGE, MAX_PAGE)?;
     let keyset = order_by.is_none();
-    let result = state
+    let rows = state
         .store
         .list_users(&caller.tenant.id, &page.list_query(filter, order_by, q.count))
         .await?;
-    let more = result.items.len() as u64 > page.size;
-    let items: Vec<&User> = result.items.iter().take(page.size as usize).collect();
-    let next = more.then(|| {
-        next_link(
-            &ctx.base,
-            uri.path(),
-            uri.query(),
-            &page.next(keyset, &items[items.len() - 1].id),
-        )
-    });
-    let values = items
-        .iter()
-        .map(|u| render_user(u, &ctx, q.select.as_ref()))
-        .collect::<ApiResult<Vec<_>>>()?;
-    Ok(collection_response(
-        ctx.context("users", q.select.as_deref()),
-        values,
-        result.total,
-        next,
-    ))
+    let context = ctx.context("users", q.select.as_deref());
+    page_response(
+        &ctx,
+        &uri,
+        &page,
+        keyset,
+        rows,
+        |u| &u.id,
+        |u| render_user(u, &ctx, q.select.as_ref()),
+        context,
+    )
 }
 
 async fn get_user(
@@ -597,37 +588,28 @@ async fn list_groups(
     let (filter, order_by) = sql_for(&q, groups_entity(), state.dialect(), 2)?;
     let page = page_request(&q, DEFAULT_PAGE, MAX_PAGE)?;
     let keyset = order_by.is_none();
-    let result = state
+    let rows = state
         .store
         .list_groups(&caller.tenant.id, &page.list_query(filter, order_by, q.count))
         .await?;
-    let more = result.items.len() as u64 > page.size;
-    let items: Vec<&Group> = result.items.iter().take(page.size as usize).collect();
-    let next = more.then(|| {
-        next_link(
-            &ctx.base,
-            uri.path(),
-            uri.query(),
-            &page.next(keyset, &items[items.len() - 1].id),
+    let render_group = |g: &Group| {
+        apply_select(
+            render(&GROUP, &group_document(g), ctx.view),
+            &GROUP,
+            q.select.as_ref(),
+            ctx.version,
         )
-    });
-    let values = items
-        .iter()
-        .map(|g| {
-            apply_select(
-                render(&GROUP, &group_document(g), ctx.view),
-                &GROUP,
-                q.select.as_ref(),
-                ctx.version,
-            )
-        })
-        .collect::<ApiResult<Vec<_>>>()?;
-    Ok(collection_response(
+    };
+    page_response(
+        &ctx,
+        &uri,
+        &page,
+        keyset,
+        rows,
+        |g| &g.id,
+        render_group,
         ctx.context("groups", q.select.as_deref()),
-        values,
-        result.total,
-        next,
-    ))
+    )
 }
 
 async fn get_group(

@@ -9,8 +9,8 @@ use axum::response::Response;
 use serde_json::{Map, Value};
 
 use super::{
-    apply_select, collection_response, graph_json, odata_entity, reject_collection_options, reject_expand, sql_for,
-    with_context, GraphCtx,
+    apply_select, collection_response, graph_json, odata_entity, page_response, reject_collection_options,
+    reject_expand, sql_for, with_context, GraphCtx,
 };
 use crate::domain::device::{ManagedDevice, OwnerType};
 use crate::domain::permissions::GraphPermission;
@@ -18,7 +18,7 @@ use crate::domain::tenant::parse_guid;
 use crate::http::auth::GraphCaller;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiVersion, JsonBody, OData};
-use crate::http::paging::{next_link, page_request};
+use crate::http::paging::page_request;
 use crate::http::routes::{Access, RouteTable};
 use crate::http::AppState;
 use crate::odata::{CmpOp, ColType, Column, Dialect, Entity, Expr, QueryOptions, SqlFragment, SqlValue, StrFunc};
@@ -559,30 +559,21 @@ async fn device_page(
     let page = page_request(q, DEVICE_PAGE, DEVICE_PAGE)?;
     let keyset = order_by.is_none();
     // Intune answers @odata.count on device lists whether or not $count was asked for.
-    let result = state
+    let rows = state
         .store
         .list_devices(&caller.tenant.id, &page.list_query(filter, order_by, true))
         .await?;
-    let more = result.items.len() as u64 > page.size;
-    let items: Vec<&ManagedDevice> = result.items.iter().take(page.size as usize).collect();
-    let next = more.then(|| {
-        next_link(
-            &ctx.base,
-            uri.path(),
-            uri.query(),
-            &page.next(keyset, &items[items.len() - 1].id),
-        )
-    });
-    let values = items
-        .iter()
-        .map(|d| render_device(d, ctx, q.select.as_ref(), false))
-        .collect::<ApiResult<Vec<_>>>()?;
-    Ok(collection_response(
-        ctx.context(context_path, q.select.as_deref()),
-        values,
-        result.total,
-        next,
-    ))
+    let context = ctx.context(context_path, q.select.as_deref());
+    page_response(
+        ctx,
+        uri,
+        &page,
+        keyset,
+        rows,
+        |d| &d.id,
+        |d| render_device(d, ctx, q.select.as_ref(), false),
+        context,
+    )
 }
 
 async fn list(
@@ -852,31 +843,20 @@ async fn list_detected_apps(
         ));
     }
     let page = page_request(&q, APP_PAGE, APP_PAGE)?;
-    let result = state
+    let rows = state
         .store
         .list_detected_apps(&caller.tenant.id, &page.list_query(None, None, q.count))
         .await?;
-    let more = result.items.len() as u64 > page.size;
-    let next = more.then(|| next_link(&ctx.base, uri.path(), uri.query(), &page.next(false, "")));
-    let values = result
-        .items
-        .iter()
-        .take(page.size as usize)
-        .map(|a| {
-            apply_select(
-                detected_app_json(a, &ctx),
-                &DETECTED_APP,
-                q.select.as_ref(),
-                ctx.version,
-            )
-        })
-        .collect::<ApiResult<Vec<_>>>()?;
-    Ok(collection_response(
-        ctx.context("deviceManagement/detectedApps", q.select.as_deref()),
-        values,
-        result.total,
-        next,
-    ))
+    let render_app = |a: &DetectedApp| {
+        apply_select(
+            detected_app_json(a, &ctx),
+            &DETECTED_APP,
+            q.select.as_ref(),
+            ctx.version,
+        )
+    };
+    let context = ctx.context("deviceManagement/detectedApps", q.select.as_deref());
+    page_response(&ctx, &uri, &page, false, rows, |a| &a.id, render_app, context)
 }
 
 async fn get_detected_app(
@@ -926,27 +906,24 @@ async fn devices_with_app(
         .await?
         .ok_or_else(|| not_found_app(&id))?;
     let page = page_request(&q, APP_PAGE, DEVICE_PAGE)?;
-    let result = state
+    let rows = state
         .store
         .devices_with_app(&caller.tenant.id, &id, &page.list_query(None, None, false))
         .await?;
-    let more = result.items.len() as u64 > page.size;
-    let next = more.then(|| next_link(&ctx.base, uri.path(), uri.query(), &page.next(false, "")));
-    let values = result
-        .items
-        .iter()
-        .take(page.size as usize)
-        .map(|d| render_device(d, &ctx, q.select.as_ref(), false))
-        .collect::<ApiResult<Vec<_>>>()?;
-    Ok(collection_response(
-        ctx.context(
-            "deviceManagement/detectedApps('{id}')/managedDevices",
-            q.select.as_deref(),
-        ),
-        values,
-        None,
-        next,
-    ))
+    let context = ctx.context(
+        "deviceManagement/detectedApps('{id}')/managedDevices",
+        q.select.as_deref(),
+    );
+    page_response(
+        &ctx,
+        &uri,
+        &page,
+        false,
+        rows,
+        |d| &d.id,
+        |d| render_device(d, &ctx, q.select.as_ref(), false),
+        context,
+    )
 }
 
 /// beta only: the apps Intune shows for one device.

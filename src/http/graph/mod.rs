@@ -7,7 +7,7 @@ pub mod managed_devices;
 use axum::http::{Method, Uri};
 use axum::Router;
 
-use super::error::ApiError;
+use super::error::{ApiError, ApiResult};
 use super::routes::{RouteInfo, RouteTable, Surface};
 use super::AppState;
 
@@ -286,6 +286,35 @@ pub fn odata_entity(
         columns,
         known_properties: Box::leak(known.into_boxed_slice()),
     }
+}
+
+/// The answer for one page of a listed collection: `rows` were fetched with
+/// `page.list_query(..)` (one row more than the page, to learn whether another follows); `key`
+/// names a row's key for keyset paging; `render` shapes each row.
+#[allow(clippy::too_many_arguments)]
+pub fn page_response<T>(
+    ctx: &GraphCtx,
+    uri: &axum::http::Uri,
+    page: &crate::http::paging::PageRequest,
+    keyset: bool,
+    rows: crate::store::ListPage<T>,
+    key: impl Fn(&T) -> &str,
+    render: impl Fn(&T) -> ApiResult<serde_json::Map<String, serde_json::Value>>,
+    context: String,
+) -> ApiResult<axum::response::Response> {
+    let shown = rows.items.len().min(page.size as usize);
+    let items = &rows.items[..shown];
+    let next = match (rows.items.len() > shown, items.last()) {
+        (true, Some(last)) => Some(crate::http::paging::next_link(
+            &ctx.base,
+            uri.path(),
+            uri.query(),
+            &page.next(keyset, key(last)),
+        )),
+        _ => None,
+    };
+    let values = items.iter().map(render).collect::<ApiResult<Vec<_>>>()?;
+    Ok(collection_response(context, values, rows.total, next))
 }
 
 #[cfg(test)]
