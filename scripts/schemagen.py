@@ -115,6 +115,9 @@ DEFAULT_OVERRIDES = {
     ("managedDevice", "managementState"): 'Default::Str("managed")',
     ("managedDevice", "complianceState"): 'Default::Str("unknown")',
     ("managedDevice", "partnerReportedThreatState"): 'Default::Str("unknown")',
+    # The admin center's default for "Number of days until partner is unresponsive".
+    ("mobileThreatDefenseConnector", "partnerUnresponsivenessThresholdInDays"): "Default::Int(7)",
+    ("mobileThreatDefenseConnector", "partnerState"): 'Default::Str("notSetUp")',
 }
 
 # (type, property) -> Int64 or not, where the name rule below does not decide it. Storage sizes
@@ -171,6 +174,19 @@ WRITABLE_OVERRIDES: dict[tuple[str, str], bool] = {
     # the on-premises and is read-only. For a cloud-only user [...] these properties can be set
     # during the creation or update of a user object."
     ("user", "onPremisesExtensionAttributes"): True,
+    # Server-owned on an MTD connector (product brief, section 4): Intune computes the state
+    # from heartbeats and toggles, and the partner reports its own metadata.
+    ("mobileThreatDefenseConnector", "partnerState"): False,
+    ("mobileThreatDefenseConnector", "lastHeartbeatDateTime"): False,
+    ("mobileThreatDefenseConnector", "partnerDisplayName"): False,
+    ("mobileThreatDefenseConnector", "partnerMinimumSupportedAndroidVersion"): False,
+    ("mobileThreatDefenseConnector", "partnerMinimumSupportedIosVersion"): False,
+    ("mobileThreatDefenseConnector", "partnerMinimumSupportedMacVersion"): False,
+    ("mobileThreatDefenseConnector", "partnerMinimumSupportedWindowsVersion"): False,
+    ("mobileThreatDefenseConnector", "partnerSupportsAndroidMam"): False,
+    ("mobileThreatDefenseConnector", "partnerSupportsIosCertificateSync"): False,
+    ("mobileThreatDefenseConnector", "partnerSupportsIosMam"): False,
+    ("mobileThreatDefenseConnector", "partnerSupportsWindowsMam"): False,
 }
 
 # A description saying the service shows null when it has no value.

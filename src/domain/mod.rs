@@ -3,5 +3,7 @@
 pub mod device;
 pub mod directory;
 pub mod duration;
+pub mod mtd;
 pub mod permissions;
 pub mod tenant;
+pub mod version;

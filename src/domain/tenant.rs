@@ -21,18 +21,22 @@ pub struct Tenant {
 pub enum AppKind {
     /// A Graph client: app-only tokens whose `roles` are its application permissions.
     Graph,
+    /// An MTD partner's service, speaking for one catalog connector on the partner API.
+    Partner,
 }
 
 impl AppKind {
     pub fn as_str(self) -> &'static str {
         match self {
             AppKind::Graph => "graph",
+            AppKind::Partner => "partner",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "graph" => Some(AppKind::Graph),
+            "partner" => Some(AppKind::Partner),
             _ => None,
         }
     }
@@ -47,8 +51,13 @@ pub struct App {
     /// SHA-256 of the client secret, hex. The secret itself is shown once, at registration.
     pub secret_hash: String,
     pub permissions: Vec<String>,
+    /// The catalog connector a partner app speaks for.
+    pub connector_id: Option<String>,
     pub created_at: DateTime<Utc>,
 }
+
+/// The application role of a partner app's tokens.
+pub const PARTNER_ROLE: &str = "MobileThreatDefense.Partner";
 
 /// A new client secret in the shape Entra ID issues them (40 characters with a `~`).
 pub fn new_client_secret() -> String {

@@ -11,7 +11,7 @@ use super::error::ApiError;
 use super::routes::Access;
 use super::AppState;
 use crate::clock::tenant_now;
-use crate::domain::tenant::Tenant;
+use crate::domain::tenant::{Tenant, PARTNER_ROLE};
 use crate::identity::tokens::{check_lifetime, verify_signature, AccessClaims, TokenRejection};
 
 /// The caller of a Graph route: a valid token of an existing tenant holding the route's permission.
@@ -53,16 +53,7 @@ impl FromRequestParts<AppState> for GraphCaller {
                 "a Graph handler sits on a route without a Graph access rule",
             ));
         };
-        let token = bearer(parts).ok_or_else(|| rejected(TokenRejection::Missing))?;
-        let claims = verify_signature(&state.keys, token).await.map_err(rejected)?;
-        let tenant = state
-            .store
-            .get_tenant(&claims.tid)
-            .await?
-            .ok_or_else(|| rejected(TokenRejection::UnknownTenant))?;
-        let now = tenant_now(state.clock.wall_now(), tenant.clock_offset_us);
-        check_lifetime(&claims, now).map_err(rejected)?;
-        tracing::Span::current().record("tenant", tenant.id.as_str());
+        let (claims, tenant, now) = authenticate(parts, state).await?;
         let granted = claims.idtyp == "app" && permission.is_granted_by(claims.roles.iter().map(String::as_str));
         if !granted {
             return Err(ApiError::forbidden(format!(
@@ -71,6 +62,54 @@ impl FromRequestParts<AppState> for GraphCaller {
             )));
         }
         Ok(GraphCaller { tenant, now, claims })
+    }
+}
+
+/// The caller of a partner route: a partner app's valid token, naming its tenant and connector.
+#[derive(Debug, Clone)]
+pub struct PartnerCaller {
+    pub tenant: Tenant,
+    pub now: DateTime<Utc>,
+    /// The catalog connector the app speaks for.
+    pub connector_id: String,
+}
+
+/// Checks a bearer token's signature, tenant and lifetime on the tenant's clock.
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<(AccessClaims, Tenant, DateTime<Utc>), ApiError> {
+    let token = bearer(parts).ok_or_else(|| rejected(TokenRejection::Missing))?;
+    let claims = verify_signature(&state.keys, token).await.map_err(rejected)?;
+    let tenant = state
+        .store
+        .get_tenant(&claims.tid)
+        .await?
+        .ok_or_else(|| rejected(TokenRejection::UnknownTenant))?;
+    let now = tenant_now(state.clock.wall_now(), tenant.clock_offset_us);
+    check_lifetime(&claims, now).map_err(rejected)?;
+    tracing::Span::current().record("tenant", tenant.id.as_str());
+    Ok((claims, tenant, now))
+}
+
+impl FromRequestParts<AppState> for PartnerCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if declared_access(parts)? != Access::Partner {
+            return Err(ApiError::internal(
+                "a partner handler sits on a route without the partner access rule",
+            ));
+        }
+        let (claims, tenant, now) = authenticate(parts, state).await?;
+        let partner = claims.idtyp == "app" && claims.roles.iter().any(|r| r == PARTNER_ROLE);
+        match (partner, claims.connector_id) {
+            (true, Some(connector_id)) => Ok(PartnerCaller {
+                tenant,
+                now,
+                connector_id,
+            }),
+            _ => Err(ApiError::forbidden(
+                "The partner API takes tokens of MTD partner apps (role MobileThreatDefense.Partner) only.",
+            )),
+        }
     }
 }
 

@@ -8,6 +8,7 @@ pub mod graph;
 pub mod identity;
 pub mod ops;
 pub mod paging;
+pub mod partner;
 pub mod routes;
 
 use std::sync::Arc;
@@ -55,7 +56,7 @@ pub fn route_table() -> Vec<RouteInfo> {
 fn assemble() -> (Router<AppState>, Vec<RouteInfo>) {
     let mut infos = Vec::new();
     let mut router = Router::new();
-    for table in [ops::routes(), identity::routes(), control::routes()] {
+    for table in [ops::routes(), identity::routes(), control::routes(), partner::routes()] {
         let (r, i) = table.into_parts();
         router = router.merge(r);
         infos.extend(i);

@@ -18,6 +18,8 @@ pub enum Surface {
     Graph,
     Identity,
     Control,
+    /// `/partner/v1/...`, for MTD partner systems.
+    Partner,
     Operations,
 }
 
@@ -30,6 +32,8 @@ pub enum Access {
     AdminKey,
     /// A Graph token granting one of the permissions.
     Graph(GraphPermission),
+    /// A partner app's token (`MobileThreatDefense.Partner`, with its `connector_id`).
+    Partner,
 }
 
 #[derive(Debug, Clone)]

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::keys::{KeyError, KeyRing};
-use crate::domain::tenant::{App, Tenant};
+use crate::domain::tenant::{App, AppKind, Tenant, PARTNER_ROLE};
 
 /// Entra ID's app-only token lifetime (its `expires_in` is 3599).
 pub const TOKEN_LIFETIME_SECS: i64 = 3599;
@@ -46,6 +46,9 @@ pub struct AccessClaims {
     pub scp: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub wids: Vec<String>,
+    /// The catalog connector a partner app's token speaks for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connector_id: Option<String>,
 }
 
 /// Graph access tokens are Entra v1.0 tokens whatever endpoint issued them.
@@ -81,9 +84,13 @@ pub fn app_claims(tenant: &Tenant, app: &App, now: DateTime<Utc>) -> AccessClaim
         tid: tenant.id.clone(),
         uti: Uuid::new_v4().simple().to_string(),
         ver: "1.0".to_string(),
-        roles: app.permissions.clone(),
+        roles: match app.kind {
+            AppKind::Graph => app.permissions.clone(),
+            AppKind::Partner => vec![PARTNER_ROLE.to_string()],
+        },
         scp: None,
         wids: Vec::new(),
+        connector_id: app.connector_id.clone(),
     }
 }
 
@@ -172,6 +179,7 @@ mod tests {
             kind: crate::domain::tenant::AppKind::Graph,
             secret_hash: String::new(),
             permissions: vec!["X.Read.All".into()],
+            connector_id: None,
             created_at: now,
         };
         app_claims(&tenant, &app, now)

@@ -7,6 +7,7 @@
 pub mod device_management;
 pub mod directory;
 pub mod managed_device;
+pub mod mtd_connector;
 
 use serde_json::{Map, Value};
 

@@ -19,6 +19,7 @@ pub fn new_app(
     display_name: &str,
     kind: AppKind,
     permissions: Vec<String>,
+    connector_id: Option<String>,
     clock: &dyn Clock,
 ) -> Registered {
     let client_secret = new_client_secret();
@@ -30,6 +31,7 @@ pub fn new_app(
             kind,
             secret_hash: hash_secret(&client_secret),
             permissions,
+            connector_id,
             created_at: clock.wall_now(),
         },
         client_secret,
@@ -58,6 +60,7 @@ pub async fn create_tenant(
         "Emulator bootstrap admin",
         AppKind::Graph,
         GRAPH_APPLICATION_PERMISSIONS.iter().map(|p| p.to_string()).collect(),
+        None,
         clock,
     );
     let tenant = Tenant {

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::domain::device::{DeviceApp, ManagedDevice};
 use crate::domain::directory::{Group, Member, User};
+use crate::domain::mtd::{Accepted, Connector};
 use crate::domain::tenant::{App, Tenant};
 use crate::odata::{SqlFragment, SqlValue};
 
@@ -79,9 +80,9 @@ pub struct PoolStats {
 }
 
 /// Everything the application keeps, as one object: each area is a trait of its own.
-pub trait Store: TenantStore + DirectoryStore + DeviceStore {}
+pub trait Store: TenantStore + DirectoryStore + DeviceStore + ConnectorStore {}
 
-impl<T: TenantStore + DirectoryStore + DeviceStore> Store for T {}
+impl<T: TenantStore + DirectoryStore + DeviceStore + ConnectorStore> Store for T {}
 
 /// Tenants, apps, signing keys, the clock and `deviceManagement`.
 #[async_trait]
@@ -212,6 +213,52 @@ pub trait DeviceStore: Send + Sync + 'static {
     async fn detected_apps_of_device(&self, tenant_id: &str, device_id: &str) -> Result<Vec<DetectedApp>, StoreError>;
 }
 
+/// A device a threat report names, found by its managed device id or its Entra device id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportTargetRow {
+    pub device_id: String,
+    pub azure_ad_device_id: String,
+    pub platform: String,
+    /// `reportedDateTime` of the connector's stored report for the device.
+    pub stored_at: Option<DateTime<Utc>>,
+}
+
+/// MTD connectors and partner threat reports.
+#[async_trait]
+pub trait ConnectorStore: Send + Sync + 'static {
+    /// `Conflict` when the tenant has this connector already.
+    async fn insert_connector(&self, connector: &Connector) -> Result<(), StoreError>;
+    async fn get_connector(&self, tenant_id: &str, id: &str) -> Result<Option<Connector>, StoreError>;
+    async fn list_connectors(&self, tenant_id: &str) -> Result<Vec<Connector>, StoreError>;
+    /// Stores the connector if its revision is still `connector.revision` (bumping it).
+    async fn update_connector(&self, connector: &Connector) -> Result<bool, StoreError>;
+    /// Also deletes the reports the partner sent through it.
+    async fn delete_connector(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError>;
+    /// A heartbeat: provisions the connector (`fresh`) when absent, else marks it set up and
+    /// not deprovisioned, at `at`. Returns the connector as stored.
+    async fn record_heartbeat(&self, fresh: &Connector, at: DateTime<Utc>) -> Result<Connector, StoreError>;
+    /// Recomputes `partnerReportedThreatState` of the devices the connector reported on, after
+    /// it was deprovisioned or provisioned again.
+    async fn refresh_threat_states(&self, tenant_id: &str, connector_id: &str) -> Result<(), StoreError>;
+    /// The devices `keys` name (managed or Entra device ids), with the connector's stored report.
+    async fn report_targets(
+        &self,
+        tenant_id: &str,
+        connector_id: &str,
+        keys: &[String],
+    ) -> Result<Vec<ReportTargetRow>, StoreError>;
+    /// Stores accepted reports (a newer stored one wins, whatever the order of arrival) and sets
+    /// each device's `partnerReportedThreatState` to its newest report from a connector that is
+    /// not deprovisioned. One transaction.
+    async fn apply_reports(
+        &self,
+        tenant_id: &str,
+        connector_id: &str,
+        reports: &[Accepted],
+        received_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+}
+
 /// Opens the backend named by the URL's scheme (creating a SQLite file and its folder if needed).
 pub async fn connect(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
@@ -234,4 +281,12 @@ pub(crate) fn map_unique(err: sqlx::Error) -> StoreError {
 
 /// Tables whose rows belong to a tenant, deleted on reset and delete, children before parents.
 /// A new tenant-owned table is added here.
-pub(crate) const TENANT_DATA_TABLES: &[&str] = &["device_apps", "group_members", "managed_devices", "groups", "users"];
+pub(crate) const TENANT_DATA_TABLES: &[&str] = &[
+    "threat_reports",
+    "mtd_connectors",
+    "device_apps",
+    "group_members",
+    "managed_devices",
+    "groups",
+    "users",
+];

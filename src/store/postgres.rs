@@ -9,6 +9,7 @@ use sqlx::PgPool;
 use super::*;
 use crate::domain::device::{detected_app_id, detected_app_platform, OwnerType, Platform};
 use crate::domain::directory::MemberKind;
+use crate::domain::mtd::{Accepted, Connector};
 use crate::domain::tenant::AppKind;
 
 type Db = sqlx::Postgres;
@@ -55,3 +56,4 @@ impl PostgresStore {
 include!("sql_impl.rs");
 include!("sql_directory.rs");
 include!("sql_devices.rs");
+include!("sql_connectors.rs");

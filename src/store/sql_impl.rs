@@ -47,7 +47,8 @@ fn tenant_from_row(row: &<Db as sqlx::Database>::Row) -> Result<Tenant, sqlx::Er
     })
 }
 
-const APP_COLUMNS: &str = "tenant_id, client_id, display_name, kind, secret_hash, permissions, created_at";
+const APP_COLUMNS: &str =
+    "tenant_id, client_id, display_name, kind, secret_hash, permissions, connector_id, created_at";
 
 fn app_from_row(row: &<Db as sqlx::Database>::Row) -> Result<App, StoreError> {
     let kind: String = row.try_get("kind")?;
@@ -59,6 +60,7 @@ fn app_from_row(row: &<Db as sqlx::Database>::Row) -> Result<App, StoreError> {
         kind: AppKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("app kind '{kind}'")))?,
         secret_hash: row.try_get("secret_hash")?,
         permissions: permissions.0,
+        connector_id: row.try_get("connector_id")?,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -68,8 +70,8 @@ where
     E: sqlx::Executor<'c, Database = Db>,
 {
     sqlx::query(
-        "INSERT INTO apps (tenant_id, client_id, display_name, kind, secret_hash, permissions, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO apps (tenant_id, client_id, display_name, kind, secret_hash, permissions, connector_id, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&app.tenant_id)
     .bind(&app.client_id)
@@ -77,6 +79,7 @@ where
     .bind(app.kind.as_str())
     .bind(&app.secret_hash)
     .bind(sqlx::types::Json(&app.permissions))
+    .bind(&app.connector_id)
     .bind(app.created_at)
     .execute(executor)
     .await

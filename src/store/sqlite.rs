@@ -10,6 +10,7 @@ use sqlx::SqlitePool;
 use super::*;
 use crate::domain::device::{detected_app_id, detected_app_platform, OwnerType, Platform};
 use crate::domain::directory::MemberKind;
+use crate::domain::mtd::{Accepted, Connector};
 use crate::domain::tenant::AppKind;
 
 type Db = sqlx::Sqlite;
@@ -76,3 +77,4 @@ impl SqliteStore {
 include!("sql_impl.rs");
 include!("sql_directory.rs");
 include!("sql_devices.rs");
+include!("sql_connectors.rs");

@@ -8,6 +8,7 @@ mod device_management;
 mod devices;
 mod directory;
 mod identity;
+mod mtd;
 mod openapi;
 mod protocol;
 mod sdk;

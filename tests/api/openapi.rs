@@ -45,6 +45,7 @@ fn every_route_declares_who_may_call_it() {
         let ok = match r.surface {
             Surface::Graph => matches!(r.access, Access::Graph(p) if !p.any_of.is_empty()),
             Surface::Control => r.access == Access::AdminKey,
+            Surface::Partner => r.access == Access::Partner,
             Surface::Identity | Surface::Operations => r.access == Access::Public,
         };
         assert!(ok, "{} {} has access {:?}", r.method, r.openapi_path(), r.access);

@@ -69,6 +69,7 @@ fn app(tenant: &str, client: &str) -> App {
         kind: AppKind::Graph,
         secret_hash: "00".into(),
         permissions: vec!["User.Read.All".into()],
+        connector_id: None,
         created_at: Utc::now(),
     }
 }

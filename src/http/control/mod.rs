@@ -19,6 +19,7 @@ use super::routes::{Access, RouteTable, Surface};
 use super::AppState;
 use crate::clock::tenant_now;
 use crate::domain::duration::{format_micros, IsoDuration};
+use crate::domain::mtd::{catalog_partner, CATALOG};
 use crate::domain::permissions::canonical_permission;
 use crate::domain::tenant::{parse_guid, App, AppKind, Tenant};
 use crate::odata::{self, ColType, Column, Dialect, Entity};
@@ -90,7 +91,8 @@ pub fn routes() -> RouteTable {
             "/_emulator/tenants/{tenantId}/devices/{deviceId}/apps",
             Access::AdminKey,
             devices::get_apps,
-        );
+        )
+        .route(Method::GET, "/_emulator/partners", Access::AdminKey, partners);
     t
 }
 
@@ -152,6 +154,9 @@ fn app_json(a: &App) -> Map<String, Value> {
     m.insert("displayName".into(), json!(a.display_name));
     m.insert("kind".into(), json!(a.kind.as_str()));
     m.insert("permissions".into(), json!(a.permissions));
+    if let Some(c) = &a.connector_id {
+        m.insert("connectorId".into(), json!(c));
+    }
     m.insert("createdDateTime".into(), json!(rfc3339(a.created_at)));
     m
 }
@@ -320,6 +325,7 @@ struct RegisterApp {
     kind: AppKind,
     #[serde(default)]
     permissions: Vec<String>,
+    connector_id: Option<String>,
 }
 
 fn graph_kind() -> AppKind {
@@ -350,11 +356,36 @@ async fn register_app(
             permissions.push(canonical.to_string());
         }
     }
+    let connector_id = match (req.kind, &req.connector_id) {
+        (AppKind::Graph, None) => None,
+        (AppKind::Graph, Some(_)) => {
+            return Err(ApiError::bad_request("Only partner apps have a 'connectorId'."));
+        }
+        (AppKind::Partner, None) => {
+            return Err(ApiError::bad_request(
+                "A partner app needs 'connectorId', the catalog connector it speaks for.",
+            ));
+        }
+        (AppKind::Partner, Some(id)) => {
+            if !permissions.is_empty() {
+                return Err(ApiError::bad_request(
+                    "Partner apps hold no Graph permissions: their tokens are for the partner API.",
+                ));
+            }
+            let partner = catalog_partner(id).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "Invalid value for property 'connectorId': '{id}' is not a partner of the catalog (GET /_emulator/partners)."
+                ))
+            })?;
+            Some(partner.id.to_string())
+        }
+    };
     let registered = new_app(
         &tenant.id,
         req.display_name.trim(),
         req.kind,
         permissions,
+        connector_id,
         state.clock.as_ref(),
     );
     state.store.insert_app(&registered.app).await?;
@@ -424,4 +455,21 @@ impl AppState {
             _ => Dialect::Sqlite,
         }
     }
+}
+
+/// The partner catalog the emulator ships: connector ids are the same in every tenant.
+async fn partners(_: Admin) -> Json<Value> {
+    let value: Vec<Value> = CATALOG
+        .iter()
+        .map(|p| {
+            json!({
+                "id": p.id,
+                "displayName": p.display_name,
+                "platforms": { "android": p.android, "ios": p.ios, "windows": p.windows, "macOS": p.mac },
+                "appProtection": { "android": p.android_mam, "ios": p.ios_mam, "windows": p.windows_mam },
+                "minimumSupportedVersions": { "android": p.min_android, "ios": p.min_ios, "macOS": p.min_mac, "windows": p.min_windows },
+            })
+        })
+        .collect();
+    Json(json!({ "value": value }))
 }

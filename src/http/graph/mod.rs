@@ -1,8 +1,10 @@
 //! The Graph admin API, mounted under `/v1.0` and `/beta`. Paths here are relative to the version.
 
+pub mod connectors;
 mod device_management;
 mod directory;
 pub mod managed_devices;
+mod memory;
 
 use axum::http::{Method, Uri};
 use axum::Router;
@@ -14,6 +16,7 @@ use super::AppState;
 pub fn router() -> (Router<AppState>, Vec<RouteInfo>) {
     let mut t = RouteTable::new(Surface::Graph);
     device_management::routes(&mut t);
+    connectors::routes(&mut t);
     directory::routes(&mut t);
     managed_devices::routes(&mut t);
     let (router, infos) = t.into_parts();

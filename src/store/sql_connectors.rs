@@ -1,0 +1,232 @@
+// `ConnectorStore` for both backends; see sql_impl.rs.
+
+const CONNECTOR_COLUMNS: &str =
+    "tenant_id, id, properties, partner_metadata, set_up, deprovisioned, error_code, last_heartbeat_at, created_at, revision";
+
+fn connector_from_row(row: &<Db as sqlx::Database>::Row) -> Result<Connector, sqlx::Error> {
+    let properties: sqlx::types::Json<serde_json::Map<String, serde_json::Value>> = row.try_get("properties")?;
+    let metadata: sqlx::types::Json<serde_json::Map<String, serde_json::Value>> = row.try_get("partner_metadata")?;
+    Ok(Connector {
+        tenant_id: row.try_get("tenant_id")?,
+        id: row.try_get("id")?,
+        properties: properties.0,
+        partner_metadata: metadata.0,
+        set_up: row.try_get("set_up")?,
+        deprovisioned: row.try_get("deprovisioned")?,
+        error_code: row.try_get("error_code")?,
+        last_heartbeat_at: row.try_get("last_heartbeat_at")?,
+        created_at: row.try_get("created_at")?,
+        revision: row.try_get("revision")?,
+    })
+}
+
+/// A device's `partnerReportedThreatState`: its newest report from a connector that is not
+/// deprovisioned, else `unknown`.
+const NEWEST_USABLE_REPORT: &str = "COALESCE((SELECT r.state FROM threat_reports r \
+     JOIN mtd_connectors c ON c.tenant_id = r.tenant_id AND c.id = r.connector_id \
+     WHERE r.tenant_id = managed_devices.tenant_id AND r.device_id = managed_devices.id AND NOT c.deprovisioned \
+     ORDER BY r.reported_at DESC, r.connector_id LIMIT 1), 'unknown')";
+
+/// Recomputes the state of every device the connector has a report for.
+async fn refresh_for_connector<'e, E>(executor: E, tenant_id: &str, connector_id: &str) -> Result<(), sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = Db>,
+{
+    sqlx::query(&format!(
+        "UPDATE managed_devices SET partner_threat_state = {NEWEST_USABLE_REPORT} WHERE tenant_id = $1 AND id IN \
+         (SELECT device_id FROM threat_reports WHERE tenant_id = $1 AND connector_id = $2)"
+    ))
+    .bind(tenant_id)
+    .bind(connector_id)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+/// `$first, $first+1, ...` for `n` values.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[async_trait]
+impl ConnectorStore for StoreImpl {
+    async fn insert_connector(&self, c: &Connector) -> Result<(), StoreError> {
+        sqlx::query(&format!(
+            "INSERT INTO mtd_connectors ({CONNECTOR_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        ))
+        .bind(&c.tenant_id)
+        .bind(&c.id)
+        .bind(sqlx::types::Json(&c.properties))
+        .bind(sqlx::types::Json(&c.partner_metadata))
+        .bind(c.set_up)
+        .bind(c.deprovisioned)
+        .bind(c.error_code)
+        .bind(c.last_heartbeat_at)
+        .bind(c.created_at)
+        .bind(c.revision)
+        .execute(self.writer())
+        .await
+        .map_err(map_unique)?;
+        Ok(())
+    }
+
+    async fn get_connector(&self, tenant_id: &str, id: &str) -> Result<Option<Connector>, StoreError> {
+        let sql = format!("SELECT {CONNECTOR_COLUMNS} FROM mtd_connectors WHERE tenant_id = $1 AND id = $2");
+        let row = sqlx::query(&sql)
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await?;
+        Ok(row.map(|r| connector_from_row(&r)).transpose()?)
+    }
+
+    async fn list_connectors(&self, tenant_id: &str) -> Result<Vec<Connector>, StoreError> {
+        let sql = format!("SELECT {CONNECTOR_COLUMNS} FROM mtd_connectors WHERE tenant_id = $1 ORDER BY id");
+        let rows = sqlx::query(&sql).bind(tenant_id).fetch_all(self.reader()).await?;
+        Ok(rows.iter().map(connector_from_row).collect::<Result<Vec<_>, _>>()?)
+    }
+
+    async fn update_connector(&self, c: &Connector) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE mtd_connectors SET properties = $3, partner_metadata = $4, set_up = $5, deprovisioned = $6, \
+             error_code = $7, last_heartbeat_at = $8, revision = revision + 1 \
+             WHERE tenant_id = $1 AND id = $2 AND revision = $9",
+        )
+        .bind(&c.tenant_id)
+        .bind(&c.id)
+        .bind(sqlx::types::Json(&c.properties))
+        .bind(sqlx::types::Json(&c.partner_metadata))
+        .bind(c.set_up)
+        .bind(c.deprovisioned)
+        .bind(c.error_code)
+        .bind(c.last_heartbeat_at)
+        .bind(c.revision)
+        .execute(self.writer())
+        .await?
+        .rows_affected();
+        Ok(updated == 1)
+    }
+
+    async fn delete_connector(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.writer().begin().await?;
+        let deleted = sqlx::query("DELETE FROM mtd_connectors WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        // With the connector gone its reports no longer count, then they go too.
+        refresh_for_connector(&mut *tx, tenant_id, id).await?;
+        sqlx::query("DELETE FROM threat_reports WHERE tenant_id = $1 AND connector_id = $2")
+            .bind(tenant_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(deleted == 1)
+    }
+
+    async fn refresh_threat_states(&self, tenant_id: &str, connector_id: &str) -> Result<(), StoreError> {
+        refresh_for_connector(self.writer(), tenant_id, connector_id).await?;
+        Ok(())
+    }
+
+    async fn record_heartbeat(&self, fresh: &Connector, at: DateTime<Utc>) -> Result<Connector, StoreError> {
+        let sql = format!(
+            "INSERT INTO mtd_connectors ({CONNECTOR_COLUMNS}) VALUES ($1, $2, $3, $4, TRUE, FALSE, 0, $5, $6, 0) \
+             ON CONFLICT (tenant_id, id) DO UPDATE SET set_up = TRUE, deprovisioned = FALSE, \
+             last_heartbeat_at = excluded.last_heartbeat_at, revision = mtd_connectors.revision + 1 \
+             RETURNING {CONNECTOR_COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(&fresh.tenant_id)
+            .bind(&fresh.id)
+            .bind(sqlx::types::Json(&fresh.properties))
+            .bind(sqlx::types::Json(&fresh.partner_metadata))
+            .bind(at)
+            .bind(fresh.created_at)
+            .fetch_one(self.writer())
+            .await?;
+        Ok(connector_from_row(&row)?)
+    }
+
+    async fn report_targets(
+        &self,
+        tenant_id: &str,
+        connector_id: &str,
+        keys: &[String],
+    ) -> Result<Vec<ReportTargetRow>, StoreError> {
+        let mut out = Vec::with_capacity(keys.len());
+        // A key is either id; both lists bind the same keys.
+        for chunk in keys.chunks(1000) {
+            let list = placeholders(3, chunk.len());
+            let list2 = placeholders(3 + chunk.len(), chunk.len());
+            let sql = format!(
+                "SELECT d.id, d.azure_ad_device_id, d.platform, r.reported_at FROM managed_devices d \
+                 LEFT JOIN threat_reports r ON r.tenant_id = d.tenant_id AND r.device_id = d.id AND r.connector_id = $2 \
+                 WHERE d.tenant_id = $1 AND (d.id IN ({list}) OR d.azure_ad_device_id IN ({list2}))"
+            );
+            let mut q = sqlx::query(&sql).bind(tenant_id).bind(connector_id);
+            for k in chunk.iter().chain(chunk.iter()) {
+                q = q.bind(k.as_str());
+            }
+            for row in q.fetch_all(self.reader()).await? {
+                out.push(ReportTargetRow {
+                    device_id: row.try_get("id")?,
+                    azure_ad_device_id: row.try_get("azure_ad_device_id")?,
+                    platform: row.try_get("platform")?,
+                    stored_at: row.try_get("reported_at")?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn apply_reports(
+        &self,
+        tenant_id: &str,
+        connector_id: &str,
+        reports: &[Accepted],
+        received_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if reports.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.writer().begin().await?;
+        for chunk in reports.chunks(1000) {
+            let mut b = sqlx::QueryBuilder::<Db>::new(
+                "INSERT INTO threat_reports (tenant_id, device_id, connector_id, state, reported_at, received_at) ",
+            );
+            b.push_values(chunk, |mut row, r| {
+                row.push_bind(tenant_id)
+                    .push_bind(&r.device_id)
+                    .push_bind(connector_id)
+                    .push_bind(r.reported.graph_state())
+                    .push_bind(r.reported_at)
+                    .push_bind(received_at);
+            });
+            // A concurrent batch may have stored a newer report meanwhile: it stays.
+            b.push(
+                " ON CONFLICT (tenant_id, device_id, connector_id) DO UPDATE SET state = excluded.state, \
+                 reported_at = excluded.reported_at, received_at = excluded.received_at \
+                 WHERE threat_reports.reported_at < excluded.reported_at",
+            );
+            b.build().execute(&mut *tx).await?;
+
+            let list = placeholders(2, chunk.len());
+            let sql = format!(
+                "UPDATE managed_devices SET partner_threat_state = {NEWEST_USABLE_REPORT} WHERE tenant_id = $1 AND id IN ({list})"
+            );
+            let mut q = sqlx::query(&sql).bind(tenant_id);
+            for r in chunk {
+                q = q.bind(r.device_id.as_str());
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
