@@ -43,12 +43,11 @@ where
     Ok(())
 }
 
-/// `$first, $first+1, ...` for `n` values.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// `VALUES ($first), ($first+1), ...` for `n` values: a one-column table whose column both
+/// databases name `column1`.
+fn values_list(first: usize, n: usize) -> String {
+    let rows: Vec<String> = (first..first + n).map(|i| format!("(${i})")).collect();
+    format!("VALUES {}", rows.join(", "))
 }
 
 #[async_trait]
@@ -160,17 +159,22 @@ impl ConnectorStore for StoreImpl {
         keys: &[String],
     ) -> Result<Vec<ReportTargetRow>, StoreError> {
         let mut out = Vec::with_capacity(keys.len());
-        // A key is either id; both lists bind the same keys.
         for chunk in keys.chunks(1000) {
-            let list = placeholders(3, chunk.len());
-            let list2 = placeholders(3 + chunk.len(), chunk.len());
+            // The keys as a VALUES list joined to the table, once per kind of id: PostgreSQL then
+            // probes the index for each key. Given `id IN (...)` (or an OR of two lists) it
+            // scanned the whole tenant instead (measured: 60 to 100 ms a batch of 500 in a
+            // tenant of 20,000).
+            let keys_sql = values_list(3, chunk.len());
+            let select = "SELECT d.id, d.azure_ad_device_id, d.platform, r.reported_at FROM k JOIN managed_devices d \
+                 ON d.tenant_id = $1 AND {on} LEFT JOIN threat_reports r ON r.tenant_id = d.tenant_id \
+                 AND r.device_id = d.id AND r.connector_id = $2";
             let sql = format!(
-                "SELECT d.id, d.azure_ad_device_id, d.platform, r.reported_at FROM managed_devices d \
-                 LEFT JOIN threat_reports r ON r.tenant_id = d.tenant_id AND r.device_id = d.id AND r.connector_id = $2 \
-                 WHERE d.tenant_id = $1 AND (d.id IN ({list}) OR d.azure_ad_device_id IN ({list2}))"
+                "WITH k AS ({keys_sql}) {} UNION ALL {}",
+                select.replace("{on}", "d.id = k.column1"),
+                select.replace("{on}", "d.azure_ad_device_id = k.column1")
             );
             let mut q = sqlx::query(&sql).bind(tenant_id).bind(connector_id);
-            for k in chunk.iter().chain(chunk.iter()) {
+            for k in chunk {
                 q = q.bind(k.as_str());
             }
             for row in q.fetch_all(self.reader()).await? {
@@ -216,9 +220,11 @@ impl ConnectorStore for StoreImpl {
             );
             b.build().execute(&mut *tx).await?;
 
-            let list = placeholders(2, chunk.len());
+            // Joined to the ids as a VALUES list, for the reason given in report_targets.
+            let ids = values_list(2, chunk.len());
             let sql = format!(
-                "UPDATE managed_devices SET partner_threat_state = {NEWEST_USABLE_REPORT} WHERE tenant_id = $1 AND id IN ({list})"
+                "UPDATE managed_devices SET partner_threat_state = {NEWEST_USABLE_REPORT} FROM ({ids}) AS k \
+                 WHERE managed_devices.tenant_id = $1 AND managed_devices.id = k.column1"
             );
             let mut q = sqlx::query(&sql).bind(tenant_id);
             for r in chunk {

@@ -9,7 +9,8 @@ use crate::common::TestApp;
 
 both_backends!(
     python_sdks_read_and_patch_device_management,
-    python_sdks_page_devices_and_manage_groups
+    python_sdks_page_devices_and_manage_groups,
+    python_sdks_manage_mtd_connectors
 );
 
 pub fn python() -> PathBuf {
@@ -65,4 +66,10 @@ async fn python_sdks_page_devices_and_manage_groups(app: TestApp) {
         .map(|d| d["id"].as_str().unwrap())
         .collect();
     run_sdk_script("directory_devices.py", &[&app.base, &token, &ios.join(",")]).await;
+}
+
+async fn python_sdks_manage_mtd_connectors(app: TestApp) {
+    let t = app.create_tenant().await;
+    let token = app.admin_token(&t).await;
+    run_sdk_script("connectors.py", &[&app.base, &token]).await;
 }
