@@ -715,7 +715,7 @@ class Generator:
         if dupes:
             raise SystemExit(f"schemagen: static names collide: {sorted(dupes)}")
 
-        super_items = ["Avail", "Default", "Prop", "StructType", "Ty", "Writable"]
+        super_items = ["prop", "Avail", "Default", "StructType", "Ty", "Writable"]
         if self.enum_order:
             super_items.insert(2, "EnumType")
         header = [
@@ -726,10 +726,6 @@ class Generator:
             "//! their properties use. Navigation properties are not here: they are served as their own paths.",
             "",
             f"use super::{{{', '.join(super_items)}}};",
-            "",
-            "const fn prop(name: &'static str, ty: Ty, avail: Avail, nullable: bool, writable: Writable, default: Default) -> Prop {",
-            "    Prop { name, ty, avail, nullable, writable, default }",
-            "}",
             "",
             f"use Avail::{{{', '.join(sorted(used['Avail'], key=['BetaOnly', 'Both'].index))}}};",
             f"use Writable::{{{', '.join(sorted(used['Writable'], key=['No', 'Yes'].index))}}};",

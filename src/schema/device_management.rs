@@ -4,18 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{Avail, Default, EnumType, Prop, StructType, Ty, Writable};
-
-const fn prop(name: &'static str, ty: Ty, avail: Avail, nullable: bool, writable: Writable, default: Default) -> Prop {
-    Prop {
-        name,
-        ty,
-        avail,
-        nullable,
-        writable,
-        default,
-    }
-}
+use super::{prop, Avail, Default, EnumType, StructType, Ty, Writable};
 
 use Avail::{BetaOnly, Both};
 use Writable::{No, Yes};

@@ -101,6 +101,25 @@ pub struct Prop {
     pub default: Default,
 }
 
+/// A property, in the order the tables write them.
+pub const fn prop(
+    name: &'static str,
+    ty: Ty,
+    avail: Avail,
+    nullable: bool,
+    writable: Writable,
+    default: Default,
+) -> Prop {
+    Prop {
+        name,
+        ty,
+        avail,
+        nullable,
+        writable,
+        default,
+    }
+}
+
 impl StructType {
     pub fn qualified_name(&self) -> String {
         format!("microsoft.graph.{}", self.name)
