@@ -81,6 +81,9 @@ pub fn app(
     let (router, _) = assemble();
     let router = router
         .fallback(|| async { ApiError::for_status(StatusCode::NOT_FOUND) })
+        // A panic is a bug, but the client still gets a 500 in the envelope (rendered by
+        // request_context, outside) rather than a dropped connection.
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(middleware::from_fn_with_state(state.clone(), request_context))
         .layer(DefaultBodyLimit::max(state.config.body_limit))
         .with_state(state);

@@ -491,8 +491,11 @@ async fn list_devices(
     if let Some(total) = rows.total {
         body.insert("@odata.count".into(), total.into());
     }
-    if rows.items.len() > shown {
-        let last = &rows.items[shown - 1].id;
+    // `$top=0` asks for no rows: there is no last key to continue after, and no next page.
+    if let (true, Some(last)) = (
+        rows.items.len() > shown,
+        shown.checked_sub(1).map(|i| &rows.items[i].id),
+    ) {
         body.insert(
             "@odata.nextLink".into(),
             next_link(&base, uri.path(), uri.query(), &page.next(true, last)).into(),

@@ -126,3 +126,78 @@ async fn operations_endpoints_report_health(app: TestApp) {
     assert!(metrics.contains("http_request_duration_seconds_bucket"), "{metrics}");
     assert!(metrics.contains("db_pool_connections"), "{metrics}");
 }
+
+both_backends!(a_page_of_no_rows_is_empty_and_final);
+
+/// `$top=0` asks for nothing: every collection answers an empty page without a next link.
+async fn a_page_of_no_rows_is_empty_and_final(app: TestApp) {
+    let t = app.create_tenant().await;
+    let token = app.admin_token(&t).await;
+    app.req(Method::POST, &format!("/_emulator/tenants/{}/devices", t.id))
+        .json(&serde_json::json!([{ "deviceName": "a", "operatingSystem": "iOS", "osVersion": "17.0" }]))
+        .send()
+        .await
+        .unwrap();
+    let r = app.req(Method::GET, "/_emulator/tenants?$top=0").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        (body["value"].clone(), body.get("@odata.nextLink")),
+        (serde_json::json!([]), None)
+    );
+    for path in [
+        "/v1.0/deviceManagement/managedDevices?$top=0",
+        "/v1.0/users?$top=0",
+        "/v1.0/groups?$top=0",
+    ] {
+        let r = app.graph(Method::GET, path, &token).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(
+            (body["value"].clone(), body.get("@odata.nextLink")),
+            (serde_json::json!([]), None),
+            "{path}"
+        );
+    }
+    let partner = crate::mtd::partner_token(&app, &t.id, crate::mtd::LOOKOUT).await;
+    app.req(Method::POST, "/partner/v1/connector/heartbeat")
+        .bearer_auth(&partner)
+        .send()
+        .await
+        .unwrap();
+    let r = app
+        .graph(
+            Method::POST,
+            "/v1.0/deviceManagement/mobileThreatDefenseConnectors",
+            &token,
+        )
+        .json(&serde_json::json!({ "id": crate::mtd::LOOKOUT }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409, "the heartbeat provisioned it");
+    app.graph(
+        Method::PATCH,
+        &format!(
+            "/v1.0/deviceManagement/mobileThreatDefenseConnectors/{}",
+            crate::mtd::LOOKOUT
+        ),
+        &token,
+    )
+    .json(&serde_json::json!({ "iosEnabled": true }))
+    .send()
+    .await
+    .unwrap();
+    let r = app
+        .req(Method::GET, "/partner/v1/devices?$top=0")
+        .bearer_auth(&partner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        (body["value"].clone(), body.get("@odata.nextLink")),
+        (serde_json::json!([]), None)
+    );
+}

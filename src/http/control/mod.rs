@@ -270,7 +270,8 @@ async fn list(
         body.insert("@odata.count".into(), json!(total));
     }
     body.insert("value".into(), Value::Array(value));
-    if more {
+    // `$top=0` asks for no rows, and has no next page.
+    if more && page.size > 0 {
         let last = result
             .items
             .get(page.size as usize - 1)
