@@ -109,6 +109,17 @@ NULLABLE_OVERRIDES = {
     ("detectedApp", "version"): True,
 }
 
+# The deviceCompliancePolicy subtypes in `compliance.rs`. Overrides are keyed by concrete type: a
+# derived type's table holds its base type's properties under its own name.
+COMPLIANCE_POLICY_TYPES = (
+    "androidCompliancePolicy",
+    "androidWorkProfileCompliancePolicy",
+    "androidDeviceOwnerCompliancePolicy",
+    "iosCompliancePolicy",
+    "macOSCompliancePolicy",
+    "windows10CompliancePolicy",
+)
+
 # (type, property) -> Rust `Default` expression, where the service's default differs from the
 # rule (graph-reference.md §3.2: "Default is managed", "Default is unknown").
 DEFAULT_OVERRIDES = {
@@ -118,6 +129,17 @@ DEFAULT_OVERRIDES = {
     # The admin center's default for "Number of days until partner is unresponsive".
     ("mobileThreatDefenseConnector", "partnerUnresponsivenessThresholdInDays"): "Default::Int(7)",
     ("mobileThreatDefenseConnector", "partnerState"): 'Default::Str("notSetUp")',
+    # Unset shows as deviceThreatProtectionLevel's first member in both SDKs; pinned, not left to the rule.
+    **{
+        (t, "deviceThreatProtectionRequiredSecurityLevel"): 'Default::Str("unavailable")'
+        for t in COMPLIANCE_POLICY_TYPES
+    },
+    # Same enum and default (windows10CompliancePolicy has no such property).
+    **{
+        (t, "advancedThreatProtectionRequiredSecurityLevel"): 'Default::Str("unavailable")'
+        for t in COMPLIANCE_POLICY_TYPES
+        if t != "windows10CompliancePolicy"
+    },
 }
 
 # (type, property) -> Int64 or not, where the name rule below does not decide it. Storage sizes
@@ -187,6 +209,16 @@ WRITABLE_OVERRIDES: dict[tuple[str, str], bool] = {
     ("mobileThreatDefenseConnector", "partnerSupportsIosCertificateSync"): False,
     ("mobileThreatDefenseConnector", "partnerSupportsIosMam"): False,
     ("mobileThreatDefenseConnector", "partnerSupportsWindowsMam"): False,
+    # Server-owned on every compliance policy (deviceCompliancePolicy's): Intune stamps them on each write.
+    **{
+        (t, prop): False
+        for t in COMPLIANCE_POLICY_TYPES
+        for prop in ("createdDateTime", "lastModifiedDateTime", "version")
+    },
+    # Entity keys the service assigns (the entity-`id` rule already says so; pinned explicitly).
+    ("deviceCompliancePolicyAssignment", "id"): False,
+    ("deviceComplianceScheduledActionForRule", "id"): False,
+    ("deviceComplianceActionItem", "id"): False,
 }
 
 # A description saying the service shows null when it has no value.

@@ -4,6 +4,7 @@
 //! ones, evolvable enums), the validation of write bodies (400s that name the property) and
 //! `$select`.
 
+pub mod compliance;
 pub mod device_management;
 pub mod directory;
 pub mod managed_device;
