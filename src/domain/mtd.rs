@@ -182,7 +182,8 @@ const TOGGLES: &[&str] = &[
 ];
 
 impl Connector {
-    fn flag(&self, name: &str) -> bool {
+    /// A boolean setting of the connector, false when unset.
+    pub fn flag(&self, name: &str) -> bool {
         self.properties
             .get(name)
             .and_then(serde_json::Value::as_bool)
@@ -211,10 +212,6 @@ impl Connector {
             mac: self.flag("macEnabled"),
             windows: self.flag("windowsEnabled"),
         }
-    }
-
-    pub fn flag_on(&self, name: &str) -> bool {
-        self.flag(name)
     }
 }
 

@@ -533,13 +533,13 @@ async fn device_apps(
     if device.platform != Platform::Ios {
         return Err(ApiError::bad_request("App Sync covers iOS/iPadOS devices only."));
     }
-    if !connector.flag_on("allowPartnerToCollectIOSApplicationMetadata") {
+    if !connector.flag("allowPartnerToCollectIOSApplicationMetadata") {
         return Err(ApiError::forbidden(
             "App Sync for iOS devices is not enabled on this connector.",
         ));
     }
     let all = device.owner_type == OwnerType::Company
-        || connector.flag_on("allowPartnerToCollectIOSPersonalApplicationMetadata");
+        || connector.flag("allowPartnerToCollectIOSPersonalApplicationMetadata");
     let apps = state.store.device_apps(&caller.tenant.id, &device.id).await?;
     let value: Vec<Value> = apps
         .iter()
