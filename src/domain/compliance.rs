@@ -215,14 +215,19 @@ pub struct Verdict {
     /// The next instant at which time alone may change the verdict (a grace deadline, the
     /// check-in threshold, a connector turning unresponsive), for the worker's due index.
     pub next_change_at: Option<DateTime<Utc>>,
+    /// Policies assigned to the device (or its user) that are for another platform.
+    pub not_applicable: Vec<String>,
 }
 
 /// Whether a policy applies to the device (product brief 5.1): its family, a target that
 /// reaches the user or the device, and no exclusion that does.
 pub fn applies(policy: &Policy, device: &DeviceInput) -> bool {
-    if policy.family.platform() != device.platform {
-        return false;
-    }
+    policy.family.platform() == device.platform && targeted(policy, device)
+}
+
+/// Whether the policy's assignments reach the device (its user or itself), whatever its
+/// platform: a targeted device of another platform is "not applicable" in the status views.
+pub fn targeted(policy: &Policy, device: &DeviceInput) -> bool {
     let reaches = |g: &String| device.user_groups.contains(g) || device.device_groups.contains(g);
     let included = policy.targets.iter().any(|t| match t {
         Target::Group(g) => reaches(g),
@@ -463,6 +468,11 @@ pub fn evaluate(
         reasons,
         policies: verdicts,
         next_change_at: next_change.into_iter().filter(|t| *t > now).min(),
+        not_applicable: policies
+            .iter()
+            .filter(|p| p.family.platform() != device.platform && targeted(p, device))
+            .map(|p| p.id.clone())
+            .collect(),
     }
 }
 
@@ -823,6 +833,21 @@ mod tests {
             t0(),
         );
         assert_eq!(v.next_change_at, Some(t0() + Duration::days(3)));
+    }
+
+    #[test]
+    fn assigned_policies_of_another_platform_are_not_applicable() {
+        let d = device();
+        let mut mac = policy(Some(ThreatLevel::Secured));
+        mac.id = "mac".into();
+        mac.family = PolicyFamily::MacOs;
+        let mut unassigned = mac.clone();
+        unassigned.id = "other".into();
+        unassigned.targets = vec![Target::Group("finance".into())];
+        let v = evaluate(&d, &[mac, unassigned], &[], settings(), &HashMap::new(), t0());
+        assert!(v.policies.is_empty());
+        assert_eq!(v.not_applicable, vec!["mac".to_string()]);
+        assert_eq!(v.state, DeviceState::Compliant, "nothing applies");
     }
 
     #[test]

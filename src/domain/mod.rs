@@ -6,5 +6,6 @@ pub mod directory;
 pub mod duration;
 pub mod mtd;
 pub mod permissions;
+pub mod policy;
 pub mod tenant;
 pub mod version;

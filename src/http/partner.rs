@@ -21,10 +21,11 @@ use super::paging::{next_link, page_request};
 use super::routes::{Access, RouteTable, Surface};
 use super::AppState;
 use crate::domain::device::{ManagedDevice, OwnerType, Platform, PLATFORMS};
-use crate::domain::mtd::{decide, Connector, Outcome, ReportItem, ReportTarget, Reported};
+use crate::domain::mtd::{decide, is_unresponsive, Connector, Outcome, ReportItem, ReportTarget, Reported};
 use crate::domain::tenant::parse_guid;
 use crate::odata::{ColType, Column, Entity, SqlFragment, SqlValue};
 use crate::service::clock::rfc3339;
+use crate::service::compliance;
 
 pub fn routes() -> RouteTable {
     let mut t = RouteTable::new(Surface::Partner);
@@ -102,15 +103,20 @@ async fn heartbeat(
         .store
         .get_connector(&caller.tenant.id, &caller.connector_id)
         .await?;
-    state
+    let after = state
         .store
         .record_heartbeat(&fresh_connector(&caller), caller.now)
         .await?;
-    if before.is_some_and(|c| c.deprovisioned) {
+    if before.as_ref().is_some_and(|c| c.deprovisioned) {
         state
             .store
             .refresh_threat_states(&caller.tenant.id, &caller.connector_id)
             .await?;
+    }
+    // A connector whose data did not count (new, deprovisioned or unresponsive) counts again.
+    let counted = |c: &Connector| c.set_up && !c.deprovisioned && !is_unresponsive(&c.status(), caller.now);
+    if !before.as_ref().is_some_and(counted) {
+        compliance::reevaluate_for_connectors(state.store.as_ref(), &caller.tenant.id, caller.now, &[&after]).await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -219,6 +225,8 @@ async fn update_metadata(
             c.error_code = code;
         }
         if state.store.update_connector(&c).await? {
+            // Minimum OS versions take part in evaluation.
+            compliance::reevaluate_for_connectors(state.store.as_ref(), &caller.tenant.id, caller.now, &[&c]).await?;
             return Ok(StatusCode::NO_CONTENT);
         }
     }
@@ -235,6 +243,7 @@ async fn deprovision(caller: PartnerCaller, State(state): State<AppState>) -> Ap
                 .store
                 .refresh_threat_states(&caller.tenant.id, &caller.connector_id)
                 .await?;
+            compliance::reevaluate_for_connectors(state.store.as_ref(), &caller.tenant.id, caller.now, &[&c]).await?;
             return Ok(StatusCode::NO_CONTENT);
         }
     }
@@ -342,6 +351,11 @@ async fn report_threat_states(
         .store
         .apply_reports(&caller.tenant.id, &connector.id, &accepted, caller.now)
         .await?;
+    // Each reported device's compliance is up to date before the partner hears back.
+    let mut reported: Vec<String> = accepted.iter().map(|a| a.device_id.clone()).collect();
+    reported.sort();
+    reported.dedup();
+    compliance::reevaluate_device(state.store.as_ref(), &caller.tenant.id, caller.now, &reported).await?;
     let mut counts = [0u64; 3];
     let value: Vec<Value> = parsed
         .iter()

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use crate::domain::device::{DeviceApp, ManagedDevice};
 use crate::domain::directory::{Group, Member, User};
 use crate::domain::mtd::{Accepted, Connector};
+use crate::domain::policy::{NotificationTemplate, StoredPolicy};
 use crate::domain::tenant::{App, Tenant};
 use crate::odata::{SqlFragment, SqlValue};
 
@@ -80,9 +81,9 @@ pub struct PoolStats {
 }
 
 /// Everything the application keeps, as one object: each area is a trait of its own.
-pub trait Store: TenantStore + DirectoryStore + DeviceStore + ConnectorStore {}
+pub trait Store: TenantStore + DirectoryStore + DeviceStore + ConnectorStore + ComplianceStore {}
 
-impl<T: TenantStore + DirectoryStore + DeviceStore + ConnectorStore> Store for T {}
+impl<T: TenantStore + DirectoryStore + DeviceStore + ConnectorStore + ComplianceStore> Store for T {}
 
 /// Tenants, apps, signing keys, the clock and `deviceManagement`.
 #[async_trait]
@@ -259,6 +260,124 @@ pub trait ConnectorStore: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
 }
 
+/// A device's last evaluation of one policy that targets it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyStateRow {
+    pub device_id: String,
+    pub policy_id: String,
+    /// `compliant`, `inGracePeriod`, `noncompliant` or `notApplicable`.
+    pub state: String,
+    /// The setting verdicts, as evaluation wrote them (a JSON array).
+    pub settings: Value,
+    pub episode_start: Option<DateTime<Utc>>,
+    pub grace_deadline: Option<DateTime<Utc>>,
+    pub policy_version: i64,
+    pub evaluated_at: DateTime<Utc>,
+}
+
+/// The outcome of evaluating one device, to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComplianceRecord {
+    pub device_id: String,
+    /// `complianceState` member.
+    pub state: String,
+    pub grace_expires_at: Option<DateTime<Utc>>,
+    /// When time alone may next change the outcome.
+    pub due_at: Option<DateTime<Utc>>,
+    pub policies: Vec<PolicyStateRow>,
+}
+
+/// What evaluating a device reads besides the tenant-wide policies, connectors and settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvaluationInput {
+    pub device: ManagedDevice,
+    /// Groups the primary user is a direct member of.
+    pub user_groups: Vec<String>,
+    /// Groups the device is a direct member of.
+    pub device_groups: Vec<String>,
+    /// Each connector's latest report: (connector id, `partnerReportedThreatState` member).
+    pub reports: Vec<(String, String)>,
+    /// The open noncompliance episodes: (policy id, start).
+    pub episodes: Vec<(String, DateTime<Utc>)>,
+}
+
+/// Which devices a change concerns.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeviceScope {
+    All,
+    /// Devices of these `platform` values.
+    Platforms(Vec<String>),
+    /// Devices with these Entra device ids (as groups name them), and devices whose primary
+    /// user has one of these ids.
+    Members(Vec<String>),
+    /// Devices whose compliance falls due at or before the instant.
+    DueBy(DateTime<Utc>),
+}
+
+/// Compliance policies, notification templates, the outbox and evaluation results.
+#[async_trait]
+pub trait ComplianceStore: Send + Sync + 'static {
+    /// `Conflict` when the id is taken.
+    async fn insert_policy(&self, policy: &StoredPolicy) -> Result<(), StoreError>;
+    async fn get_policy(&self, tenant_id: &str, id: &str) -> Result<Option<StoredPolicy>, StoreError>;
+    /// Oldest first.
+    async fn list_policies(&self, tenant_id: &str) -> Result<Vec<StoredPolicy>, StoreError>;
+    /// Stores the policy if its revision is still `policy.revision` (bumping it).
+    async fn update_policy(&self, policy: &StoredPolicy) -> Result<bool, StoreError>;
+    /// Also deletes the devices' states for it.
+    async fn delete_policy(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError>;
+
+    async fn insert_template(&self, template: &NotificationTemplate) -> Result<(), StoreError>;
+    async fn get_template(&self, tenant_id: &str, id: &str) -> Result<Option<NotificationTemplate>, StoreError>;
+    async fn list_templates(&self, tenant_id: &str) -> Result<Vec<NotificationTemplate>, StoreError>;
+    /// Compare-and-set on the revision, like `update_policy`.
+    async fn update_template(&self, template: &NotificationTemplate) -> Result<bool, StoreError>;
+    async fn delete_template(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError>;
+
+    /// Appends a message to the tenant's outbox.
+    async fn insert_notification(
+        &self,
+        tenant_id: &str,
+        kind: &str,
+        document: &Value,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// The outbox, oldest first: (sequence number, document).
+    async fn list_notifications(
+        &self,
+        tenant_id: &str,
+        after_seq: i64,
+        limit: u64,
+    ) -> Result<Vec<(i64, Value)>, StoreError>;
+
+    /// Ids of the devices in scope, in id order, after `after`.
+    async fn device_ids(
+        &self,
+        tenant_id: &str,
+        scope: &DeviceScope,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<String>, StoreError>;
+    /// The inputs of the devices that exist among `ids`.
+    async fn evaluation_inputs(&self, tenant_id: &str, ids: &[String]) -> Result<Vec<EvaluationInput>, StoreError>;
+    /// Stores the outcomes in one transaction: each device's state, and its policy states
+    /// (replacing the previous ones). Devices deleted meanwhile are skipped.
+    async fn store_compliance(&self, tenant_id: &str, records: &[ComplianceRecord]) -> Result<(), StoreError>;
+    async fn policy_states_of_device(
+        &self,
+        tenant_id: &str,
+        device_id: &str,
+    ) -> Result<Vec<PolicyStateRow>, StoreError>;
+    /// Those of `group_ids` that have a device among their members.
+    async fn groups_with_devices(&self, tenant_id: &str, group_ids: &[String]) -> Result<Vec<String>, StoreError>;
+    /// The policy's states with their devices, in device id order.
+    async fn policy_states_of_policy(
+        &self,
+        tenant_id: &str,
+        policy_id: &str,
+    ) -> Result<Vec<(PolicyStateRow, ManagedDevice)>, StoreError>;
+}
+
 /// Opens the backend named by the URL's scheme (creating a SQLite file and its folder if needed).
 pub async fn connect(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
@@ -282,6 +401,10 @@ pub(crate) fn map_unique(err: sqlx::Error) -> StoreError {
 /// Tables whose rows belong to a tenant, deleted on reset and delete, children before parents.
 /// A new tenant-owned table is added here.
 pub(crate) const TENANT_DATA_TABLES: &[&str] = &[
+    "device_policy_states",
+    "notifications",
+    "notification_templates",
+    "compliance_policies",
     "threat_reports",
     "mtd_connectors",
     "device_apps",

@@ -7,9 +7,11 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
 use super::*;
+use crate::domain::compliance::PolicyFamily;
 use crate::domain::device::{detected_app_id, detected_app_platform, OwnerType, Platform};
 use crate::domain::directory::MemberKind;
 use crate::domain::mtd::{Accepted, Connector};
+use crate::domain::policy::{NotificationTemplate, StoredPolicy};
 use crate::domain::tenant::AppKind;
 
 type Db = sqlx::Postgres;
@@ -57,3 +59,4 @@ include!("sql_impl.rs");
 include!("sql_directory.rs");
 include!("sql_devices.rs");
 include!("sql_connectors.rs");
+include!("sql_compliance.rs");

@@ -42,7 +42,10 @@ async fn enrollment_validates_and_defaults(app: TestApp) {
     assert_eq!(d["emailAddress"], "adele@contoso.example");
     assert_eq!(d["manufacturer"], "Apple");
     assert_eq!(d["managedDeviceOwnerType"], "personal");
-    assert_eq!(d["complianceState"], "unknown");
+    assert_eq!(
+        d["complianceState"], "compliant",
+        "no policy applies, secureByDefault is off"
+    );
     assert_eq!(d["partnerReportedThreatState"], "unknown");
     assert_eq!(d["managementState"], "managed");
     assert_eq!(d["deviceEnrollmentType"], "userEnrollment");
@@ -233,7 +236,7 @@ async fn managed_devices_show_the_property_set_of_each_version(app: TestApp) {
         .unwrap();
     assert_eq!(got["notes"], "In the lab");
     assert_eq!(got["managedDeviceName"], "lab-mac");
-    assert_eq!(got["complianceState"], "unknown");
+    assert_eq!(got["complianceState"], "compliant");
     let listed: Value = app
         .graph(
             Method::GET,
@@ -334,7 +337,7 @@ async fn managed_device_queries_follow_intune_rules(app: TestApp) {
         .unwrap();
     assert_eq!(names(&body), ["bianca-ipad", "lab-surface"]);
     let body: Value =
-        get("$filter=complianceState eq 'unknown' and managementAgent eq 'mdm'&$select=deviceName,complianceState")
+        get("$filter=complianceState eq 'compliant' and managementAgent eq 'mdm'&$select=deviceName,complianceState")
             .await
             .json()
             .await

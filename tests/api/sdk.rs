@@ -10,7 +10,8 @@ use crate::common::TestApp;
 both_backends!(
     python_sdks_read_and_patch_device_management,
     python_sdks_page_devices_and_manage_groups,
-    python_sdks_manage_mtd_connectors
+    python_sdks_manage_mtd_connectors,
+    python_sdks_create_assign_and_read_compliance_policies
 );
 
 pub fn python() -> PathBuf {
@@ -72,4 +73,30 @@ async fn python_sdks_manage_mtd_connectors(app: TestApp) {
     let t = app.create_tenant().await;
     let token = app.admin_token(&t).await;
     run_sdk_script("connectors.py", &[&app.base, &token]).await;
+}
+
+async fn python_sdks_create_assign_and_read_compliance_policies(app: TestApp) {
+    use crate::compliance::{create_connector, enroll, heartbeat, report};
+    use crate::directory::{add_member, create_group, create_user};
+    use crate::mtd::{partner_token, LOOKOUT};
+    use serde_json::json;
+
+    let t = app.create_tenant().await;
+    let token = app.admin_token(&t).await;
+    let user = create_user(&app, &token, "sam@contoso.example", "Sam").await;
+    let group = create_group(&app, &token, "MTD users").await;
+    let gid = group["id"].as_str().unwrap();
+    add_member(&app, &token, gid, &format!("users/{}", user["id"].as_str().unwrap())).await;
+    let device = enroll(
+        &app,
+        &t,
+        json!({ "deviceName": "sam-iphone", "operatingSystem": "iOS", "osVersion": "17.2", "userPrincipalName": "sam@contoso.example" }),
+    )
+    .await;
+    let did = device["id"].as_str().unwrap();
+    create_connector(&app, &token, LOOKOUT, json!({ "iosEnabled": true })).await;
+    let partner = partner_token(&app, &t.id, LOOKOUT).await;
+    heartbeat(&app, &partner).await;
+    report(&app, &t, &partner, did, "high").await;
+    run_sdk_script("compliance.py", &[&app.base, &token, gid, did]).await;
 }

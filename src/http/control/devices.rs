@@ -18,6 +18,8 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{decode, BaseUrl, JsonBody};
 use crate::http::graph::GraphCtx;
 use crate::http::AppState;
+use crate::service::clock::rfc3339;
+use crate::service::compliance;
 use crate::service::devices::{check_in, enroll, CheckInOutcome, Enrollment};
 use crate::store::StoreError;
 
@@ -242,6 +244,7 @@ pub async fn enroll_devices(
         }
         Err(e) => return Err(e.into()),
     }
+    compliance::evaluate_now(state.store.as_ref(), &tenant.id, now, &mut devices).await?;
     let body = if single {
         Value::Object(device_json(&devices[0], &ctx)?)
     } else {
@@ -286,6 +289,7 @@ pub async fn check_in_device(
     match outcome {
         CheckInOutcome::StillManaged => {
             state.store.update_device(&device).await?;
+            compliance::evaluate_now(state.store.as_ref(), &tenant.id, now, std::slice::from_mut(&mut device)).await?;
         }
         CheckInOutcome::Removed => {
             state.store.delete_device(&tenant.id, &device.id).await?;
@@ -394,4 +398,40 @@ pub async fn get_apps(
     let device = load_device(&state, &tenant, &device_id).await?;
     let apps = state.store.device_apps(&tenant.id, &device.id).await?;
     Ok(Json(json!({ "value": apps.iter().map(app_json).collect::<Vec<_>>() })))
+}
+
+/// `GET .../devices/{id}/explain`: the device's evaluation at the tenant's now, step by step,
+/// next to what is stored (they agree unless something changed without re-evaluation).
+pub async fn explain(
+    _: Admin,
+    State(state): State<AppState>,
+    Path((id, device_id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let tenant = load_tenant(&state, &id).await?;
+    let device = load_device(&state, &tenant, &device_id).await?;
+    let now = tenant_now(state.clock.wall_now(), tenant.clock_offset_us);
+    let ctx = compliance::load_context(state.store.as_ref(), &tenant.id, now).await?;
+    let input = state
+        .store
+        .evaluation_inputs(&tenant.id, std::slice::from_ref(&device.id))
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::not_found(format!("The device '{device_id}' does not exist.")))?;
+    let stored = state.store.policy_states_of_device(&tenant.id, &device.id).await?;
+    let mut trace = compliance::explain(&ctx, &input);
+    trace["stored"]["policies"] = Value::Array(
+        stored
+            .iter()
+            .map(|s| {
+                json!({
+                    "policyId": s.policy_id,
+                    "state": s.state,
+                    "episodeStartDateTime": s.episode_start.map(rfc3339),
+                    "gracePeriodExpirationDateTime": s.grace_deadline.map(rfc3339),
+                    "evaluatedDateTime": rfc3339(s.evaluated_at),
+                })
+            })
+            .collect(),
+    );
+    Ok(Json(trace))
 }

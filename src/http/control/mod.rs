@@ -3,6 +3,8 @@
 
 mod devices;
 
+use crate::service::compliance;
+use crate::store::DeviceScope;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -91,6 +93,18 @@ pub fn routes() -> RouteTable {
             "/_emulator/tenants/{tenantId}/devices/{deviceId}/apps",
             Access::AdminKey,
             devices::get_apps,
+        )
+        .route(
+            Method::GET,
+            "/_emulator/tenants/{tenantId}/devices/{deviceId}/explain",
+            Access::AdminKey,
+            devices::explain,
+        )
+        .route(
+            Method::GET,
+            "/_emulator/tenants/{tenantId}/notifications",
+            Access::AdminKey,
+            notifications,
         )
         .route(Method::GET, "/_emulator/partners", Access::AdminKey, partners);
     t
@@ -442,7 +456,12 @@ async fn set_clock(
         }
     };
     match move_clock(state.store.as_ref(), state.clock.as_ref(), &tenant.id, mv).await {
-        Ok((tenant, _)) => Ok(Json(clock_json(&tenant, state.clock.wall_now()))),
+        Ok((tenant, now)) => {
+            // What time made due (grace deadlines, check-in thresholds, partners turning
+            // unresponsive) is applied before the move is acknowledged.
+            compliance::reevaluate(state.store.as_ref(), &tenant.id, now, &DeviceScope::DueBy(now)).await?;
+            Ok(Json(clock_json(&tenant, state.clock.wall_now())))
+        }
         Err(ClockError::TenantNotFound) => Err(tenant_not_found(&id)),
         Err(e @ (ClockError::Backwards { .. } | ClockError::OutOfRange)) => Err(ApiError::bad_request(e.to_string())),
         Err(ClockError::Store(e)) => Err(e.into()),
@@ -473,4 +492,49 @@ async fn partners(_: Admin) -> Json<Value> {
         })
         .collect();
     Json(json!({ "value": value }))
+}
+
+/// `GET /_emulator/tenants/{tid}/notifications`: the outbox of emails and push messages, oldest
+/// first, paged with `$top` and the `@odata.nextLink` it returns.
+async fn notifications(
+    _: Admin,
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    OData(q): OData,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> ApiResult<Json<Value>> {
+    if q.filter.is_some() || !q.orderby.is_empty() || q.select.is_some() || !q.expand.is_empty() || q.skip.is_some() {
+        return Err(ApiError::bad_request(
+            "The outbox supports $top and $skiptoken only: it is listed oldest first.",
+        ));
+    }
+    let tenant = load_tenant(&state, &id).await?;
+    let page = page_request(&q, 100, 1000)?;
+    let after = match &page.start {
+        crate::http::paging::PageStart::After(k) => k
+            .parse::<i64>()
+            .map_err(|_| ApiError::bad_request("The $skiptoken is not valid. Follow @odata.nextLink as returned."))?,
+        crate::http::paging::PageStart::Offset(_) => 0,
+    };
+    let rows = state.store.list_notifications(&tenant.id, after, page.size + 1).await?;
+    let more = rows.len() as u64 > page.size;
+    let shown: Vec<&(i64, Value)> = rows.iter().take(page.size as usize).collect();
+    let mut body = Map::new();
+    body.insert(
+        "value".into(),
+        Value::Array(shown.iter().map(|(_, d)| d.clone()).collect()),
+    );
+    if let (true, Some((last, _))) = (more, shown.last()) {
+        body.insert(
+            "@odata.nextLink".into(),
+            json!(next_link(
+                &base,
+                uri.path(),
+                uri.query(),
+                &crate::http::paging::PageStart::After(last.to_string())
+            )),
+        );
+    }
+    Ok(Json(Value::Object(body)))
 }

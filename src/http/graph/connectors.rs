@@ -20,6 +20,7 @@ use crate::http::AppState;
 use crate::schema::mtd_connector::MOBILE_THREAT_DEFENSE_CONNECTOR as CONNECTOR;
 use crate::schema::{merge_patch, render, validate_patch};
 use crate::service::clock::rfc3339;
+use crate::service::compliance;
 use crate::store::StoreError;
 
 const READ: GraphPermission = GraphPermission {
@@ -206,6 +207,7 @@ async fn create(
         }
         Err(e) => return Err(e.into()),
     }
+    compliance::reevaluate_for_connectors(state.store.as_ref(), &caller.tenant.id, caller.now, &[&connector]).await?;
     let body = render(&CONNECTOR, &connector_document(&connector, caller.now), ctx.view);
     let context = ctx.context("deviceManagement/mobileThreatDefenseConnectors/$entity", None);
     Ok(graph_json(StatusCode::CREATED, with_context(context, body)))
@@ -227,9 +229,13 @@ async fn patch(
     check_settings(&props)?;
     // Compare-and-set: a heartbeat or a partner update in between is kept.
     loop {
-        let mut c = load(&state, &caller.tenant.id, &id).await?;
+        let before = load(&state, &caller.tenant.id, &id).await?;
+        let mut c = before.clone();
         merge_patch(&mut c.properties, props.clone());
         if state.store.update_connector(&c).await? {
+            // Toggles and per-platform settings decide which devices its data reaches.
+            compliance::reevaluate_for_connectors(state.store.as_ref(), &caller.tenant.id, caller.now, &[&before, &c])
+                .await?;
             return Ok(StatusCode::NO_CONTENT);
         }
     }
@@ -238,6 +244,7 @@ async fn patch(
 async fn delete(caller: GraphCaller, Path(id): Path<String>, State(state): State<AppState>) -> ApiResult<StatusCode> {
     let c = load(&state, &caller.tenant.id, &id).await?;
     if state.store.delete_connector(&caller.tenant.id, &c.id).await? {
+        compliance::reevaluate_for_connectors(state.store.as_ref(), &caller.tenant.id, caller.now, &[&c]).await?;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(not_found(&id))

@@ -1,5 +1,7 @@
 //! `GET` and `PATCH /deviceManagement`: the tenant's Intune account and its settings.
 
+use crate::service::compliance;
+use crate::store::DeviceScope;
 use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
@@ -103,6 +105,13 @@ async fn patch(
             check_settings(settings).map_err(|e| ApiError::bad_request(e.0))?;
         }
         if state.store.update_device_management(&record).await? {
+            // secureByDefault and the check-in threshold take part in every device's evaluation.
+            let touches_compliance = patch.get("settings").and_then(Value::as_object).is_some_and(|s| {
+                s.contains_key("secureByDefault") || s.contains_key("deviceComplianceCheckinThresholdDays")
+            });
+            if touches_compliance {
+                compliance::reevaluate(state.store.as_ref(), &caller.tenant.id, caller.now, &DeviceScope::All).await?;
+            }
             return Ok(StatusCode::NO_CONTENT);
         }
     }

@@ -2,6 +2,8 @@
 //! policies are assigned through. Directory errors use Entra's codes (`Request_BadRequest`,
 //! `Request_ResourceNotFound`), not Intune's.
 
+use crate::service::compliance;
+use crate::store::DeviceScope;
 use std::sync::OnceLock;
 
 use axum::extract::{OriginalUri, Path, State};
@@ -482,7 +484,18 @@ async fn delete_user(
     State(state): State<AppState>,
 ) -> ApiResult<StatusCode> {
     let user = load_user(&state, &caller.tenant.id, &id).await?;
+    // The user's devices lose their primary user, and with it user-targeted policies.
+    let devices = state
+        .store
+        .device_ids(
+            &caller.tenant.id,
+            &DeviceScope::Members(vec![user.id.clone()]),
+            None,
+            u64::MAX >> 1,
+        )
+        .await?;
     if state.store.delete_user(&caller.tenant.id, &user.id).await? {
+        compliance::reevaluate_device(state.store.as_ref(), &caller.tenant.id, caller.now, &devices).await?;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(directory_not_found(&id))
@@ -658,6 +671,7 @@ async fn delete_group(
 ) -> ApiResult<StatusCode> {
     let group = load_group(&state, &caller.tenant.id, &id).await?;
     if state.store.delete_group(&caller.tenant.id, &group.id).await? {
+        compliance::reevaluate(state.store.as_ref(), &caller.tenant.id, caller.now, &DeviceScope::All).await?;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(directory_not_found(&id))
@@ -806,6 +820,8 @@ async fn add_member(
         }
     };
     if state.store.add_member(tenant, &member).await? {
+        let scope = DeviceScope::Members(vec![member.member_id.clone()]);
+        compliance::reevaluate(state.store.as_ref(), tenant, caller.now, &scope).await?;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(directory_bad_request(
@@ -825,6 +841,8 @@ async fn remove_member(
         .remove_member(&caller.tenant.id, &group.id, &member_id.to_ascii_lowercase())
         .await?
     {
+        let scope = DeviceScope::Members(vec![member_id.to_ascii_lowercase()]);
+        compliance::reevaluate(state.store.as_ref(), &caller.tenant.id, caller.now, &scope).await?;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(directory_not_found(&member_id))

@@ -517,7 +517,7 @@ pub fn render_device(
     )
 }
 
-async fn load(state: &AppState, tenant_id: &str, id: &str) -> ApiResult<ManagedDevice> {
+pub(super) async fn load(state: &AppState, tenant_id: &str, id: &str) -> ApiResult<ManagedDevice> {
     let not_found = || ApiError::not_found(format!("The managed device '{id}' does not exist."));
     let Some(key) = parse_guid(id) else {
         return Err(not_found());
@@ -606,7 +606,7 @@ async fn get(
     ))
 }
 
-async fn user_scope(state: &AppState, tenant_id: &str, user_key: &str) -> ApiResult<String> {
+pub(super) async fn user_scope(state: &AppState, tenant_id: &str, user_key: &str) -> ApiResult<String> {
     let user = match parse_guid(user_key) {
         Some(id) => state.store.get_user(tenant_id, &id).await?,
         None => state.store.find_user_by_upn(tenant_id, user_key).await?,

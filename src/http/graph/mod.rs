@@ -1,10 +1,13 @@
 //! The Graph admin API, mounted under `/v1.0` and `/beta`. Paths here are relative to the version.
 
+pub mod compliance_policies;
 pub mod connectors;
 mod device_management;
 mod directory;
 pub mod managed_devices;
 mod memory;
+mod notification_templates;
+mod policy_states;
 
 use axum::http::{Method, Uri};
 use axum::Router;
@@ -17,8 +20,11 @@ pub fn router() -> (Router<AppState>, Vec<RouteInfo>) {
     let mut t = RouteTable::new(Surface::Graph);
     device_management::routes(&mut t);
     connectors::routes(&mut t);
+    compliance_policies::routes(&mut t);
+    notification_templates::routes(&mut t);
     directory::routes(&mut t);
     managed_devices::routes(&mut t);
+    policy_states::routes(&mut t);
     let (router, infos) = t.into_parts();
     let templates: Vec<&'static str> = infos.iter().map(|i| i.path).collect();
     let templates_for_405 = templates.clone();

@@ -1,0 +1,431 @@
+//! Applying the compliance rules (`domain::compliance::evaluate`) to stored devices: loading
+//! what evaluation reads, storing the verdicts the Graph views read, and the trace `explain`
+//! shows. Every view is built from the same stored result.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{json, Map, Value};
+
+use crate::domain::compliance::{
+    evaluate, ConnectorInput, DeviceInput, Policy, PolicyState, SettingState, SettingVerdict, TenantSettings, Verdict,
+};
+use crate::domain::device::Platform;
+use crate::domain::mtd::{catalog_partner, is_unresponsive, partner_state, unresponsive_at, Connector, Reported};
+use crate::domain::policy::StoredPolicy;
+use crate::schema::device_management::DEFAULT_CHECKIN_THRESHOLD_DAYS;
+use crate::service::clock::rfc3339;
+use crate::store::{ComplianceRecord, DeviceScope, EvaluationInput, PolicyStateRow, Store, StoreError};
+
+/// Devices evaluated per store round trip.
+const BATCH: u64 = 500;
+
+/// What every device of a tenant is evaluated against.
+pub struct TenantContext {
+    pub now: DateTime<Utc>,
+    pub policies: Vec<StoredPolicy>,
+    rules: Vec<Policy>,
+    pub connectors: Vec<Connector>,
+    pub settings: TenantSettings,
+}
+
+pub async fn load_context(store: &dyn Store, tenant_id: &str, now: DateTime<Utc>) -> Result<TenantContext, StoreError> {
+    let policies = store.list_policies(tenant_id).await?;
+    let connectors = store.list_connectors(tenant_id).await?;
+    let dm = store.get_device_management(tenant_id).await?;
+    let setting = |name: &str| {
+        dm.as_ref()
+            .and_then(|d| d.properties.get("settings"))
+            .and_then(|s| s.get(name))
+            .cloned()
+    };
+    let settings = TenantSettings {
+        secure_by_default: setting("secureByDefault").and_then(|v| v.as_bool()).unwrap_or(false),
+        checkin_threshold_days: setting("deviceComplianceCheckinThresholdDays")
+            .and_then(|v| v.as_i64())
+            .unwrap_or(DEFAULT_CHECKIN_THRESHOLD_DAYS),
+    };
+    Ok(TenantContext {
+        now,
+        rules: policies.iter().map(StoredPolicy::rules).collect(),
+        policies,
+        connectors,
+        settings,
+    })
+}
+
+/// The prefix of a connector's per-platform settings (`iosDeviceBlockedOnMissingPartnerData`).
+fn platform_key(p: Platform) -> &'static str {
+    match p {
+        Platform::Ios => "ios",
+        Platform::MacOs => "mac",
+        Platform::Windows => "windows",
+        _ => "android",
+    }
+}
+
+/// The partner's minimum OS version for the platform: what it reported, else the catalog's.
+fn partner_minimum(c: &Connector, p: Platform) -> Option<String> {
+    let (key, catalog) = match p {
+        Platform::Ios => (
+            "partnerMinimumSupportedIosVersion",
+            catalog_partner(&c.id).and_then(|x| x.min_ios),
+        ),
+        Platform::MacOs => (
+            "partnerMinimumSupportedMacVersion",
+            catalog_partner(&c.id).and_then(|x| x.min_mac),
+        ),
+        Platform::Windows => (
+            "partnerMinimumSupportedWindowsVersion",
+            catalog_partner(&c.id).and_then(|x| x.min_windows),
+        ),
+        _ => (
+            "partnerMinimumSupportedAndroidVersion",
+            catalog_partner(&c.id).and_then(|x| x.min_android),
+        ),
+    };
+    c.partner_metadata
+        .get(key)
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| catalog.map(str::to_string))
+}
+
+/// The connectors as evaluation of a device of platform `p` sees them at `now`.
+pub fn connector_inputs(connectors: &[Connector], p: Platform, now: DateTime<Utc>) -> Vec<ConnectorInput> {
+    connectors
+        .iter()
+        .map(|c| {
+            let status = c.status();
+            let usable = c.set_up && !c.deprovisioned && !is_unresponsive(&status, now);
+            ConnectorInput {
+                id: c.id.clone(),
+                usable,
+                toggles: c.toggles(),
+                blocked_on_missing_data: c.flag(&format!("{}DeviceBlockedOnMissingPartnerData", platform_key(p))),
+                unsupported_os_blocked: c.flag("partnerUnsupportedOsVersionBlocked"),
+                minimum_os_version: partner_minimum(c, p),
+                // It is unresponsive once its last heartbeat is strictly older than the threshold.
+                unresponsive_at: if usable {
+                    unresponsive_at(&status).map(|t| t + Duration::microseconds(1))
+                } else {
+                    None
+                },
+            }
+        })
+        .collect()
+}
+
+fn device_input(input: &EvaluationInput) -> DeviceInput {
+    let d = &input.device;
+    DeviceInput {
+        id: d.id.clone(),
+        platform: d.platform,
+        os_version: d.os_version.clone(),
+        has_user: d.user_id.is_some(),
+        user_groups: input.user_groups.iter().cloned().collect::<HashSet<_>>(),
+        device_groups: input.device_groups.iter().cloned().collect::<HashSet<_>>(),
+        last_check_in: d.last_sync_at,
+        reports: input
+            .reports
+            .iter()
+            .filter_map(|(c, s)| Reported::from_graph_state(s).map(|r| (c.clone(), r)))
+            .collect(),
+    }
+}
+
+pub fn policy_state_name(s: PolicyState) -> &'static str {
+    match s {
+        PolicyState::Compliant => "compliant",
+        PolicyState::InGracePeriod => "inGracePeriod",
+        PolicyState::Noncompliant => "noncompliant",
+    }
+}
+
+fn setting_state_name(s: SettingState) -> &'static str {
+    match s {
+        SettingState::Compliant => "compliant",
+        SettingState::Noncompliant => "nonCompliant",
+        SettingState::NotEvaluated => "notApplicable",
+    }
+}
+
+fn setting_json(s: &SettingVerdict) -> Value {
+    json!({
+        "setting": s.setting,
+        "state": setting_state_name(s.state),
+        "currentValue": s.current_value,
+        "reasons": s.reasons,
+    })
+}
+
+/// Evaluates one device and returns the verdict with the record to store.
+pub fn evaluate_one(ctx: &TenantContext, input: &EvaluationInput) -> (Verdict, ComplianceRecord) {
+    let device = device_input(input);
+    let connectors = connector_inputs(&ctx.connectors, device.platform, ctx.now);
+    let episodes: HashMap<String, DateTime<Utc>> = input.episodes.iter().cloned().collect();
+    let verdict = evaluate(&device, &ctx.rules, &connectors, ctx.settings, &episodes, ctx.now);
+    let version_of = |id: &str| ctx.policies.iter().find(|p| p.id == id).map_or(0, |p| p.version);
+    let mut policies: Vec<PolicyStateRow> = verdict
+        .policies
+        .iter()
+        .map(|p| PolicyStateRow {
+            device_id: device.id.clone(),
+            policy_id: p.policy_id.clone(),
+            state: policy_state_name(p.state).into(),
+            settings: Value::Array(p.settings.iter().map(setting_json).collect()),
+            episode_start: p.episode_start,
+            grace_deadline: p.grace_deadline,
+            policy_version: version_of(&p.policy_id),
+            evaluated_at: ctx.now,
+        })
+        .collect();
+    policies.extend(verdict.not_applicable.iter().map(|id| PolicyStateRow {
+        device_id: device.id.clone(),
+        policy_id: id.clone(),
+        state: "notApplicable".into(),
+        settings: Value::Array(vec![]),
+        episode_start: None,
+        grace_deadline: None,
+        policy_version: version_of(id),
+        evaluated_at: ctx.now,
+    }));
+    let record = ComplianceRecord {
+        device_id: device.id.clone(),
+        state: verdict.state.graph_name().into(),
+        grace_expires_at: verdict.grace_expires,
+        due_at: verdict.next_change_at,
+        policies,
+    };
+    (verdict, record)
+}
+
+/// What a re-evaluation did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub evaluated: u64,
+    /// Devices whose `complianceState` changed.
+    pub changed: u64,
+}
+
+/// Evaluates the devices with these ids (those that exist) and stores the outcome.
+pub async fn reevaluate_devices(
+    store: &dyn Store,
+    ctx: &TenantContext,
+    tenant_id: &str,
+    ids: &[String],
+) -> Result<Summary, StoreError> {
+    let mut summary = Summary::default();
+    for chunk in ids.chunks(BATCH as usize) {
+        let inputs = store.evaluation_inputs(tenant_id, chunk).await?;
+        let mut records = Vec::with_capacity(inputs.len());
+        for input in &inputs {
+            let (verdict, record) = evaluate_one(ctx, input);
+            summary.evaluated += 1;
+            if input.device.compliance_state != verdict.state.graph_name() {
+                summary.changed += 1;
+            }
+            records.push(record);
+        }
+        store.store_compliance(tenant_id, &records).await?;
+    }
+    Ok(summary)
+}
+
+/// Re-evaluates every device in scope, in batches, against the tenant as it is at `now`.
+pub async fn reevaluate(
+    store: &dyn Store,
+    tenant_id: &str,
+    now: DateTime<Utc>,
+    scope: &DeviceScope,
+) -> Result<Summary, StoreError> {
+    let ctx = load_context(store, tenant_id, now).await?;
+    let mut summary = Summary::default();
+    let mut after: Option<String> = None;
+    loop {
+        let ids = store.device_ids(tenant_id, scope, after.as_deref(), BATCH).await?;
+        let Some(last) = ids.last().cloned() else { break };
+        let s = reevaluate_devices(store, &ctx, tenant_id, &ids).await?;
+        summary.evaluated += s.evaluated;
+        summary.changed += s.changed;
+        if (ids.len() as u64) < BATCH {
+            break;
+        }
+        after = Some(last);
+    }
+    Ok(summary)
+}
+
+/// Evaluates these devices now (a threat report or a check-in concerns them alone).
+pub async fn reevaluate_device(
+    store: &dyn Store,
+    tenant_id: &str,
+    now: DateTime<Utc>,
+    ids: &[String],
+) -> Result<Summary, StoreError> {
+    if ids.is_empty() {
+        return Ok(Summary::default());
+    }
+    let ctx = load_context(store, tenant_id, now).await?;
+    reevaluate_devices(store, &ctx, tenant_id, ids).await
+}
+
+/// Evaluates the devices now and sets their stored state on them, for answers that show them.
+pub async fn evaluate_now(
+    store: &dyn Store,
+    tenant_id: &str,
+    now: DateTime<Utc>,
+    devices: &mut [crate::domain::device::ManagedDevice],
+) -> Result<(), StoreError> {
+    if devices.is_empty() {
+        return Ok(());
+    }
+    let ctx = load_context(store, tenant_id, now).await?;
+    for chunk in devices.chunks_mut(BATCH as usize) {
+        let ids: Vec<String> = chunk.iter().map(|d| d.id.clone()).collect();
+        let inputs = store.evaluation_inputs(tenant_id, &ids).await?;
+        let records: Vec<ComplianceRecord> = inputs.iter().map(|i| evaluate_one(&ctx, i).1).collect();
+        store.store_compliance(tenant_id, &records).await?;
+        for d in chunk.iter_mut() {
+            if let Some(r) = records.iter().find(|r| r.device_id == d.id) {
+                d.compliance_state = r.state.clone();
+                d.compliance_grace_expires_at = r.grace_expires_at;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The platforms (`managedDevice` families) a policy family applies to.
+pub fn platforms_of(policies: &[&StoredPolicy]) -> Vec<String> {
+    let mut out: Vec<String> = policies
+        .iter()
+        .map(|p| p.family.platform().as_str().to_string())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The platforms a connector's toggles cover, before and after a change.
+pub fn platforms_of_connectors(connectors: &[&Connector]) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in connectors {
+        let t = c.toggles();
+        for p in crate::domain::device::PLATFORMS {
+            if t.covers(*p) {
+                out.push(p.as_str().to_string());
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Re-evaluates the devices on the platforms the connectors take data for.
+pub async fn reevaluate_for_connectors(
+    store: &dyn Store,
+    tenant_id: &str,
+    now: DateTime<Utc>,
+    connectors: &[&Connector],
+) -> Result<Summary, StoreError> {
+    let platforms = platforms_of_connectors(connectors);
+    if platforms.is_empty() {
+        return Ok(Summary::default());
+    }
+    reevaluate(store, tenant_id, now, &DeviceScope::Platforms(platforms)).await
+}
+
+fn time(t: Option<DateTime<Utc>>) -> Value {
+    t.map(|t| Value::String(rfc3339(t))).unwrap_or(Value::Null)
+}
+
+/// The full trace of a device's evaluation at `now`: inputs, every policy and setting with its
+/// reasons, and the verdict, the same computation whose result the Graph views show.
+pub fn explain(ctx: &TenantContext, input: &EvaluationInput) -> Value {
+    let (verdict, _) = evaluate_one(ctx, input);
+    let d = &input.device;
+    let connectors = connector_inputs(&ctx.connectors, d.platform, ctx.now);
+    let connectors_json: Vec<Value> = ctx
+        .connectors
+        .iter()
+        .zip(&connectors)
+        .map(|(c, i)| {
+            let report = input.reports.iter().find(|(id, _)| *id == c.id).map(|(_, s)| s.clone());
+            json!({
+                "id": c.id,
+                "partnerState": partner_state(&c.status(), ctx.now),
+                "lastHeartbeatDateTime": time(c.last_heartbeat_at),
+                "enabledForPlatform": i.toggles.covers(d.platform),
+                "usable": i.usable,
+                "blockedOnMissingPartnerData": i.blocked_on_missing_data,
+                "partnerUnsupportedOsVersionBlocked": i.unsupported_os_blocked,
+                "partnerMinimumSupportedOsVersion": i.minimum_os_version,
+                "deviceReport": report,
+            })
+        })
+        .collect();
+    let policies: Vec<Value> = verdict
+        .policies
+        .iter()
+        .map(|p| {
+            let stored = ctx.policies.iter().find(|s| s.id == p.policy_id);
+            json!({
+                "policyId": p.policy_id,
+                "displayName": stored.map(StoredPolicy::display_name),
+                "@odata.type": stored.map(|s| format!("#microsoft.graph.{}", s.family.odata_type())),
+                "version": stored.map(|s| s.version),
+                "applicable": true,
+                "state": policy_state_name(p.state),
+                "episodeStartDateTime": time(p.episode_start),
+                "gracePeriodExpirationDateTime": time(p.grace_deadline),
+                "settings": p.settings.iter().map(setting_json).collect::<Vec<_>>(),
+            })
+        })
+        .chain(verdict.not_applicable.iter().map(|id| {
+            let stored = ctx.policies.iter().find(|s| &s.id == id);
+            json!({
+                "policyId": id,
+                "displayName": stored.map(StoredPolicy::display_name),
+                "@odata.type": stored.map(|s| format!("#microsoft.graph.{}", s.family.odata_type())),
+                "version": stored.map(|s| s.version),
+                "applicable": false,
+                "state": "notApplicable",
+                "reasons": [format!(
+                    "The policy is assigned to the device or its user but is for another platform than {}.",
+                    d.platform.as_str()
+                )],
+            })
+        }))
+        .collect();
+    let mut device = Map::new();
+    device.insert("id".into(), d.id.clone().into());
+    device.insert("platform".into(), d.platform.as_str().into());
+    device.insert("osVersion".into(), d.os_version.clone().into());
+    device.insert("userId".into(), json!(d.user_id));
+    device.insert("lastSyncDateTime".into(), rfc3339(d.last_sync_at).into());
+    device.insert("userGroups".into(), json!(input.user_groups));
+    device.insert("deviceGroups".into(), json!(input.device_groups));
+    json!({
+        "evaluatedAt": rfc3339(ctx.now),
+        "device": device,
+        "settings": {
+            "secureByDefault": ctx.settings.secure_by_default,
+            "deviceComplianceCheckinThresholdDays": ctx.settings.checkin_threshold_days,
+        },
+        "connectors": connectors_json,
+        "policies": policies,
+        "verdict": {
+            "complianceState": verdict.state.graph_name(),
+            "complianceGracePeriodExpirationDateTime": time(verdict.grace_expires),
+            "reasons": verdict.reasons,
+            "nextChangeDateTime": time(verdict.next_change_at),
+        },
+        "stored": {
+            "complianceState": d.compliance_state,
+            "complianceGracePeriodExpirationDateTime": time(d.compliance_grace_expires_at),
+            "agrees": d.compliance_state == verdict.state.graph_name(),
+        },
+    })
+}

@@ -1,0 +1,530 @@
+// `ComplianceStore` for both backends; see sql_impl.rs.
+
+const POLICY_COLUMNS: &str = "tenant_id, id, odata_type, properties, scheduled_actions, assignments, version, \
+     created_at, last_modified_at, revision";
+
+fn policy_from_row(row: &<Db as sqlx::Database>::Row) -> Result<StoredPolicy, StoreError> {
+    let odata_type: String = row.try_get("odata_type")?;
+    let properties: sqlx::types::Json<serde_json::Map<String, serde_json::Value>> = row.try_get("properties")?;
+    let actions: sqlx::types::Json<Vec<crate::domain::policy::ScheduledActionRule>> =
+        row.try_get("scheduled_actions")?;
+    let assignments: sqlx::types::Json<Vec<crate::domain::policy::Assignment>> = row.try_get("assignments")?;
+    Ok(StoredPolicy {
+        tenant_id: row.try_get("tenant_id")?,
+        id: row.try_get("id")?,
+        family: PolicyFamily::from_odata_type(&odata_type)
+            .ok_or_else(|| StoreError::Corrupt(format!("policy type '{odata_type}'")))?,
+        properties: properties.0,
+        scheduled_actions: actions.0,
+        assignments: assignments.0,
+        version: row.try_get("version")?,
+        created_at: row.try_get("created_at")?,
+        last_modified_at: row.try_get("last_modified_at")?,
+        revision: row.try_get("revision")?,
+    })
+}
+
+const TEMPLATE_COLUMNS: &str = "tenant_id, id, properties, messages, created_at, last_modified_at, revision";
+
+fn template_from_row(row: &<Db as sqlx::Database>::Row) -> Result<NotificationTemplate, StoreError> {
+    let properties: sqlx::types::Json<serde_json::Map<String, serde_json::Value>> = row.try_get("properties")?;
+    let messages: sqlx::types::Json<Vec<crate::domain::policy::LocalizedMessage>> = row.try_get("messages")?;
+    Ok(NotificationTemplate {
+        tenant_id: row.try_get("tenant_id")?,
+        id: row.try_get("id")?,
+        properties: properties.0,
+        messages: messages.0,
+        created_at: row.try_get("created_at")?,
+        last_modified_at: row.try_get("last_modified_at")?,
+        revision: row.try_get("revision")?,
+    })
+}
+
+const STATE_COLUMNS: &str =
+    "device_id, policy_id, state, settings, episode_start, grace_deadline, policy_version, evaluated_at";
+
+fn state_from_row(row: &<Db as sqlx::Database>::Row) -> Result<PolicyStateRow, StoreError> {
+    let settings: sqlx::types::Json<serde_json::Value> = row.try_get("settings")?;
+    Ok(PolicyStateRow {
+        device_id: row.try_get("device_id")?,
+        policy_id: row.try_get("policy_id")?,
+        state: row.try_get("state")?,
+        settings: settings.0,
+        episode_start: row.try_get("episode_start")?,
+        grace_deadline: row.try_get("grace_deadline")?,
+        policy_version: row.try_get("policy_version")?,
+        evaluated_at: row.try_get("evaluated_at")?,
+    })
+}
+
+/// `sql` with the tenant id as `$1` and `ids` from `$2`.
+fn bind_ids<'q>(sql: &'q str, tenant_id: &'q str, ids: &'q [String]) -> Query<'q> {
+    let mut q = sqlx::query(sql).bind(tenant_id);
+    for id in ids {
+        q = q.bind(id.as_str());
+    }
+    q
+}
+
+#[async_trait]
+impl ComplianceStore for StoreImpl {
+    async fn insert_policy(&self, p: &StoredPolicy) -> Result<(), StoreError> {
+        sqlx::query(&format!(
+            "INSERT INTO compliance_policies ({POLICY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        ))
+        .bind(&p.tenant_id)
+        .bind(&p.id)
+        .bind(p.family.odata_type())
+        .bind(sqlx::types::Json(&p.properties))
+        .bind(sqlx::types::Json(&p.scheduled_actions))
+        .bind(sqlx::types::Json(&p.assignments))
+        .bind(p.version)
+        .bind(p.created_at)
+        .bind(p.last_modified_at)
+        .bind(p.revision)
+        .execute(self.writer())
+        .await
+        .map_err(map_unique)?;
+        Ok(())
+    }
+
+    async fn get_policy(&self, tenant_id: &str, id: &str) -> Result<Option<StoredPolicy>, StoreError> {
+        let sql = format!("SELECT {POLICY_COLUMNS} FROM compliance_policies WHERE tenant_id = $1 AND id = $2");
+        let row = sqlx::query(&sql)
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await?;
+        row.map(|r| policy_from_row(&r)).transpose()
+    }
+
+    async fn list_policies(&self, tenant_id: &str) -> Result<Vec<StoredPolicy>, StoreError> {
+        let sql =
+            format!("SELECT {POLICY_COLUMNS} FROM compliance_policies WHERE tenant_id = $1 ORDER BY created_at, id");
+        let rows = sqlx::query(&sql).bind(tenant_id).fetch_all(self.reader()).await?;
+        rows.iter().map(policy_from_row).collect()
+    }
+
+    async fn update_policy(&self, p: &StoredPolicy) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE compliance_policies SET properties = $3, scheduled_actions = $4, assignments = $5, version = $6, \
+             last_modified_at = $7, revision = revision + 1 WHERE tenant_id = $1 AND id = $2 AND revision = $8",
+        )
+        .bind(&p.tenant_id)
+        .bind(&p.id)
+        .bind(sqlx::types::Json(&p.properties))
+        .bind(sqlx::types::Json(&p.scheduled_actions))
+        .bind(sqlx::types::Json(&p.assignments))
+        .bind(p.version)
+        .bind(p.last_modified_at)
+        .bind(p.revision)
+        .execute(self.writer())
+        .await?
+        .rows_affected();
+        Ok(updated == 1)
+    }
+
+    async fn delete_policy(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.writer().begin().await?;
+        sqlx::query("DELETE FROM device_policy_states WHERE tenant_id = $1 AND policy_id = $2")
+            .bind(tenant_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let deleted = sqlx::query("DELETE FROM compliance_policies WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(deleted == 1)
+    }
+
+    async fn insert_template(&self, t: &NotificationTemplate) -> Result<(), StoreError> {
+        sqlx::query(&format!(
+            "INSERT INTO notification_templates ({TEMPLATE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        ))
+        .bind(&t.tenant_id)
+        .bind(&t.id)
+        .bind(sqlx::types::Json(&t.properties))
+        .bind(sqlx::types::Json(&t.messages))
+        .bind(t.created_at)
+        .bind(t.last_modified_at)
+        .bind(t.revision)
+        .execute(self.writer())
+        .await
+        .map_err(map_unique)?;
+        Ok(())
+    }
+
+    async fn get_template(&self, tenant_id: &str, id: &str) -> Result<Option<NotificationTemplate>, StoreError> {
+        let sql = format!("SELECT {TEMPLATE_COLUMNS} FROM notification_templates WHERE tenant_id = $1 AND id = $2");
+        let row = sqlx::query(&sql)
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await?;
+        row.map(|r| template_from_row(&r)).transpose()
+    }
+
+    async fn list_templates(&self, tenant_id: &str) -> Result<Vec<NotificationTemplate>, StoreError> {
+        let sql = format!(
+            "SELECT {TEMPLATE_COLUMNS} FROM notification_templates WHERE tenant_id = $1 ORDER BY created_at, id"
+        );
+        let rows = sqlx::query(&sql).bind(tenant_id).fetch_all(self.reader()).await?;
+        rows.iter().map(template_from_row).collect()
+    }
+
+    async fn update_template(&self, t: &NotificationTemplate) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE notification_templates SET properties = $3, messages = $4, last_modified_at = $5, \
+             revision = revision + 1 WHERE tenant_id = $1 AND id = $2 AND revision = $6",
+        )
+        .bind(&t.tenant_id)
+        .bind(&t.id)
+        .bind(sqlx::types::Json(&t.properties))
+        .bind(sqlx::types::Json(&t.messages))
+        .bind(t.last_modified_at)
+        .bind(t.revision)
+        .execute(self.writer())
+        .await?
+        .rows_affected();
+        Ok(updated == 1)
+    }
+
+    async fn delete_template(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError> {
+        let deleted = sqlx::query("DELETE FROM notification_templates WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant_id)
+            .bind(id)
+            .execute(self.writer())
+            .await?
+            .rows_affected();
+        Ok(deleted == 1)
+    }
+
+    async fn insert_notification(
+        &self,
+        tenant_id: &str,
+        kind: &str,
+        document: &serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let id = document
+            .get("id")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        sqlx::query(
+            "INSERT INTO notifications (tenant_id, id, kind, document, created_at, wall_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(tenant_id)
+        .bind(id)
+        .bind(kind)
+        .bind(sqlx::types::Json(document))
+        .bind(at)
+        .bind(Utc::now())
+        .execute(self.writer())
+        .await?;
+        Ok(())
+    }
+
+    async fn list_notifications(
+        &self,
+        tenant_id: &str,
+        after_seq: i64,
+        limit: u64,
+    ) -> Result<Vec<(i64, serde_json::Value)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, document FROM notifications WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(tenant_id)
+        .bind(after_seq)
+        .bind(limit as i64)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let doc: sqlx::types::Json<serde_json::Value> = r.try_get("document")?;
+                Ok((r.try_get("seq")?, doc.0))
+            })
+            .collect()
+    }
+
+    async fn device_ids(
+        &self,
+        tenant_id: &str,
+        scope: &DeviceScope,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<String>, StoreError> {
+        let after = after.unwrap_or("");
+        let ids: Vec<String> = match scope {
+            DeviceScope::All => {
+                sqlx::query_scalar(
+                    "SELECT id FROM managed_devices WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+                )
+                .bind(tenant_id)
+                .bind(after)
+                .bind(limit as i64)
+                .fetch_all(self.reader())
+                .await?
+            }
+            DeviceScope::DueBy(at) => {
+                sqlx::query_scalar(
+                    "SELECT id FROM managed_devices WHERE tenant_id = $1 AND compliance_due_at <= $2 AND id > $3 \
+                     ORDER BY id LIMIT $4",
+                )
+                .bind(tenant_id)
+                .bind(*at)
+                .bind(after)
+                .bind(limit as i64)
+                .fetch_all(self.reader())
+                .await?
+            }
+            DeviceScope::Platforms(platforms) | DeviceScope::Members(platforms) if platforms.is_empty() => Vec::new(),
+            DeviceScope::Platforms(platforms) => {
+                let list = values_list(4, platforms.len());
+                let sql = format!(
+                    "SELECT d.id FROM managed_devices d JOIN ({list}) AS k ON d.platform = k.column1 \
+                     WHERE d.tenant_id = $1 AND d.id > $2 ORDER BY d.id LIMIT $3"
+                );
+                let mut q = sqlx::query_scalar(&sql).bind(tenant_id).bind(after).bind(limit as i64);
+                for p in platforms {
+                    q = q.bind(p.as_str());
+                }
+                q.fetch_all(self.reader()).await?
+            }
+            DeviceScope::Members(members) => {
+                let list = values_list(4, members.len());
+                let sql = format!(
+                    "WITH k AS ({list}) SELECT id FROM (\
+                     SELECT d.id FROM k JOIN managed_devices d ON d.tenant_id = $1 AND d.azure_ad_device_id = k.column1 \
+                     UNION SELECT d.id FROM k JOIN managed_devices d ON d.tenant_id = $1 AND d.user_id = k.column1\
+                     ) AS m WHERE id > $2 ORDER BY id LIMIT $3"
+                );
+                let mut q = sqlx::query_scalar(&sql).bind(tenant_id).bind(after).bind(limit as i64);
+                for m in members {
+                    q = q.bind(m.as_str());
+                }
+                q.fetch_all(self.reader()).await?
+            }
+        };
+        Ok(ids)
+    }
+
+    async fn evaluation_inputs(&self, tenant_id: &str, ids: &[String]) -> Result<Vec<EvaluationInput>, StoreError> {
+        use std::collections::HashMap;
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(1000) {
+            let list = values_list(2, chunk.len());
+            let sql = format!(
+                "WITH k AS ({list}) SELECT {} FROM k JOIN managed_devices d ON d.tenant_id = $1 AND d.id = k.column1",
+                device_columns_of_d()
+            );
+            let devices = devices_from_rows(&bind_ids(&sql, tenant_id, chunk).fetch_all(self.reader()).await?)?;
+            // Group memberships of the devices and of their primary users.
+            let sql = format!(
+                "WITH k AS ({list}), m AS (SELECT d.azure_ad_device_id AS member_id FROM k JOIN managed_devices d \
+                 ON d.tenant_id = $1 AND d.id = k.column1 UNION SELECT d.user_id FROM k JOIN managed_devices d \
+                 ON d.tenant_id = $1 AND d.id = k.column1 WHERE d.user_id IS NOT NULL) \
+                 SELECT g.member_id, g.group_id FROM m JOIN group_members g ON g.tenant_id = $1 AND g.member_id = m.member_id"
+            );
+            let groups = bind_ids(&sql, tenant_id, chunk).fetch_all(self.reader()).await?;
+            let mut groups_of: HashMap<String, Vec<String>> = HashMap::new();
+            for r in &groups {
+                groups_of
+                    .entry(r.try_get("member_id")?)
+                    .or_default()
+                    .push(r.try_get("group_id")?);
+            }
+            let sql = format!(
+                "WITH k AS ({list}) SELECT r.device_id, r.connector_id, r.state FROM k JOIN threat_reports r \
+                 ON r.tenant_id = $1 AND r.device_id = k.column1"
+            );
+            let reports = bind_ids(&sql, tenant_id, chunk).fetch_all(self.reader()).await?;
+            let mut reports_of: HashMap<String, Vec<(String, String)>> = HashMap::new();
+            for r in &reports {
+                reports_of
+                    .entry(r.try_get("device_id")?)
+                    .or_default()
+                    .push((r.try_get("connector_id")?, r.try_get("state")?));
+            }
+            let sql = format!(
+                "WITH k AS ({list}) SELECT s.device_id, s.policy_id, s.episode_start FROM k JOIN device_policy_states s \
+                 ON s.tenant_id = $1 AND s.device_id = k.column1 WHERE s.episode_start IS NOT NULL"
+            );
+            let episodes = bind_ids(&sql, tenant_id, chunk).fetch_all(self.reader()).await?;
+            let mut episodes_of: HashMap<String, Vec<(String, DateTime<Utc>)>> = HashMap::new();
+            for r in &episodes {
+                episodes_of
+                    .entry(r.try_get("device_id")?)
+                    .or_default()
+                    .push((r.try_get("policy_id")?, r.try_get("episode_start")?));
+            }
+            for device in devices {
+                let user_groups = device
+                    .user_id
+                    .as_ref()
+                    .and_then(|u| groups_of.get(u).cloned())
+                    .unwrap_or_default();
+                out.push(EvaluationInput {
+                    user_groups,
+                    device_groups: groups_of.get(&device.azure_ad_device_id).cloned().unwrap_or_default(),
+                    reports: reports_of.remove(&device.id).unwrap_or_default(),
+                    episodes: episodes_of.remove(&device.id).unwrap_or_default(),
+                    device,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn store_compliance(&self, tenant_id: &str, records: &[ComplianceRecord]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.writer().begin().await?;
+        for chunk in records.chunks(500) {
+            let mut b = sqlx::QueryBuilder::<Db>::new(
+                "UPDATE managed_devices SET compliance_state = k.column2, compliance_grace_expires_at = k.column3, \
+                 compliance_due_at = k.column4 FROM (VALUES ",
+            );
+            for (i, r) in chunk.iter().enumerate() {
+                b.push(if i == 0 { "(" } else { ", (" });
+                b.push_bind(r.device_id.as_str());
+                b.push(", ");
+                b.push_bind(r.state.as_str());
+                b.push(", ");
+                b.push_bind(r.grace_expires_at);
+                b.push(", ");
+                b.push_bind(r.due_at);
+                b.push(")");
+            }
+            b.push(") AS k WHERE managed_devices.tenant_id = ");
+            b.push_bind(tenant_id);
+            b.push(" AND managed_devices.id = k.column1");
+            b.build().execute(&mut *tx).await?;
+
+            let list = values_list(2, chunk.len());
+            let sql = format!(
+                "DELETE FROM device_policy_states WHERE tenant_id = $1 AND device_id IN (SELECT column1 FROM ({list}) AS k)"
+            );
+            let mut q = sqlx::query(&sql).bind(tenant_id);
+            for r in chunk {
+                q = q.bind(r.device_id.as_str());
+            }
+            q.execute(&mut *tx).await?;
+
+            let states: Vec<&PolicyStateRow> = chunk.iter().flat_map(|r| &r.policies).collect();
+            for part in states.chunks(500) {
+                // Only for devices that still exist: one deleted meanwhile keeps no states.
+                let mut b = sqlx::QueryBuilder::<Db>::new(format!(
+                    "INSERT INTO device_policy_states (tenant_id, {STATE_COLUMNS}) "
+                ));
+                b.push_values(part, |mut row, s| {
+                    row.push_bind(tenant_id)
+                        .push_bind(s.device_id.as_str())
+                        .push_bind(s.policy_id.as_str())
+                        .push_bind(s.state.as_str())
+                        .push_bind(sqlx::types::Json(&s.settings))
+                        .push_bind(s.episode_start)
+                        .push_bind(s.grace_deadline)
+                        .push_bind(s.policy_version)
+                        .push_bind(s.evaluated_at);
+                });
+                b.push(" ON CONFLICT DO NOTHING");
+                match b.build().execute(&mut *tx).await {
+                    Ok(_) => {}
+                    Err(e) if e.as_database_error().is_some_and(|d| d.is_foreign_key_violation()) => {
+                        // A device went away during the evaluation: store the rest row by row.
+                        for s in part {
+                            let exists: Option<i64> =
+                                sqlx::query_scalar("SELECT 1 FROM managed_devices WHERE tenant_id = $1 AND id = $2")
+                                    .bind(tenant_id)
+                                    .bind(s.device_id.as_str())
+                                    .fetch_optional(&mut *tx)
+                                    .await?;
+                            if exists.is_none() {
+                                continue;
+                            }
+                            sqlx::query(&format!(
+                                "INSERT INTO device_policy_states (tenant_id, {STATE_COLUMNS}) \
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING"
+                            ))
+                            .bind(tenant_id)
+                            .bind(s.device_id.as_str())
+                            .bind(s.policy_id.as_str())
+                            .bind(s.state.as_str())
+                            .bind(sqlx::types::Json(&s.settings))
+                            .bind(s.episode_start)
+                            .bind(s.grace_deadline)
+                            .bind(s.policy_version)
+                            .bind(s.evaluated_at)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn groups_with_devices(&self, tenant_id: &str, group_ids: &[String]) -> Result<Vec<String>, StoreError> {
+        if group_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = values_list(2, group_ids.len());
+        let sql = format!(
+            "WITH k AS ({list}) SELECT DISTINCT g.group_id FROM k JOIN group_members g ON g.tenant_id = $1 \
+             AND g.group_id = k.column1 WHERE g.member_kind = 'device' ORDER BY g.group_id"
+        );
+        let mut q = sqlx::query_scalar(&sql).bind(tenant_id);
+        for g in group_ids {
+            q = q.bind(g.as_str());
+        }
+        Ok(q.fetch_all(self.reader()).await?)
+    }
+
+    async fn policy_states_of_device(
+        &self,
+        tenant_id: &str,
+        device_id: &str,
+    ) -> Result<Vec<PolicyStateRow>, StoreError> {
+        let sql = format!(
+            "SELECT {STATE_COLUMNS} FROM device_policy_states WHERE tenant_id = $1 AND device_id = $2 ORDER BY policy_id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(tenant_id)
+            .bind(device_id)
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter().map(state_from_row).collect()
+    }
+
+    async fn policy_states_of_policy(
+        &self,
+        tenant_id: &str,
+        policy_id: &str,
+    ) -> Result<Vec<(PolicyStateRow, ManagedDevice)>, StoreError> {
+        let state_columns: Vec<String> = STATE_COLUMNS.split(", ").map(|c| format!("s.{c}")).collect();
+        let sql = format!(
+            "SELECT {}, {} FROM device_policy_states s JOIN managed_devices d ON d.tenant_id = s.tenant_id \
+             AND d.id = s.device_id WHERE s.tenant_id = $1 AND s.policy_id = $2 ORDER BY s.device_id",
+            state_columns.join(", "),
+            device_columns_of_d()
+        );
+        let rows = sqlx::query(&sql)
+            .bind(tenant_id)
+            .bind(policy_id)
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter()
+            .map(|r| Ok((state_from_row(r)?, device_from_row(r)?)))
+            .collect()
+    }
+}
