@@ -314,22 +314,26 @@ impl ComplianceStore for StoreImpl {
         Ok(ids)
     }
 
+    // The id list drives each query (`CROSS JOIN` keeps SQLite's planner from scanning the
+    // tenant's reports or memberships and probing the list instead: measured 220 ms a batch of
+    // 500 at 20,000 reports, against 1 ms).
     async fn evaluation_inputs(&self, tenant_id: &str, ids: &[String]) -> Result<Vec<EvaluationInput>, StoreError> {
         use std::collections::HashMap;
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(1000) {
             let list = values_list(2, chunk.len());
             let sql = format!(
-                "WITH k AS ({list}) SELECT {} FROM k JOIN managed_devices d ON d.tenant_id = $1 AND d.id = k.column1",
+                "WITH k AS ({list}) SELECT {} FROM k CROSS JOIN managed_devices d WHERE d.tenant_id = $1 AND d.id = k.column1",
                 device_columns_of_d()
             );
             let devices = devices_from_rows(&bind_ids(&sql, tenant_id, chunk).fetch_all(self.reader()).await?)?;
             // Group memberships of the devices and of their primary users.
             let sql = format!(
-                "WITH k AS ({list}), m AS (SELECT d.azure_ad_device_id AS member_id FROM k JOIN managed_devices d \
-                 ON d.tenant_id = $1 AND d.id = k.column1 UNION SELECT d.user_id FROM k JOIN managed_devices d \
-                 ON d.tenant_id = $1 AND d.id = k.column1 WHERE d.user_id IS NOT NULL) \
-                 SELECT g.member_id, g.group_id FROM m JOIN group_members g ON g.tenant_id = $1 AND g.member_id = m.member_id"
+                "WITH k AS ({list}), m AS (SELECT d.azure_ad_device_id AS member_id FROM k CROSS JOIN managed_devices d \
+                 WHERE d.tenant_id = $1 AND d.id = k.column1 UNION SELECT d.user_id FROM k CROSS JOIN managed_devices d \
+                 WHERE d.tenant_id = $1 AND d.id = k.column1 AND d.user_id IS NOT NULL) \
+                 SELECT g.member_id, g.group_id FROM m CROSS JOIN group_members g WHERE g.tenant_id = $1 \
+                 AND g.member_id = m.member_id"
             );
             let groups = bind_ids(&sql, tenant_id, chunk).fetch_all(self.reader()).await?;
             let mut groups_of: HashMap<String, Vec<String>> = HashMap::new();
@@ -340,8 +344,8 @@ impl ComplianceStore for StoreImpl {
                     .push(r.try_get("group_id")?);
             }
             let sql = format!(
-                "WITH k AS ({list}) SELECT r.device_id, r.connector_id, r.state FROM k JOIN threat_reports r \
-                 ON r.tenant_id = $1 AND r.device_id = k.column1"
+                "WITH k AS ({list}) SELECT r.device_id, r.connector_id, r.state FROM k CROSS JOIN threat_reports r \
+                 WHERE r.tenant_id = $1 AND r.device_id = k.column1"
             );
             let reports = bind_ids(&sql, tenant_id, chunk).fetch_all(self.reader()).await?;
             let mut reports_of: HashMap<String, Vec<(String, String)>> = HashMap::new();
@@ -352,8 +356,8 @@ impl ComplianceStore for StoreImpl {
                     .push((r.try_get("connector_id")?, r.try_get("state")?));
             }
             let sql = format!(
-                "WITH k AS ({list}) SELECT s.device_id, s.policy_id, s.episode_start FROM k JOIN device_policy_states s \
-                 ON s.tenant_id = $1 AND s.device_id = k.column1 WHERE s.episode_start IS NOT NULL"
+                "WITH k AS ({list}) SELECT s.device_id, s.policy_id, s.episode_start FROM k CROSS JOIN \
+                 device_policy_states s WHERE s.tenant_id = $1 AND s.device_id = k.column1 AND s.episode_start IS NOT NULL"
             );
             let episodes = bind_ids(&sql, tenant_id, chunk).fetch_all(self.reader()).await?;
             let mut episodes_of: HashMap<String, Vec<(String, DateTime<Utc>)>> = HashMap::new();
