@@ -58,6 +58,15 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes; larger ones get 413.
     #[arg(long, env = "MTD_EMULATOR_BODY_LIMIT", default_value_t = 4 * 1024 * 1024)]
     pub body_limit: usize,
+    /// How often the background worker looks for due and queued work, in milliseconds.
+    #[arg(long, env = "MTD_EMULATOR_WORKER_TICK_MS", default_value_t = 1000)]
+    pub worker_tick_ms: u64,
+    /// Serve without the background worker (another replica runs it, or tests settle).
+    #[arg(long, env = "MTD_EMULATOR_NO_WORKER", conflicts_with = "worker_only")]
+    pub no_worker: bool,
+    /// Run the background worker alone, without serving HTTP.
+    #[arg(long, env = "MTD_EMULATOR_WORKER_ONLY")]
+    pub worker_only: bool,
 }
 
 #[derive(Debug, Clone, Args)]

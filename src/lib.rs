@@ -50,12 +50,37 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("opening the database")?;
     store.migrate().await.context("applying migrations")?;
-    let state = AppState::new(store.clone(), Arc::new(SystemClock), args.server_config());
+    let clock: Arc<dyn clock::Clock> = Arc::new(SystemClock);
+    let state = AppState::new(store.clone(), clock.clone(), args.server_config());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let tick = std::time::Duration::from_millis(args.worker_tick_ms.max(1));
+    let worker = (!args.no_worker).then(|| {
+        tracing::info!(tick_ms = args.worker_tick_ms, "background worker on");
+        tokio::spawn(service::worker::run(
+            service::worker::Worker::new(store.clone(), clock.clone()),
+            tick,
+            stop_rx,
+        ))
+    });
+    if args.worker_only {
+        tracing::info!(database = store.backend(), "running the worker only");
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+        if let Some(w) = worker {
+            let _ = w.await;
+        }
+        return Ok(());
+    }
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     tracing::info!(address = %listener.local_addr()?, database = store.backend(), "serving");
     run(listener, state, shutdown_signal()).await?;
+    // In-flight requests are done; the worker finishes its batch under way.
+    let _ = stop_tx.send(true);
+    if let Some(w) = worker {
+        let _ = w.await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -35,12 +35,15 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub keys: Arc<KeyRing>,
     pub config: Arc<ServerConfig>,
+    /// For `settle`; the background loop runs its own copy (see `crate::serve`).
+    pub worker: crate::service::worker::Worker,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: ServerConfig) -> Self {
         AppState {
             keys: Arc::new(KeyRing::new(store.clone())),
+            worker: crate::service::worker::Worker::new(store.clone(), clock.clone()),
             store,
             clock,
             config: Arc::new(config),
@@ -192,7 +195,10 @@ async fn request_context(State(state): State<AppState>, mut req: Request, next: 
         client_request_id: client_request_id.clone(),
     });
 
-    let mut response = next.run(req).instrument(span.clone()).await;
+    let cause = format!("request {request_id}");
+    let mut response = crate::service::compliance::CAUSE
+        .scope(cause, next.run(req).instrument(span.clone()))
+        .await;
 
     let error = response.extensions_mut().remove::<ApiError>().or_else(|| {
         let status = response.status();

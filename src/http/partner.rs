@@ -116,7 +116,7 @@ async fn heartbeat(
     // A connector whose data did not count (new, deprovisioned or unresponsive) counts again.
     let counted = |c: &Connector| c.set_up && !c.deprovisioned && !is_unresponsive(&c.status(), caller.now);
     if !before.as_ref().is_some_and(counted) {
-        compliance::reevaluate_for_connectors(state.store.as_ref(), &caller.tenant.id, caller.now, &[&after]).await?;
+        compliance::mark_for_connectors(state.store.as_ref(), &caller.tenant.id, &[&after]).await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -226,7 +226,7 @@ async fn update_metadata(
         }
         if state.store.update_connector(&c).await? {
             // Minimum OS versions take part in evaluation.
-            compliance::reevaluate_for_connectors(state.store.as_ref(), &caller.tenant.id, caller.now, &[&c]).await?;
+            compliance::mark_for_connectors(state.store.as_ref(), &caller.tenant.id, &[&c]).await?;
             return Ok(StatusCode::NO_CONTENT);
         }
     }
@@ -243,7 +243,7 @@ async fn deprovision(caller: PartnerCaller, State(state): State<AppState>) -> Ap
                 .store
                 .refresh_threat_states(&caller.tenant.id, &caller.connector_id)
                 .await?;
-            compliance::reevaluate_for_connectors(state.store.as_ref(), &caller.tenant.id, caller.now, &[&c]).await?;
+            compliance::mark_for_connectors(state.store.as_ref(), &caller.tenant.id, &[&c]).await?;
             return Ok(StatusCode::NO_CONTENT);
         }
     }

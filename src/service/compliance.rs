@@ -15,10 +15,22 @@ use crate::domain::mtd::{catalog_partner, is_unresponsive, partner_state, unresp
 use crate::domain::policy::StoredPolicy;
 use crate::schema::device_management::DEFAULT_CHECKIN_THRESHOLD_DAYS;
 use crate::service::clock::rfc3339;
-use crate::store::{ComplianceRecord, DeviceScope, EvaluationInput, PolicyStateRow, Store, StoreError};
+use crate::store::{
+    ComplianceRecord, DeviceScope, EvaluationInput, Event, FiredAction, PolicyStateRow, Store, StoreError,
+};
 
 /// Devices evaluated per store round trip.
-const BATCH: u64 = 500;
+pub const BATCH: u64 = 500;
+
+tokio::task_local! {
+    /// What caused the work under way, for the event log: `request <id>` for an API call, the
+    /// worker's run otherwise.
+    pub static CAUSE: String;
+}
+
+pub fn cause() -> String {
+    CAUSE.try_with(Clone::clone).unwrap_or_else(|_| "worker".into())
+}
 
 /// What every device of a tenant is evaluated against.
 pub struct TenantContext {
@@ -27,6 +39,8 @@ pub struct TenantContext {
     rules: Vec<Policy>,
     pub connectors: Vec<Connector>,
     pub settings: TenantSettings,
+    /// `isScheduledActionEnabled`: actions for noncompliance other than block fire.
+    pub actions_enabled: bool,
 }
 
 pub async fn load_context(store: &dyn Store, tenant_id: &str, now: DateTime<Utc>) -> Result<TenantContext, StoreError> {
@@ -45,7 +59,11 @@ pub async fn load_context(store: &dyn Store, tenant_id: &str, now: DateTime<Utc>
             .and_then(|v| v.as_i64())
             .unwrap_or(DEFAULT_CHECKIN_THRESHOLD_DAYS),
     };
+    let actions_enabled = setting("isScheduledActionEnabled")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(true);
     Ok(TenantContext {
+        actions_enabled,
         now,
         rules: policies.iter().map(StoredPolicy::rules).collect(),
         policies,
@@ -206,30 +224,290 @@ pub struct Summary {
     pub evaluated: u64,
     /// Devices whose `complianceState` changed.
     pub changed: u64,
+    pub actions_fired: u64,
 }
 
-/// Evaluates the devices with these ids (those that exist) and stores the outcome.
+impl Summary {
+    pub fn add(&mut self, other: Summary) {
+        self.evaluated += other.evaluated;
+        self.changed += other.changed;
+        self.actions_fired += other.actions_fired;
+    }
+}
+
+/// An action for noncompliance of an open episode: when it falls due.
+struct PendingAction {
+    policy_id: String,
+    episode_start: DateTime<Utc>,
+    item: crate::domain::policy::ActionItem,
+    due: DateTime<Utc>,
+}
+
+/// The actions of the device's open episodes that have not fired (block is the state itself).
+fn pending_actions(ctx: &TenantContext, input: &EvaluationInput, verdict: &Verdict) -> Vec<PendingAction> {
+    if !ctx.actions_enabled {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for p in &verdict.policies {
+        let Some(t0) = p.episode_start else { continue };
+        let Some(stored) = ctx.policies.iter().find(|s| s.id == p.policy_id) else {
+            continue;
+        };
+        for item in stored
+            .scheduled_actions
+            .iter()
+            .flat_map(|r| &r.scheduled_action_configurations)
+        {
+            if matches!(item.action_type.as_str(), "block" | "noAction") {
+                continue;
+            }
+            let fired = input
+                .fired
+                .iter()
+                .any(|(pid, start, aid)| *pid == p.policy_id && *start == t0 && *aid == item.id);
+            if !fired {
+                out.push(PendingAction {
+                    policy_id: p.policy_id.clone(),
+                    episode_start: t0,
+                    item: item.clone(),
+                    due: t0 + Duration::hours(item.grace_period_hours.max(0)),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn compliance_event(input: &EvaluationInput, record: &ComplianceRecord, now: DateTime<Utc>, cause: &str) -> Event {
+    Event {
+        kind: "complianceStateChanged".into(),
+        device_id: Some(input.device.id.clone()),
+        connector_id: None,
+        document: json!({
+            "kind": "complianceStateChanged",
+            "deviceId": input.device.id,
+            "from": input.device.compliance_state,
+            "to": record.state,
+            "complianceGracePeriodExpirationDateTime": time(record.grace_expires_at),
+            "policies": record.policies.iter().filter(|p| p.state != "notApplicable").map(|p| json!({
+                "policyId": p.policy_id, "state": p.state,
+            })).collect::<Vec<_>>(),
+            "virtualDateTime": rfc3339(now),
+            "cause": cause,
+        }),
+        virtual_at: now,
+    }
+}
+
+/// Evaluates the devices with these ids (those that exist), stores the outcome with an event
+/// for each change, and fires the actions for noncompliance that are due.
 pub async fn reevaluate_devices(
     store: &dyn Store,
     ctx: &TenantContext,
     tenant_id: &str,
     ids: &[String],
-) -> Result<Summary, StoreError> {
+) -> Result<(Summary, Vec<ComplianceRecord>), StoreError> {
     let mut summary = Summary::default();
+    let mut all = Vec::new();
+    let cause = cause();
     for chunk in ids.chunks(BATCH as usize) {
+        let started = Utc::now();
         let inputs = store.evaluation_inputs(tenant_id, chunk).await?;
         let mut records = Vec::with_capacity(inputs.len());
+        let mut events = Vec::new();
+        let mut due_now = Vec::new();
         for input in &inputs {
-            let (verdict, record) = evaluate_one(ctx, input);
+            let (verdict, mut record) = evaluate_one(ctx, input);
             summary.evaluated += 1;
-            if input.device.compliance_state != verdict.state.graph_name() {
+            // Actions still to come are a change to come too.
+            for a in pending_actions(ctx, input, &verdict) {
+                if a.due <= ctx.now {
+                    due_now.push((input, a));
+                } else {
+                    record.due_at = Some(record.due_at.map_or(a.due, |d| d.min(a.due)));
+                }
+            }
+            if input.device.compliance_state != record.state {
                 summary.changed += 1;
+                events.push(compliance_event(input, &record, ctx.now, &cause));
             }
             records.push(record);
         }
-        store.store_compliance(tenant_id, &records).await?;
+        store.store_compliance(tenant_id, &records, &events, started).await?;
+        for (input, a) in due_now {
+            if fire(store, ctx, tenant_id, &input.device, a, &cause).await? {
+                summary.actions_fired += 1;
+            }
+        }
+        all.extend(records);
     }
-    Ok(summary)
+    Ok((summary, all))
+}
+
+/// Intune's notification tokens, filled from the device and its user.
+fn fill_tokens(text: &str, d: &crate::domain::device::ManagedDevice) -> String {
+    text.replace("{{UserName}}", d.user_display_name.as_deref().unwrap_or(""))
+        .replace("{{DeviceName}}", &d.device_name)
+        .replace("{{DeviceId}}", &d.id)
+        .replace("{{OSAndVersion}}", &format!("{} {}", d.operating_system, d.os_version))
+}
+
+/// Fires one action: its message or device change and its event, once per episode.
+async fn fire(
+    store: &dyn Store,
+    ctx: &TenantContext,
+    tenant_id: &str,
+    device: &crate::domain::device::ManagedDevice,
+    a: PendingAction,
+    cause: &str,
+) -> Result<bool, StoreError> {
+    use crate::service::devices::{issue, RemoteAction};
+    let policy_name = ctx
+        .policies
+        .iter()
+        .find(|p| p.id == a.policy_id)
+        .map(StoredPolicy::display_name)
+        .unwrap_or_default();
+    let recipient = device
+        .email_address
+        .clone()
+        .or_else(|| device.user_principal_name.clone());
+    let mut message = None;
+    let mut device_change = None;
+    let mut detail = Map::new();
+    match a.item.action_type.as_str() {
+        "notification" => {
+            let template = match &a.item.notification_template_id {
+                Some(id) => store.get_template(tenant_id, &id.to_ascii_lowercase()).await?,
+                None => None,
+            };
+            let mut cc = Vec::new();
+            for group in &a.item.notification_message_cc_list {
+                for user_id in store.user_members_of(tenant_id, &group.to_ascii_lowercase()).await? {
+                    if let Some(u) = store.get_user(tenant_id, &user_id).await? {
+                        cc.push(u.mail.unwrap_or(u.user_principal_name));
+                    }
+                }
+            }
+            match template.as_ref().and_then(|t| {
+                let locale = t.properties.get("defaultLocale").and_then(Value::as_str);
+                t.message_for(locale).map(|m| (t, m))
+            }) {
+                Some((t, m)) => {
+                    message = Some((
+                        "email".to_string(),
+                        json!({
+                            "id": uuid::Uuid::new_v4().to_string(),
+                            "kind": "email",
+                            "test": false,
+                            "templateId": t.id,
+                            "locale": m.locale,
+                            "to": recipient.iter().collect::<Vec<_>>(),
+                            "cc": cc,
+                            "subject": fill_tokens(&m.subject, device),
+                            "body": fill_tokens(&m.message_template, device),
+                            "brandingOptions": t.properties.get("brandingOptions").cloned().unwrap_or(Value::Null),
+                            "deviceId": device.id,
+                            "policyId": a.policy_id,
+                            "createdDateTime": rfc3339(ctx.now),
+                        }),
+                    ));
+                }
+                None => {
+                    detail.insert(
+                        "error".into(),
+                        "The action names no notification message template with a message: nothing was sent.".into(),
+                    );
+                }
+            }
+        }
+        "pushNotification" => {
+            message = Some((
+                "push".to_string(),
+                json!({
+                    "id": uuid::Uuid::new_v4().to_string(),
+                    "kind": "push",
+                    "to": recipient,
+                    "deviceId": device.id,
+                    "policyId": a.policy_id,
+                    "message": format!("{} is not compliant with {policy_name}: open the Company Portal to resolve it.", device.device_name),
+                    "createdDateTime": rfc3339(ctx.now),
+                }),
+            ));
+        }
+        other => {
+            let remote = match other {
+                "retire" => Some(RemoteAction::Retire),
+                "wipe" => Some(RemoteAction::Wipe),
+                "remoteLock" => Some(RemoteAction::RemoteLock),
+                _ => None,
+            };
+            let mut d = device.clone();
+            match remote {
+                Some(r) => issue(&mut d, r, ctx.now),
+                None => {
+                    // removeResourceAccessProfiles: a pending device action, no management change.
+                    let stamp = rfc3339(ctx.now);
+                    let results = d
+                        .properties
+                        .entry("deviceActionResults")
+                        .or_insert_with(|| Value::Array(Vec::new()));
+                    if let Value::Array(items) = results {
+                        items.retain(|r| r.get("actionName").and_then(Value::as_str) != Some(other));
+                        items.push(json!({"actionName": other, "actionState": "pending", "startDateTime": stamp, "lastUpdatedDateTime": stamp}));
+                    }
+                }
+            }
+            device_change = Some((
+                d.management_state.clone(),
+                d.properties
+                    .get("deviceActionResults")
+                    .cloned()
+                    .unwrap_or(Value::Array(vec![])),
+            ));
+            detail.insert("managementState".into(), d.management_state.into());
+        }
+    }
+    let mut document = json!({
+        "kind": "actionFired",
+        "deviceId": device.id,
+        "policyId": a.policy_id,
+        "actionType": a.item.action_type,
+        "actionId": a.item.id,
+        "gracePeriodHours": a.item.grace_period_hours,
+        "episodeStartDateTime": rfc3339(a.episode_start),
+        "dueDateTime": rfc3339(a.due),
+        "virtualDateTime": rfc3339(ctx.now),
+        "cause": cause,
+    });
+    if let (Some(m), Some((_, msg))) = (document.as_object_mut(), &message) {
+        m.insert("notificationId".into(), msg["id"].clone());
+    }
+    if let Some(m) = document.as_object_mut() {
+        m.extend(detail);
+    }
+    store
+        .fire_action(
+            tenant_id,
+            &FiredAction {
+                device_id: device.id.clone(),
+                policy_id: a.policy_id.clone(),
+                episode_start: a.episode_start,
+                action_id: a.item.id.clone(),
+                fired_at: ctx.now,
+                message,
+                device_change,
+                event: Event {
+                    kind: "actionFired".into(),
+                    device_id: Some(device.id.clone()),
+                    connector_id: None,
+                    document,
+                    virtual_at: ctx.now,
+                },
+            },
+        )
+        .await
 }
 
 /// Re-evaluates every device in scope, in batches, against the tenant as it is at `now`.
@@ -245,9 +523,8 @@ pub async fn reevaluate(
     loop {
         let ids = store.device_ids(tenant_id, scope, after.as_deref(), BATCH).await?;
         let Some(last) = ids.last().cloned() else { break };
-        let s = reevaluate_devices(store, &ctx, tenant_id, &ids).await?;
-        summary.evaluated += s.evaluated;
-        summary.changed += s.changed;
+        let (s, _) = reevaluate_devices(store, &ctx, tenant_id, &ids).await?;
+        summary.add(s);
         if (ids.len() as u64) < BATCH {
             break;
         }
@@ -267,7 +544,7 @@ pub async fn reevaluate_device(
         return Ok(Summary::default());
     }
     let ctx = load_context(store, tenant_id, now).await?;
-    reevaluate_devices(store, &ctx, tenant_id, ids).await
+    Ok(reevaluate_devices(store, &ctx, tenant_id, ids).await?.0)
 }
 
 /// Evaluates the devices now and sets their stored state on them, for answers that show them.
@@ -281,19 +558,34 @@ pub async fn evaluate_now(
         return Ok(());
     }
     let ctx = load_context(store, tenant_id, now).await?;
-    for chunk in devices.chunks_mut(BATCH as usize) {
-        let ids: Vec<String> = chunk.iter().map(|d| d.id.clone()).collect();
-        let inputs = store.evaluation_inputs(tenant_id, &ids).await?;
-        let records: Vec<ComplianceRecord> = inputs.iter().map(|i| evaluate_one(&ctx, i).1).collect();
-        store.store_compliance(tenant_id, &records).await?;
-        for d in chunk.iter_mut() {
-            if let Some(r) = records.iter().find(|r| r.device_id == d.id) {
-                d.compliance_state = r.state.clone();
-                d.compliance_grace_expires_at = r.grace_expires_at;
-            }
+    let ids: Vec<String> = devices.iter().map(|d| d.id.clone()).collect();
+    let (_, records) = reevaluate_devices(store, &ctx, tenant_id, &ids).await?;
+    let by_id: HashMap<&str, &ComplianceRecord> = records.iter().map(|r| (r.device_id.as_str(), r)).collect();
+    for d in devices.iter_mut() {
+        if let Some(r) = by_id.get(d.id.as_str()) {
+            d.compliance_state = r.state.clone();
+            d.compliance_grace_expires_at = r.grace_expires_at;
         }
     }
     Ok(())
+}
+
+/// Marks the devices in scope for re-evaluation: the worker (or `settle`) applies it.
+pub async fn mark(store: &dyn Store, tenant_id: &str, scope: &DeviceScope) -> Result<u64, StoreError> {
+    store.enqueue(tenant_id, scope, Utc::now()).await
+}
+
+/// Marks the devices on the platforms the connectors take data for.
+pub async fn mark_for_connectors(
+    store: &dyn Store,
+    tenant_id: &str,
+    connectors: &[&Connector],
+) -> Result<u64, StoreError> {
+    let platforms = platforms_of_connectors(connectors);
+    if platforms.is_empty() {
+        return Ok(0);
+    }
+    mark(store, tenant_id, &DeviceScope::Platforms(platforms)).await
 }
 
 /// The platforms (`managedDevice` families) a policy family applies to.
@@ -321,20 +613,6 @@ pub fn platforms_of_connectors(connectors: &[&Connector]) -> Vec<String> {
     out.sort();
     out.dedup();
     out
-}
-
-/// Re-evaluates the devices on the platforms the connectors take data for.
-pub async fn reevaluate_for_connectors(
-    store: &dyn Store,
-    tenant_id: &str,
-    now: DateTime<Utc>,
-    connectors: &[&Connector],
-) -> Result<Summary, StoreError> {
-    let platforms = platforms_of_connectors(connectors);
-    if platforms.is_empty() {
-        return Ok(Summary::default());
-    }
-    reevaluate(store, tenant_id, now, &DeviceScope::Platforms(platforms)).await
 }
 
 fn time(t: Option<DateTime<Utc>>) -> Value {

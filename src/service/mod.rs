@@ -4,3 +4,4 @@ pub mod clock;
 pub mod compliance;
 pub mod devices;
 pub mod tenants;
+pub mod worker;

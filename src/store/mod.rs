@@ -81,9 +81,9 @@ pub struct PoolStats {
 }
 
 /// Everything the application keeps, as one object: each area is a trait of its own.
-pub trait Store: TenantStore + DirectoryStore + DeviceStore + ConnectorStore + ComplianceStore {}
+pub trait Store: TenantStore + DirectoryStore + DeviceStore + ConnectorStore + ComplianceStore + WorkerStore {}
 
-impl<T: TenantStore + DirectoryStore + DeviceStore + ConnectorStore + ComplianceStore> Store for T {}
+impl<T: TenantStore + DirectoryStore + DeviceStore + ConnectorStore + ComplianceStore + WorkerStore> Store for T {}
 
 /// Tenants, apps, signing keys, the clock and `deviceManagement`.
 #[async_trait]
@@ -299,6 +299,84 @@ pub struct EvaluationInput {
     pub reports: Vec<(String, String)>,
     /// The open noncompliance episodes: (policy id, start).
     pub episodes: Vec<(String, DateTime<Utc>)>,
+    /// Actions for noncompliance fired in those episodes: (policy id, episode start, action id).
+    pub fired: Vec<(String, DateTime<Utc>, String)>,
+}
+
+/// An entry of the tenant's event log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub kind: String,
+    pub device_id: Option<String>,
+    pub connector_id: Option<String>,
+    /// The whole entry as the event log shows it.
+    pub document: Value,
+    /// On the tenant's clock.
+    pub virtual_at: DateTime<Utc>,
+}
+
+/// An action for noncompliance to fire once, with what it does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FiredAction {
+    pub device_id: String,
+    pub policy_id: String,
+    pub episode_start: DateTime<Utc>,
+    pub action_id: String,
+    pub fired_at: DateTime<Utc>,
+    /// A message for the outbox: (kind, document).
+    pub message: Option<(String, Value)>,
+    /// The device's new `managementState` and `deviceActionResults`.
+    pub device_change: Option<(String, Value)>,
+    pub event: Event,
+}
+
+/// Which events to list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventFilter {
+    pub device_id: Option<String>,
+    pub connector_id: Option<String>,
+    pub kind: Option<String>,
+}
+
+/// The background worker's bookkeeping.
+#[async_trait]
+pub trait WorkerStore: Send + Sync + 'static {
+    /// Puts the devices in scope on the re-evaluation queue. Returns how many were added.
+    async fn enqueue(&self, tenant_id: &str, scope: &DeviceScope, at: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Whether the tenant has queued devices or devices due at `now`: the idle check.
+    async fn has_work(&self, tenant_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Queued device ids, in id order.
+    async fn queued(&self, tenant_id: &str, limit: u64) -> Result<Vec<String>, StoreError>;
+    /// Every tenant id with its clock offset (microseconds).
+    async fn tenant_clocks(&self) -> Result<Vec<(String, i64)>, StoreError>;
+    /// Takes or renews the tenant's worker lease until `until` (wall time) unless another
+    /// owner holds an unexpired one.
+    async fn acquire_lease(
+        &self,
+        tenant_id: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    async fn release_lease(&self, tenant_id: &str, owner: &str) -> Result<(), StoreError>;
+    async fn append_events(&self, tenant_id: &str, events: &[Event]) -> Result<(), StoreError>;
+    /// Oldest first: (sequence number, document).
+    async fn list_events(
+        &self,
+        tenant_id: &str,
+        filter: &EventFilter,
+        after_seq: i64,
+        limit: u64,
+    ) -> Result<Vec<(i64, Value)>, StoreError>;
+    /// Fires the action unless it fired already in this episode, with its message, device change
+    /// and event, in one transaction. False when it had fired.
+    async fn fire_action(&self, tenant_id: &str, action: &FiredAction) -> Result<bool, StoreError>;
+    /// Records the `partnerState` last logged for the connector.
+    async fn set_observed_state(&self, tenant_id: &str, connector_id: &str, state: &str) -> Result<(), StoreError>;
+    /// Ids of the users among the group's direct members (an action's CC list).
+    async fn user_members_of(&self, tenant_id: &str, group_id: &str) -> Result<Vec<String>, StoreError>;
+    /// The `partnerState` last logged per connector.
+    async fn observed_states(&self, tenant_id: &str) -> Result<Vec<(String, Option<String>)>, StoreError>;
 }
 
 /// Which devices a change concerns.
@@ -358,11 +436,20 @@ pub trait ComplianceStore: Send + Sync + 'static {
         after: Option<&str>,
         limit: u64,
     ) -> Result<Vec<String>, StoreError>;
-    /// The inputs of the devices that exist among `ids`.
+    /// The inputs of the devices that exist among `ids`, with the actions already fired in
+    /// their open episodes.
     async fn evaluation_inputs(&self, tenant_id: &str, ids: &[String]) -> Result<Vec<EvaluationInput>, StoreError>;
     /// Stores the outcomes in one transaction: each device's state, and its policy states
-    /// (replacing the previous ones). Devices deleted meanwhile are skipped.
-    async fn store_compliance(&self, tenant_id: &str, records: &[ComplianceRecord]) -> Result<(), StoreError>;
+    /// (replacing the previous ones), the events, and takes the devices off the re-evaluation
+    /// queue where they were queued before `started` (wall time). Devices deleted meanwhile
+    /// are skipped.
+    async fn store_compliance(
+        &self,
+        tenant_id: &str,
+        records: &[ComplianceRecord],
+        events: &[Event],
+        started: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     async fn policy_states_of_device(
         &self,
         tenant_id: &str,
@@ -401,6 +488,9 @@ pub(crate) fn map_unique(err: sqlx::Error) -> StoreError {
 /// Tables whose rows belong to a tenant, deleted on reset and delete, children before parents.
 /// A new tenant-owned table is added here.
 pub(crate) const TENANT_DATA_TABLES: &[&str] = &[
+    "events",
+    "fired_actions",
+    "reevaluation_queue",
     "device_policy_states",
     "notifications",
     "notification_templates",

@@ -367,6 +367,19 @@ impl ComplianceStore for StoreImpl {
                     .or_default()
                     .push((r.try_get("policy_id")?, r.try_get("episode_start")?));
             }
+            let sql = format!(
+                "WITH k AS ({list}) SELECT f.device_id, f.policy_id, f.episode_start, f.action_id FROM k CROSS JOIN \
+                 fired_actions f WHERE f.tenant_id = $1 AND f.device_id = k.column1"
+            );
+            let fired = bind_ids(&sql, tenant_id, chunk).fetch_all(self.reader()).await?;
+            let mut fired_of: HashMap<String, Vec<(String, DateTime<Utc>, String)>> = HashMap::new();
+            for r in &fired {
+                fired_of.entry(r.try_get("device_id")?).or_default().push((
+                    r.try_get("policy_id")?,
+                    r.try_get("episode_start")?,
+                    r.try_get("action_id")?,
+                ));
+            }
             for device in devices {
                 let user_groups = device
                     .user_id
@@ -378,6 +391,7 @@ impl ComplianceStore for StoreImpl {
                     device_groups: groups_of.get(&device.azure_ad_device_id).cloned().unwrap_or_default(),
                     reports: reports_of.remove(&device.id).unwrap_or_default(),
                     episodes: episodes_of.remove(&device.id).unwrap_or_default(),
+                    fired: fired_of.remove(&device.id).unwrap_or_default(),
                     device,
                 });
             }
@@ -385,11 +399,18 @@ impl ComplianceStore for StoreImpl {
         Ok(out)
     }
 
-    async fn store_compliance(&self, tenant_id: &str, records: &[ComplianceRecord]) -> Result<(), StoreError> {
+    async fn store_compliance(
+        &self,
+        tenant_id: &str,
+        records: &[ComplianceRecord],
+        events: &[Event],
+        started: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         if records.is_empty() {
             return Ok(());
         }
         let mut tx = self.writer().begin().await?;
+        insert_events(&mut *tx, tenant_id, events).await?;
         for chunk in records.chunks(500) {
             let mut b = sqlx::QueryBuilder::<Db>::new(
                 "UPDATE managed_devices SET compliance_state = k.column2, compliance_grace_expires_at = k.column3, \
@@ -416,6 +437,17 @@ impl ComplianceStore for StoreImpl {
                 "DELETE FROM device_policy_states WHERE tenant_id = $1 AND device_id IN (SELECT column1 FROM ({list}) AS k)"
             );
             let mut q = sqlx::query(&sql).bind(tenant_id);
+            for r in chunk {
+                q = q.bind(r.device_id.as_str());
+            }
+            q.execute(&mut *tx).await?;
+            // Off the queue, unless queued again after this evaluation read its inputs.
+            let list = values_list(3, chunk.len());
+            let sql = format!(
+                "DELETE FROM reevaluation_queue WHERE tenant_id = $1 AND enqueued_at <= $2 \
+                 AND device_id IN (SELECT column1 FROM ({list}) AS k)"
+            );
+            let mut q = sqlx::query(&sql).bind(tenant_id).bind(started);
             for r in chunk {
                 q = q.bind(r.device_id.as_str());
             }

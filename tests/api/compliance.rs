@@ -80,6 +80,23 @@ pub(crate) async fn enroll(app: &TestApp, t: &Tenant, body: Value) -> Value {
     r.json().await.unwrap()
 }
 
+/// Runs what the worker would: queued re-evaluations and what the clock made due.
+pub(crate) async fn settle(app: &TestApp, t: &Tenant) -> Value {
+    let r = app
+        .req(Method::POST, &format!("/_emulator/tenants/{}/settle", t.id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+/// Moves the tenant's clock and settles, as the worker would within a tick.
+async fn advance(app: &TestApp, t: &Tenant, by: &str) -> Value {
+    app.advance_clock(&t.id, by).await;
+    settle(app, t).await
+}
+
 async fn get_json(app: &TestApp, token: &str, path: &str) -> Value {
     let r = app.graph(Method::GET, path, token).send().await.unwrap();
     assert_eq!(r.status(), 200, "GET {path}");
@@ -215,8 +232,10 @@ async fn the_seed_story_from_secured_to_high_with_grace(app: TestApp) {
         json!({ "iosEnabled": true, "androidEnabled": true }),
     )
     .await;
+    settle(&app, &t).await;
     let partner = partner_token(&app, &t.id, LOOKOUT).await;
     heartbeat(&app, &partner).await;
+    settle(&app, &t).await;
 
     // A policy requiring Medium for each platform, assigned to the user group: iOS with a day
     // of grace, Android Enterprise work profile with none.
@@ -237,6 +256,7 @@ async fn the_seed_story_from_secured_to_high_with_grace(app: TestApp) {
     let aid = android["id"].as_str().unwrap();
     for p in [pid, aid] {
         assert_eq!(assign(&app, &token, p, json!([group_target(gid)])).await.status(), 200);
+        settle(&app, &t).await;
     }
 
     // Nothing reported yet: one connector, missing data allowed: compliant.
@@ -317,11 +337,11 @@ async fn the_seed_story_from_secured_to_high_with_grace(app: TestApp) {
     assert_eq!(phone["userPrincipalName"], "alice@contoso.example");
 
     // Within the grace period nothing changes; past it the device is noncompliant.
-    app.advance_clock(&t.id, "PT23H").await;
+    advance(&app, &t, "PT23H").await;
     let token = app.admin_token(&t).await;
     let (state, _, _) = states(&app, &t, &token, ios_id, pid).await;
     assert_eq!(state, "inGracePeriod");
-    app.advance_clock(&t.id, "PT2H").await;
+    advance(&app, &t, "PT2H").await;
     let token = app.admin_token(&t).await;
     let (state, pstate, all) = states(&app, &t, &token, ios_id, pid).await;
     assert_eq!(
@@ -483,6 +503,7 @@ async fn threat_policies_go_to_user_groups_only(app: TestApp) {
         json!([group_target(ug), group_target(dg)]),
     ] {
         let r = assign(&app, &token, pid, targets).await;
+        settle(&app, &t).await;
         assert_eq!(assert_error(r, 400, "BadRequest").await, USER_GROUPS_ONLY);
     }
     let r = app
@@ -516,6 +537,7 @@ async fn threat_policies_go_to_user_groups_only(app: TestApp) {
     .await;
     let oid = os["id"].as_str().unwrap();
     assert_eq!(assign(&app, &token, oid, json!([group_target(dg)])).await.status(), 200);
+    settle(&app, &t).await;
     let r = app
         .graph(Method::PATCH, &format!("{POLICIES}/{oid}"), &token)
         .json(&json!({ "@odata.type": "#microsoft.graph.iosCompliancePolicy", "deviceThreatProtectionEnabled": true, "deviceThreatProtectionRequiredSecurityLevel": "low" }))
@@ -595,7 +617,7 @@ async fn policies_are_created_read_patched_expanded_and_deleted(app: TestApp) {
     assert_error(r, 400, "BadRequest").await;
 
     // PATCH answers 204 and moves version and lastModifiedDateTime.
-    app.advance_clock(&t.id, "PT1H").await;
+    advance(&app, &t, "PT1H").await;
     let token = app.admin_token(&t).await;
     let r = app
         .graph(Method::PATCH, &format!("{POLICIES}/{id}"), &token)
@@ -817,6 +839,7 @@ async fn targets_exclusions_and_status_views(app: TestApp) {
         json!([{ "@odata.type": "#microsoft.graph.allLicensedUsersAssignmentTarget" }, { "@odata.type": "#microsoft.graph.exclusionGroupAssignmentTarget", "groupId": eg }]),
     )
     .await;
+    settle(&app, &t).await;
     assert_eq!(r.status(), 200);
     let id = |d: &Value| d["id"].as_str().unwrap().to_string();
     assert_eq!(
@@ -932,6 +955,7 @@ async fn targets_exclusions_and_status_views(app: TestApp) {
         .send()
         .await
         .unwrap();
+    settle(&app, &t).await;
     assert_eq!(r.status(), 204);
     assert_eq!(
         device(&app, &token, &id(&d_ios)).await["complianceState"],
@@ -946,6 +970,7 @@ async fn targets_exclusions_and_status_views(app: TestApp) {
         json!([{ "@odata.type": "#microsoft.graph.allDevicesAssignmentTarget" }]),
     )
     .await;
+    settle(&app, &t).await;
     assert_eq!(r.status(), 200, "a policy without the threat rule may target devices");
     assert_eq!(
         device(&app, &token, &id(&shared)).await["complianceState"],
@@ -956,6 +981,7 @@ async fn targets_exclusions_and_status_views(app: TestApp) {
         .send()
         .await
         .unwrap();
+    settle(&app, &t).await;
     assert_eq!(r.status(), 204);
     for d in [&c_ios, &d_ios, &shared] {
         assert_eq!(device(&app, &token, &id(d)).await["complianceState"], "compliant");
@@ -987,6 +1013,7 @@ async fn missing_data_unresponsive_partners_and_tenant_settings(app: TestApp) {
         assign(&app, &token, pid, json!([group_target(gid)])).await.status(),
         200
     );
+    settle(&app, &t).await;
     assert_eq!(
         cstate(&app, &token, did).await,
         "compliant",
@@ -1001,6 +1028,7 @@ async fn missing_data_unresponsive_partners_and_tenant_settings(app: TestApp) {
         json!({ "iosEnabled": true, "iosDeviceBlockedOnMissingPartnerData": true, "partnerUnresponsivenessThresholdInDays": 2 }),
     )
     .await;
+    settle(&app, &t).await;
     assert_eq!(
         cstate(&app, &token, did).await,
         "compliant",
@@ -1008,6 +1036,7 @@ async fn missing_data_unresponsive_partners_and_tenant_settings(app: TestApp) {
     );
     let lookout = partner_token(&app, &t.id, LOOKOUT).await;
     heartbeat(&app, &lookout).await;
+    settle(&app, &t).await;
     assert_eq!(
         cstate(&app, &token, did).await,
         "noncompliant",
@@ -1030,6 +1059,7 @@ async fn missing_data_unresponsive_partners_and_tenant_settings(app: TestApp) {
         .send()
         .await
         .unwrap();
+    settle(&app, &t).await;
     assert_eq!(r.status(), 204);
     assert_eq!(
         cstate(&app, &token, did).await,
@@ -1044,8 +1074,10 @@ async fn missing_data_unresponsive_partners_and_tenant_settings(app: TestApp) {
         json!({ "iosEnabled": true, "partnerUnresponsivenessThresholdInDays": 5 }),
     )
     .await;
+    settle(&app, &t).await;
     let zimperium = partner_token(&app, &t.id, ZIMPERIUM).await;
     heartbeat(&app, &zimperium).await;
+    settle(&app, &t).await;
     assert_eq!(
         cstate(&app, &token, did).await,
         "noncompliant",
@@ -1058,7 +1090,8 @@ async fn missing_data_unresponsive_partners_and_tenant_settings(app: TestApp) {
 
     // Three days without a Lookout heartbeat: its data no longer counts, Zimperium's does.
     heartbeat(&app, &zimperium).await;
-    app.advance_clock(&t.id, "P3D").await;
+    settle(&app, &t).await;
+    advance(&app, &t, "P3D").await;
     let token = app.admin_token(&t).await;
     let zimperium = partner_token(&app, &t.id, ZIMPERIUM).await;
     let trace = explain(&app, &t, did).await;
@@ -1079,7 +1112,7 @@ async fn missing_data_unresponsive_partners_and_tenant_settings(app: TestApp) {
     report(&app, &t, &zimperium, did, "low").await;
     assert_eq!(cstate(&app, &token, did).await, "compliant");
     // Both unresponsive: the setting is not evaluated at all.
-    app.advance_clock(&t.id, "P6D").await;
+    advance(&app, &t, "P6D").await;
     let token = app.admin_token(&t).await;
     let zimperium = partner_token(&app, &t.id, ZIMPERIUM).await;
     report(&app, &t, &zimperium, did, "high").await;
@@ -1088,6 +1121,7 @@ async fn missing_data_unresponsive_partners_and_tenant_settings(app: TestApp) {
     assert_eq!(cstate(&app, &token, did).await, "compliant");
     // A heartbeat brings Zimperium's high report back into play.
     heartbeat(&app, &zimperium).await;
+    settle(&app, &t).await;
     assert_eq!(cstate(&app, &token, did).await, "noncompliant");
 
     // Tenant settings: the check-in threshold and secureByDefault.
@@ -1097,6 +1131,7 @@ async fn missing_data_unresponsive_partners_and_tenant_settings(app: TestApp) {
         .send()
         .await
         .unwrap();
+    settle(&app, &t).await;
     assert_eq!(r.status(), 204);
     let laptop = enroll(
         &app,
@@ -1112,6 +1147,7 @@ async fn missing_data_unresponsive_partners_and_tenant_settings(app: TestApp) {
         .send()
         .await
         .unwrap();
+    settle(&app, &t).await;
     assert_eq!(r.status(), 204);
     assert_eq!(
         device(&app, &token, lid).await["complianceState"],
@@ -1124,9 +1160,10 @@ async fn missing_data_unresponsive_partners_and_tenant_settings(app: TestApp) {
         .send()
         .await
         .unwrap();
+    settle(&app, &t).await;
     assert_eq!(r.status(), 204);
     assert_eq!(device(&app, &token, lid).await["complianceState"], "compliant");
-    app.advance_clock(&t.id, "P6D").await;
+    advance(&app, &t, "P6D").await;
     let token = app.admin_token(&t).await;
     assert_eq!(
         device(&app, &token, lid).await["complianceState"],

@@ -14,3 +14,4 @@ mod openapi;
 mod protocol;
 mod sdk;
 mod store;
+mod worker;

@@ -98,5 +98,5 @@ async fn python_sdks_create_assign_and_read_compliance_policies(app: TestApp) {
     let partner = partner_token(&app, &t.id, LOOKOUT).await;
     heartbeat(&app, &partner).await;
     report(&app, &t, &partner, did, "high").await;
-    run_sdk_script("compliance.py", &[&app.base, &token, gid, did]).await;
+    run_sdk_script("compliance.py", &[&app.base, &token, &t.id, gid, did]).await;
 }

@@ -1,18 +1,26 @@
 """The official Graph SDKs create a compliance policy with its scheduled actions inline, assign
 it, and read back deviceStatuses and a device's deviceCompliancePolicyStates.
 
-Usage: compliance.py BASE_URL TOKEN GROUP_ID DEVICE_ID. The device belongs to a user of the
-group, and its MTD partner reports it at high threat. Exits non-zero on the first failed
-expectation.
+Usage: compliance.py BASE_URL TOKEN TENANT_ID GROUP_ID DEVICE_ID. The device belongs to a user
+of the group, and its MTD partner reports it at high threat. Changes that reach many devices are
+applied by the emulator's worker; the script settles the tenant (the control plane) where the
+worker would have run. Exits non-zero on the first failed expectation.
 """
 
 import asyncio
 import sys
+import urllib.request
 
 from device_management import client, expect
 
 
-async def v1(base: str, token: str, group_id: str, device_id: str):
+def settle(base: str, tenant_id: str):
+    request = urllib.request.Request(f"{base}/_emulator/tenants/{tenant_id}/settle", method="POST")
+    with urllib.request.urlopen(request) as response:
+        expect(response.status == 200, f"settle {response.status}")
+
+
+async def v1(base: str, token: str, tenant_id: str, group_id: str, device_id: str):
     import msgraph
     from kiota_abstractions.base_request_configuration import RequestConfiguration
     from msgraph.generated.device_management.device_compliance_policies.item.assign.assign_post_request_body import (
@@ -88,6 +96,7 @@ async def v1(base: str, token: str, group_id: str, device_id: str):
     )
     expect([a.id for a in assigned.value] == [f"{created.id}_{group_id}"], f"assignment ids {assigned.value}")
     expect(isinstance(assigned.value[0].target, GroupAssignmentTarget), "the target keeps its type")
+    settle(base, tenant_id)
 
     statuses = await item.device_statuses.get()
     expect(len(statuses.value) == 1, f"one device: {statuses.value}")
@@ -104,7 +113,7 @@ async def v1(base: str, token: str, group_id: str, device_id: str):
     return created.id
 
 
-async def beta(base: str, token: str, policy_id: str, device_id: str):
+async def beta(base: str, token: str, tenant_id: str, policy_id: str, device_id: str):
     import msgraph_beta
     from msgraph_beta.generated.device_management.device_compliance_policies.item.schedule_actions_for_rules.schedule_actions_for_rules_post_request_body import (
         ScheduleActionsForRulesPostRequestBody,
@@ -131,6 +140,7 @@ async def beta(base: str, token: str, policy_id: str, device_id: str):
             ]
         )
     )
+    settle(base, tenant_id)
     device = await graph.device_management.managed_devices.by_managed_device_id(device_id).get()
     expect(device.compliance_state.value == "inGracePeriod", f"device {device.compliance_state}")
     overview = await item.device_status_overview.get()
@@ -140,9 +150,9 @@ async def beta(base: str, token: str, policy_id: str, device_id: str):
 
 
 async def main():
-    base, token, group_id, device_id = sys.argv[1:5]
-    policy_id = await v1(base, token, group_id, device_id)
-    await beta(base, token, policy_id, device_id)
+    base, token, tenant_id, group_id, device_id = sys.argv[1:6]
+    policy_id = await v1(base, token, tenant_id, group_id, device_id)
+    await beta(base, token, tenant_id, policy_id, device_id)
     print("ok")
 
 

@@ -3,8 +3,6 @@
 
 mod devices;
 
-use crate::service::compliance;
-use crate::store::DeviceScope;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -105,6 +103,18 @@ pub fn routes() -> RouteTable {
             "/_emulator/tenants/{tenantId}/notifications",
             Access::AdminKey,
             notifications,
+        )
+        .route(
+            Method::POST,
+            "/_emulator/tenants/{tenantId}/settle",
+            Access::AdminKey,
+            settle,
+        )
+        .route(
+            Method::GET,
+            "/_emulator/tenants/{tenantId}/events",
+            Access::AdminKey,
+            events,
         )
         .route(Method::GET, "/_emulator/partners", Access::AdminKey, partners);
     t
@@ -456,12 +466,9 @@ async fn set_clock(
         }
     };
     match move_clock(state.store.as_ref(), state.clock.as_ref(), &tenant.id, mv).await {
-        Ok((tenant, now)) => {
-            // What time made due (grace deadlines, check-in thresholds, partners turning
-            // unresponsive) is applied before the move is acknowledged.
-            compliance::reevaluate(state.store.as_ref(), &tenant.id, now, &DeviceScope::DueBy(now)).await?;
-            Ok(Json(clock_json(&tenant, state.clock.wall_now())))
-        }
+        // What time made due (grace deadlines, check-in thresholds, partners turning
+        // unresponsive, actions) the worker finds from the devices' due times; `settle` forces it.
+        Ok((tenant, _)) => Ok(Json(clock_json(&tenant, state.clock.wall_now()))),
         Err(ClockError::TenantNotFound) => Err(tenant_not_found(&id)),
         Err(e @ (ClockError::Backwards { .. } | ClockError::OutOfRange)) => Err(ApiError::bad_request(e.to_string())),
         Err(ClockError::Store(e)) => Err(e.into()),
@@ -534,6 +541,98 @@ async fn notifications(
                 uri.query(),
                 &crate::http::paging::PageStart::After(last.to_string())
             )),
+        );
+    }
+    Ok(Json(Value::Object(body)))
+}
+
+/// `POST /_emulator/tenants/{tid}/settle`: everything due or pending for the tenant, now.
+async fn settle(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let tenant = load_tenant(&state, &id).await?;
+    let run = format!("settle {}", uuid::Uuid::new_v4());
+    match crate::service::compliance::CAUSE
+        .scope(run, state.worker.settle(&tenant.id, tenant.clock_offset_us))
+        .await
+    {
+        Ok((summary, now)) => Ok(Json(summary.to_json(now))),
+        Err(crate::service::worker::SettleError::Busy) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "Another replica has been working this tenant for over a minute; try again.",
+        )),
+        Err(crate::service::worker::SettleError::Store(e)) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EventQuery {
+    device_id: Option<String>,
+    connector_id: Option<String>,
+    kind: Option<String>,
+    #[serde(rename = "$top")]
+    top: Option<u64>,
+    #[serde(rename = "$skiptoken")]
+    skiptoken: Option<String>,
+}
+
+const EVENT_KINDS: &[&str] = &["complianceStateChanged", "partnerStateChanged", "actionFired"];
+
+/// `GET /_emulator/tenants/{tid}/events`: the event log, oldest first, filtered by `deviceId`,
+/// `connectorId` and `kind`, paged with `$top` and the `@odata.nextLink` it returns.
+async fn events(
+    _: Admin,
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> ApiResult<Json<Value>> {
+    let axum::extract::Query(q) = axum::extract::Query::<EventQuery>::try_from_uri(&uri).map_err(|e| {
+        ApiError::bad_request(format!(
+            "Invalid query: {e}. Use deviceId, connectorId, kind, $top and $skiptoken."
+        ))
+    })?;
+    if let Some(k) = &q.kind {
+        if !EVENT_KINDS.contains(&k.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "Unknown event kind '{k}': one of {}.",
+                EVENT_KINDS.join(", ")
+            )));
+        }
+    }
+    let tenant = load_tenant(&state, &id).await?;
+    let size = q.top.unwrap_or(100).min(1000);
+    let after = match &q.skiptoken {
+        Some(t) => t
+            .parse::<i64>()
+            .map_err(|_| ApiError::bad_request("The $skiptoken is not valid. Follow @odata.nextLink as returned."))?,
+        None => 0,
+    };
+    let filter = crate::store::EventFilter {
+        device_id: q.device_id.map(|d| d.to_ascii_lowercase()),
+        connector_id: q.connector_id.map(|c| c.to_ascii_lowercase()),
+        kind: q.kind,
+    };
+    let rows = state.store.list_events(&tenant.id, &filter, after, size + 1).await?;
+    let more = rows.len() as u64 > size;
+    let shown: Vec<&(i64, Value)> = rows.iter().take(size as usize).collect();
+    let mut body = Map::new();
+    body.insert(
+        "value".into(),
+        Value::Array(shown.iter().map(|(_, d)| d.clone()).collect()),
+    );
+    if let (true, Some((last, _))) = (more, shown.last()) {
+        let mut params: Vec<String> = uri
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .filter(|p| !p.is_empty() && !p.starts_with("$skiptoken") && !p.starts_with("%24skiptoken"))
+            .map(str::to_string)
+            .collect();
+        params.push(format!("$skiptoken={last}"));
+        body.insert(
+            "@odata.nextLink".into(),
+            json!(format!("{base}{}?{}", uri.path(), params.join("&"))),
         );
     }
     Ok(Json(Value::Object(body)))

@@ -32,7 +32,7 @@ use crate::schema::compliance::{
 };
 use crate::schema::{merge_patch, render, validate_patch, Invalid, StructType};
 use crate::service::clock::rfc3339;
-use crate::service::compliance::{platforms_of, reevaluate};
+use crate::service::compliance::{mark, platforms_of};
 use crate::store::{DeviceScope, PolicyStateRow, StoreError};
 
 pub(super) const READ: GraphPermission = GraphPermission {
@@ -530,10 +530,9 @@ async fn check_threat_targets(state: &AppState, policy: &StoredPolicy) -> ApiRes
     Ok(())
 }
 
-/// Re-evaluates what a change of the policy can reach. Until the background worker exists
-/// this runs within the request.
+/// Marks what a change of the policy can reach for re-evaluation (the worker applies it).
 async fn reevaluate_for(state: &AppState, caller: &GraphCaller, scope: DeviceScope) -> ApiResult<()> {
-    reevaluate(state.store.as_ref(), &caller.tenant.id, caller.now, &scope).await?;
+    mark(state.store.as_ref(), &caller.tenant.id, &scope).await?;
     Ok(())
 }
 

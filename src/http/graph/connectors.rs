@@ -207,7 +207,7 @@ async fn create(
         }
         Err(e) => return Err(e.into()),
     }
-    compliance::reevaluate_for_connectors(state.store.as_ref(), &caller.tenant.id, caller.now, &[&connector]).await?;
+    compliance::mark_for_connectors(state.store.as_ref(), &caller.tenant.id, &[&connector]).await?;
     let body = render(&CONNECTOR, &connector_document(&connector, caller.now), ctx.view);
     let context = ctx.context("deviceManagement/mobileThreatDefenseConnectors/$entity", None);
     Ok(graph_json(StatusCode::CREATED, with_context(context, body)))
@@ -234,8 +234,7 @@ async fn patch(
         merge_patch(&mut c.properties, props.clone());
         if state.store.update_connector(&c).await? {
             // Toggles and per-platform settings decide which devices its data reaches.
-            compliance::reevaluate_for_connectors(state.store.as_ref(), &caller.tenant.id, caller.now, &[&before, &c])
-                .await?;
+            compliance::mark_for_connectors(state.store.as_ref(), &caller.tenant.id, &[&before, &c]).await?;
             return Ok(StatusCode::NO_CONTENT);
         }
     }
@@ -244,7 +243,7 @@ async fn patch(
 async fn delete(caller: GraphCaller, Path(id): Path<String>, State(state): State<AppState>) -> ApiResult<StatusCode> {
     let c = load(&state, &caller.tenant.id, &id).await?;
     if state.store.delete_connector(&caller.tenant.id, &c.id).await? {
-        compliance::reevaluate_for_connectors(state.store.as_ref(), &caller.tenant.id, caller.now, &[&c]).await?;
+        compliance::mark_for_connectors(state.store.as_ref(), &caller.tenant.id, &[&c]).await?;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(not_found(&id))

@@ -110,7 +110,7 @@ async fn patch(
                 s.contains_key("secureByDefault") || s.contains_key("deviceComplianceCheckinThresholdDays")
             });
             if touches_compliance {
-                compliance::reevaluate(state.store.as_ref(), &caller.tenant.id, caller.now, &DeviceScope::All).await?;
+                compliance::mark(state.store.as_ref(), &caller.tenant.id, &DeviceScope::All).await?;
             }
             return Ok(StatusCode::NO_CONTENT);
         }

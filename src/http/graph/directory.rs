@@ -484,18 +484,11 @@ async fn delete_user(
     State(state): State<AppState>,
 ) -> ApiResult<StatusCode> {
     let user = load_user(&state, &caller.tenant.id, &id).await?;
-    // The user's devices lose their primary user, and with it user-targeted policies.
-    let devices = state
-        .store
-        .device_ids(
-            &caller.tenant.id,
-            &DeviceScope::Members(vec![user.id.clone()]),
-            None,
-            u64::MAX >> 1,
-        )
-        .await?;
+    // The user's devices lose their primary user, and with it user-targeted policies: they are
+    // queued while they can still be found through the user.
+    let scope = DeviceScope::Members(vec![user.id.clone()]);
+    compliance::mark(state.store.as_ref(), &caller.tenant.id, &scope).await?;
     if state.store.delete_user(&caller.tenant.id, &user.id).await? {
-        compliance::reevaluate_device(state.store.as_ref(), &caller.tenant.id, caller.now, &devices).await?;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(directory_not_found(&id))
@@ -671,7 +664,7 @@ async fn delete_group(
 ) -> ApiResult<StatusCode> {
     let group = load_group(&state, &caller.tenant.id, &id).await?;
     if state.store.delete_group(&caller.tenant.id, &group.id).await? {
-        compliance::reevaluate(state.store.as_ref(), &caller.tenant.id, caller.now, &DeviceScope::All).await?;
+        compliance::mark(state.store.as_ref(), &caller.tenant.id, &DeviceScope::All).await?;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(directory_not_found(&id))
@@ -821,7 +814,7 @@ async fn add_member(
     };
     if state.store.add_member(tenant, &member).await? {
         let scope = DeviceScope::Members(vec![member.member_id.clone()]);
-        compliance::reevaluate(state.store.as_ref(), tenant, caller.now, &scope).await?;
+        compliance::mark(state.store.as_ref(), tenant, &scope).await?;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(directory_bad_request(
@@ -842,7 +835,7 @@ async fn remove_member(
         .await?
     {
         let scope = DeviceScope::Members(vec![member_id.to_ascii_lowercase()]);
-        compliance::reevaluate(state.store.as_ref(), &caller.tenant.id, caller.now, &scope).await?;
+        compliance::mark(state.store.as_ref(), &caller.tenant.id, &scope).await?;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(directory_not_found(&member_id))

@@ -1,0 +1,251 @@
+//! The background worker (product brief 6): on each tick, for each tenant on its own clock, it
+//! logs partner state changes, re-evaluates the devices queued by changes that reach many
+//! devices, and those whose compliance time made due (grace deadlines, check-in thresholds,
+//! partners turning unresponsive, actions for noncompliance). `settle` runs the same pass on
+//! demand and returns when nothing is left.
+//!
+//! Several replicas may share one PostgreSQL database. A replica works a tenant only while it
+//! holds the tenant's lease (a row update that succeeds for one owner at a time, renewed
+//! between batches, expiring after `LEASE` if the replica dies), so one worker at a time
+//! evaluates a tenant's queue. Each batch is stored in one transaction together with taking its
+//! devices off the queue, so a replica killed mid-batch leaves the batch queued for the next
+//! holder. Actions for noncompliance fire through a unique key per episode and action, inserted
+//! in the transaction that writes their effects, so no action fires twice even when a request
+//! and the worker evaluate the same device at once.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{json, Value};
+
+use crate::clock::{tenant_now, Clock};
+use crate::domain::mtd::partner_state;
+use crate::service::clock::rfc3339;
+use crate::service::compliance::{self, load_context, reevaluate_devices, Summary, BATCH, CAUSE};
+use crate::store::{DeviceScope, Event, Store, StoreError};
+
+/// How long a replica's hold on a tenant lasts without renewal.
+const LEASE: StdDuration = StdDuration::from_secs(30);
+
+/// What a pass over a tenant did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PassSummary {
+    pub compliance: Summary,
+    pub partner_state_changes: u64,
+}
+
+impl PassSummary {
+    pub fn add(&mut self, other: PassSummary) {
+        self.compliance.add(other.compliance);
+        self.partner_state_changes += other.partner_state_changes;
+    }
+
+    pub fn to_json(self, now: DateTime<Utc>) -> Value {
+        json!({
+            "now": rfc3339(now),
+            "devicesEvaluated": self.compliance.evaluated,
+            "complianceStateChanges": self.compliance.changed,
+            "actionsFired": self.compliance.actions_fired,
+            "partnerStateChanges": self.partner_state_changes,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettleError {
+    #[error("another replica has been working the tenant for too long")]
+    Busy,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Clone)]
+pub struct Worker {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    /// This replica's name in leases.
+    owner: String,
+}
+
+impl Worker {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+        Worker {
+            store,
+            clock,
+            owner: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+
+    async fn lease(&self, tenant_id: &str) -> Result<bool, StoreError> {
+        let wall = self.clock.wall_now();
+        let until = wall + Duration::from_std(LEASE).unwrap_or(Duration::seconds(30));
+        self.store.acquire_lease(tenant_id, &self.owner, wall, until).await
+    }
+
+    /// One tick: every tenant with something to do, that no other replica is working.
+    pub async fn tick(&self) -> Result<PassSummary, StoreError> {
+        let mut total = PassSummary::default();
+        for (tenant_id, offset) in self.store.tenant_clocks().await? {
+            let now = tenant_now(self.clock.wall_now(), offset);
+            if !self.needs_pass(&tenant_id, now).await? || !self.lease(&tenant_id).await? {
+                continue;
+            }
+            let run = format!("worker {} tick", &self.owner[..8]);
+            let result = CAUSE.scope(run, self.pass(&tenant_id, offset)).await;
+            self.store.release_lease(&tenant_id, &self.owner).await?;
+            total.add(result?);
+        }
+        Ok(total)
+    }
+
+    /// Cheap checks first, so that an idle tick costs a few index probes per tenant.
+    async fn needs_pass(&self, tenant_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        if self.store.has_work(tenant_id, now).await? {
+            return Ok(true);
+        }
+        let observed = self.store.observed_states(tenant_id).await?;
+        if observed.is_empty() {
+            return Ok(false);
+        }
+        let connectors = self.store.list_connectors(tenant_id).await?;
+        Ok(connectors.iter().any(|c| {
+            let state = partner_state(&c.status(), now);
+            !observed
+                .iter()
+                .any(|(id, seen)| *id == c.id && seen.as_deref() == Some(state))
+        }))
+    }
+
+    /// Works the tenant (lease held) until its queue is empty and nothing is due.
+    async fn pass(&self, tenant_id: &str, offset: i64) -> Result<PassSummary, StoreError> {
+        let store = self.store.as_ref();
+        let now = tenant_now(self.clock.wall_now(), offset);
+        let mut summary = PassSummary::default();
+
+        // Partner states: log each change once; a change of what counts re-evaluates.
+        let observed = store.observed_states(tenant_id).await?;
+        let cause = compliance::cause();
+        for c in store.list_connectors(tenant_id).await? {
+            let state = partner_state(&c.status(), now);
+            let seen = observed.iter().find(|(id, _)| *id == c.id).and_then(|(_, s)| s.clone());
+            if seen.as_deref() == Some(state) {
+                continue;
+            }
+            store
+                .append_events(
+                    tenant_id,
+                    &[Event {
+                        kind: "partnerStateChanged".into(),
+                        device_id: None,
+                        connector_id: Some(c.id.clone()),
+                        document: json!({
+                            "kind": "partnerStateChanged",
+                            "connectorId": c.id,
+                            "from": seen,
+                            "to": state,
+                            "lastHeartbeatDateTime": c.last_heartbeat_at.map(rfc3339),
+                            "virtualDateTime": rfc3339(now),
+                            "cause": cause,
+                        }),
+                        virtual_at: now,
+                    }],
+                )
+                .await?;
+            store.set_observed_state(tenant_id, &c.id, state).await?;
+            compliance::mark_for_connectors(store, tenant_id, &[&c]).await?;
+            summary.partner_state_changes += 1;
+        }
+
+        let ctx = load_context(store, tenant_id, now).await?;
+        // The queue: every batch leaves it in the transaction that stores the batch's results.
+        let mut rounds = 0u64;
+        loop {
+            let ids = store.queued(tenant_id, BATCH).await?;
+            if ids.is_empty() {
+                break;
+            }
+            let (s, _) = reevaluate_devices(store, &ctx, tenant_id, &ids).await?;
+            summary.compliance.add(s);
+            rounds += 1;
+            // Devices queued again while being evaluated come back; renew the hold meanwhile.
+            if rounds % 20 == 0 && !self.lease(tenant_id).await? {
+                return Ok(summary);
+            }
+        }
+        // What time made due: evaluation moves each device's due time past now.
+        let mut after: Option<String> = None;
+        loop {
+            let ids = store
+                .device_ids(tenant_id, &DeviceScope::DueBy(now), after.as_deref(), BATCH)
+                .await?;
+            let Some(last) = ids.last().cloned() else { break };
+            let (s, _) = reevaluate_devices(store, &ctx, tenant_id, &ids).await?;
+            summary.compliance.add(s);
+            rounds += 1;
+            if rounds % 20 == 0 && !self.lease(tenant_id).await? {
+                return Ok(summary);
+            }
+            if (ids.len() as u64) < BATCH {
+                break;
+            }
+            after = Some(last);
+        }
+        Ok(summary)
+    }
+
+    /// Runs everything due or pending for the tenant now and returns when nothing is left.
+    /// Waits (up to a minute) while another replica holds the tenant.
+    pub async fn settle(&self, tenant_id: &str, offset: i64) -> Result<(PassSummary, DateTime<Utc>), SettleError> {
+        let mut total = PassSummary::default();
+        let mut waited = StdDuration::ZERO;
+        loop {
+            if !self.lease(tenant_id).await? {
+                if waited > StdDuration::from_secs(60) {
+                    return Err(SettleError::Busy);
+                }
+                tokio::time::sleep(StdDuration::from_millis(20)).await;
+                waited += StdDuration::from_millis(20);
+                continue;
+            }
+            let result = self.pass(tenant_id, offset).await;
+            self.store.release_lease(tenant_id, &self.owner).await?;
+            let pass = result?;
+            total.add(pass);
+            let now = tenant_now(self.clock.wall_now(), offset);
+            if pass.compliance.evaluated == 0 && pass.partner_state_changes == 0 {
+                return Ok((total, now));
+            }
+            if !self.store.has_work(tenant_id, now).await? {
+                return Ok((total, now));
+            }
+        }
+    }
+}
+
+/// Runs the worker every `tick` until `shutdown` turns true; the batch under way finishes first.
+pub async fn run(worker: Worker, tick: StdDuration, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(tick);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = shutdown.changed() => break,
+        }
+        if *shutdown.borrow() {
+            break;
+        }
+        match worker.tick().await {
+            Ok(s) if s.compliance.evaluated > 0 || s.partner_state_changes > 0 => tracing::info!(
+                evaluated = s.compliance.evaluated,
+                changed = s.compliance.changed,
+                actions = s.compliance.actions_fired,
+                partner_states = s.partner_state_changes,
+                "worker tick"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "worker tick failed"),
+        }
+    }
+    tracing::info!("worker stopped");
+}

@@ -1,0 +1,263 @@
+// `WorkerStore` for both backends; see sql_impl.rs.
+
+async fn insert_events<'e, E>(executor: E, tenant_id: &str, events: &[Event]) -> Result<(), sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = Db>,
+{
+    if events.is_empty() {
+        return Ok(());
+    }
+    let wall = Utc::now();
+    let mut b = sqlx::QueryBuilder::<Db>::new(
+        "INSERT INTO events (tenant_id, kind, device_id, connector_id, document, virtual_at, wall_at) ",
+    );
+    b.push_values(events, |mut row, e| {
+        let mut doc = e.document.clone();
+        if let Some(m) = doc.as_object_mut() {
+            m.insert("wallDateTime".into(), crate::service::clock::rfc3339(wall).into());
+        }
+        row.push_bind(tenant_id)
+            .push_bind(e.kind.as_str())
+            .push_bind(e.device_id.as_deref())
+            .push_bind(e.connector_id.as_deref())
+            .push_bind(sqlx::types::Json(doc))
+            .push_bind(e.virtual_at)
+            .push_bind(wall);
+    });
+    b.build().execute(executor).await?;
+    Ok(())
+}
+
+#[async_trait]
+impl WorkerStore for StoreImpl {
+    async fn enqueue(&self, tenant_id: &str, scope: &DeviceScope, at: DateTime<Utc>) -> Result<u64, StoreError> {
+        // The same scopes `device_ids` reads, written as one INSERT ... SELECT.
+        let (select, values): (String, &[String]) = match scope {
+            DeviceScope::All => ("SELECT d.id FROM managed_devices d WHERE d.tenant_id = $1".into(), &[]),
+            DeviceScope::DueBy(_) => {
+                return Err(StoreError::Corrupt("due devices are found, not queued".into()));
+            }
+            DeviceScope::Platforms(p) | DeviceScope::Members(p) if p.is_empty() => return Ok(0),
+            DeviceScope::Platforms(p) => (
+                format!(
+                    "SELECT d.id FROM ({}) AS k CROSS JOIN managed_devices d WHERE d.tenant_id = $1 \
+                     AND d.platform = k.column1",
+                    values_list(3, p.len())
+                ),
+                p.as_slice(),
+            ),
+            DeviceScope::Members(m) => (
+                format!(
+                    "SELECT d.id FROM ({list}) AS k CROSS JOIN managed_devices d WHERE d.tenant_id = $1 \
+                     AND d.azure_ad_device_id = k.column1 UNION SELECT d.id FROM ({list}) AS k CROSS JOIN \
+                     managed_devices d WHERE d.tenant_id = $1 AND d.user_id = k.column1",
+                    list = values_list(3, m.len())
+                ),
+                m.as_slice(),
+            ),
+        };
+        let sql = format!(
+            "INSERT INTO reevaluation_queue (tenant_id, device_id, enqueued_at) SELECT $1, id, $2 FROM ({select}) AS s \
+             WHERE true ON CONFLICT (tenant_id, device_id) DO UPDATE SET enqueued_at = excluded.enqueued_at"
+        );
+        let mut q = sqlx::query(&sql).bind(tenant_id).bind(at);
+        for v in values {
+            q = q.bind(v.as_str());
+        }
+        Ok(q.execute(self.writer()).await?.rows_affected())
+    }
+
+    async fn has_work(&self, tenant_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        // Two index probes: the queue's key and the due-time index.
+        let found: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 WHERE EXISTS (SELECT 1 FROM reevaluation_queue WHERE tenant_id = $1) \
+             OR EXISTS (SELECT 1 FROM managed_devices WHERE tenant_id = $1 AND compliance_due_at <= $2)",
+        )
+        .bind(tenant_id)
+        .bind(now)
+        .fetch_optional(self.reader())
+        .await?;
+        Ok(found.is_some())
+    }
+
+    async fn queued(&self, tenant_id: &str, limit: u64) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT device_id FROM reevaluation_queue WHERE tenant_id = $1 ORDER BY device_id LIMIT $2",
+        )
+        .bind(tenant_id)
+        .bind(limit as i64)
+        .fetch_all(self.reader())
+        .await?)
+    }
+
+    async fn tenant_clocks(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT id, clock_offset_us FROM tenants ORDER BY id")
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("clock_offset_us")?)))
+            .collect()
+    }
+
+    async fn acquire_lease(
+        &self,
+        tenant_id: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE tenants SET worker_lease_owner = $2, worker_lease_until = $4 WHERE id = $1 \
+             AND (worker_lease_owner IS NULL OR worker_lease_owner = $2 OR worker_lease_until < $3)",
+        )
+        .bind(tenant_id)
+        .bind(owner)
+        .bind(now)
+        .bind(until)
+        .execute(self.writer())
+        .await?
+        .rows_affected();
+        Ok(updated == 1)
+    }
+
+    async fn release_lease(&self, tenant_id: &str, owner: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE tenants SET worker_lease_owner = NULL, worker_lease_until = NULL \
+             WHERE id = $1 AND worker_lease_owner = $2",
+        )
+        .bind(tenant_id)
+        .bind(owner)
+        .execute(self.writer())
+        .await?;
+        Ok(())
+    }
+
+    async fn append_events(&self, tenant_id: &str, events: &[Event]) -> Result<(), StoreError> {
+        insert_events(self.writer(), tenant_id, events).await?;
+        Ok(())
+    }
+
+    async fn list_events(
+        &self,
+        tenant_id: &str,
+        filter: &EventFilter,
+        after_seq: i64,
+        limit: u64,
+    ) -> Result<Vec<(i64, serde_json::Value)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, document FROM events WHERE tenant_id = $1 AND seq > $2 \
+             AND ($3 IS NULL OR device_id = $3) AND ($4 IS NULL OR connector_id = $4) AND ($5 IS NULL OR kind = $5) \
+             ORDER BY seq LIMIT $6",
+        )
+        .bind(tenant_id)
+        .bind(after_seq)
+        .bind(filter.device_id.as_deref())
+        .bind(filter.connector_id.as_deref())
+        .bind(filter.kind.as_deref())
+        .bind(limit as i64)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let doc: sqlx::types::Json<serde_json::Value> = r.try_get("document")?;
+                Ok((r.try_get("seq")?, doc.0))
+            })
+            .collect()
+    }
+
+    async fn fire_action(&self, tenant_id: &str, a: &FiredAction) -> Result<bool, StoreError> {
+        let mut tx = self.writer().begin().await?;
+        // The key makes the action fire once per episode, whichever replica or request gets here.
+        let inserted = sqlx::query(
+            "INSERT INTO fired_actions (tenant_id, device_id, policy_id, episode_start, action_id, fired_at) \
+             SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM managed_devices WHERE tenant_id = $1 AND id = $2) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(tenant_id)
+        .bind(&a.device_id)
+        .bind(&a.policy_id)
+        .bind(a.episode_start)
+        .bind(&a.action_id)
+        .bind(a.fired_at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            return Ok(false);
+        }
+        if let Some((kind, document)) = &a.message {
+            let id = document
+                .get("id")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default();
+            sqlx::query(
+                "INSERT INTO notifications (tenant_id, id, kind, document, created_at, wall_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(tenant_id)
+            .bind(id)
+            .bind(kind.as_str())
+            .bind(sqlx::types::Json(document))
+            .bind(a.fired_at)
+            .bind(Utc::now())
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some((management_state, results)) = &a.device_change {
+            // Only what the action changes: a concurrent evaluation's compliance state stays.
+            let row = sqlx::query("SELECT properties FROM managed_devices WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant_id)
+                .bind(&a.device_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(row) = row {
+                let mut props: sqlx::types::Json<serde_json::Map<String, serde_json::Value>> =
+                    row.try_get("properties")?;
+                props.0.insert("deviceActionResults".into(), results.clone());
+                sqlx::query(
+                    "UPDATE managed_devices SET management_state = $3, properties = $4 WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(tenant_id)
+                .bind(&a.device_id)
+                .bind(management_state.as_str())
+                .bind(props)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        insert_events(&mut *tx, tenant_id, std::slice::from_ref(&a.event)).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn set_observed_state(&self, tenant_id: &str, connector_id: &str, state: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE mtd_connectors SET observed_state = $3 WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant_id)
+            .bind(connector_id)
+            .bind(state)
+            .execute(self.writer())
+            .await?;
+        Ok(())
+    }
+
+    async fn user_members_of(&self, tenant_id: &str, group_id: &str) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT member_id FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND member_kind = 'user' \
+             ORDER BY member_id",
+        )
+        .bind(tenant_id)
+        .bind(group_id)
+        .fetch_all(self.reader())
+        .await?)
+    }
+
+    async fn observed_states(&self, tenant_id: &str) -> Result<Vec<(String, Option<String>)>, StoreError> {
+        let rows = sqlx::query("SELECT id, observed_state FROM mtd_connectors WHERE tenant_id = $1 ORDER BY id")
+            .bind(tenant_id)
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("observed_state")?)))
+            .collect()
+    }
+}
