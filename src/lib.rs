@@ -52,6 +52,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     store.migrate().await.context("applying migrations")?;
     let clock: Arc<dyn clock::Clock> = Arc::new(SystemClock);
     let state = AppState::new(store.clone(), clock.clone(), args.server_config());
+    http::ops::metrics_handle();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let tick = std::time::Duration::from_millis(args.worker_tick_ms.max(1));
     let worker = (!args.no_worker).then(|| {

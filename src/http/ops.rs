@@ -37,6 +37,13 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
                 ],
             )
             .expect("valid buckets")
+            .set_buckets_for_metric(
+                Matcher::Full("worker_tick_duration_seconds".into()),
+                &[
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                ],
+            )
+            .expect("valid buckets")
             .build_recorder();
         let handle = recorder.handle();
         // Fails only if another recorder was installed first, which this process never does.

@@ -160,11 +160,20 @@ impl Worker {
         let ctx = load_context(store, tenant_id, now).await?;
         // The queue: every batch leaves it in the transaction that stores the batch's results.
         let mut rounds = 0u64;
+        // Keyset through the queue, so that no scan walks the entries already taken off (until
+        // vacuumed they cost as much as live ones); devices queued again meanwhile behind the
+        // cursor are found by a next sweep.
+        let mut cursor: Option<String> = None;
         loop {
-            let ids = store.queued(tenant_id, BATCH).await?;
+            let ids = store.queued(tenant_id, cursor.as_deref(), BATCH).await?;
             if ids.is_empty() {
-                break;
+                if cursor.is_none() {
+                    break;
+                }
+                cursor = None;
+                continue;
             }
+            cursor = ids.last().cloned();
             let (s, _) = reevaluate_devices(store, &ctx, tenant_id, &ids).await?;
             summary.compliance.add(s);
             rounds += 1;
@@ -235,7 +244,10 @@ pub async fn run(worker: Worker, tick: StdDuration, mut shutdown: tokio::sync::w
         if *shutdown.borrow() {
             break;
         }
-        match worker.tick().await {
+        let started = std::time::Instant::now();
+        let result = worker.tick().await;
+        metrics::histogram!("worker_tick_duration_seconds").record(started.elapsed().as_secs_f64());
+        match result {
             Ok(s) if s.compliance.evaluated > 0 || s.partner_state_changes > 0 => tracing::info!(
                 evaluated = s.compliance.evaluated,
                 changed = s.compliance.changed,

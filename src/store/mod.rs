@@ -345,8 +345,8 @@ pub trait WorkerStore: Send + Sync + 'static {
     async fn enqueue(&self, tenant_id: &str, scope: &DeviceScope, at: DateTime<Utc>) -> Result<u64, StoreError>;
     /// Whether the tenant has queued devices or devices due at `now`: the idle check.
     async fn has_work(&self, tenant_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
-    /// Queued device ids, in id order.
-    async fn queued(&self, tenant_id: &str, limit: u64) -> Result<Vec<String>, StoreError>;
+    /// Queued device ids after `after`, in id order.
+    async fn queued(&self, tenant_id: &str, after: Option<&str>, limit: u64) -> Result<Vec<String>, StoreError>;
     /// Every tenant id with its clock offset (microseconds).
     async fn tenant_clocks(&self) -> Result<Vec<(String, i64)>, StoreError>;
     /// Takes or renews the tenant's worker lease until `until` (wall time) unless another

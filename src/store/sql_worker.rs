@@ -68,23 +68,34 @@ impl WorkerStore for StoreImpl {
     }
 
     async fn has_work(&self, tenant_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        // Two index probes: the queue's key and the due-time index.
-        let found: Option<i32> = sqlx::query_scalar(
-            "SELECT 1 WHERE EXISTS (SELECT 1 FROM reevaluation_queue WHERE tenant_id = $1) \
-             OR EXISTS (SELECT 1 FROM managed_devices WHERE tenant_id = $1 AND compliance_due_at <= $2)",
+        // Two index probes, written so that no plan can be a scan: the queue's first key, and
+        // the tenant's earliest due time. (`compliance_due_at <= $2` let PostgreSQL's generic
+        // plan scan the table, expecting a third of the rows to match: 49 ms at 100,000 devices.)
+        let queued: Option<String> = sqlx::query_scalar(
+            "SELECT device_id FROM reevaluation_queue WHERE tenant_id = $1 ORDER BY device_id LIMIT 1",
         )
         .bind(tenant_id)
-        .bind(now)
         .fetch_optional(self.reader())
         .await?;
-        Ok(found.is_some())
-    }
-
-    async fn queued(&self, tenant_id: &str, limit: u64) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT device_id FROM reevaluation_queue WHERE tenant_id = $1 ORDER BY device_id LIMIT $2",
+        if queued.is_some() {
+            return Ok(true);
+        }
+        let due: Option<DateTime<Utc>> = sqlx::query_scalar(
+            "SELECT compliance_due_at FROM managed_devices WHERE tenant_id = $1 AND compliance_due_at IS NOT NULL \
+             ORDER BY compliance_due_at LIMIT 1",
         )
         .bind(tenant_id)
+        .fetch_optional(self.reader())
+        .await?;
+        Ok(due.is_some_and(|d| d <= now))
+    }
+
+    async fn queued(&self, tenant_id: &str, after: Option<&str>, limit: u64) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT device_id FROM reevaluation_queue WHERE tenant_id = $1 AND device_id > $2 ORDER BY device_id LIMIT $3",
+        )
+        .bind(tenant_id)
+        .bind(after.unwrap_or(""))
         .bind(limit as i64)
         .fetch_all(self.reader())
         .await?)
