@@ -3,4 +3,5 @@
 pub mod clock;
 pub mod compliance;
 pub mod devices;
+pub mod rbac;
 pub mod tenants;

@@ -60,3 +60,4 @@ include!("sql_directory.rs");
 include!("sql_devices.rs");
 include!("sql_connectors.rs");
 include!("sql_compliance.rs");
+include!("sql_rbac.rs");

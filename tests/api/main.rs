@@ -12,5 +12,6 @@ mod identity;
 mod mtd;
 mod openapi;
 mod protocol;
+mod rbac;
 mod sdk;
 mod store;

@@ -2,6 +2,7 @@
 //! simulated devices (`devices.rs`).
 
 mod devices;
+mod roles;
 
 use crate::service::compliance;
 use crate::store::DeviceScope;
@@ -105,6 +106,18 @@ pub fn routes() -> RouteTable {
             "/_emulator/tenants/{tenantId}/notifications",
             Access::AdminKey,
             notifications,
+        )
+        .route(
+            Method::GET,
+            "/_emulator/tenants/{tenantId}/users/{userId}/directoryRoles",
+            Access::AdminKey,
+            roles::get_roles,
+        )
+        .route(
+            Method::PUT,
+            "/_emulator/tenants/{tenantId}/users/{userId}/directoryRoles",
+            Access::AdminKey,
+            roles::put_roles,
         )
         .route(Method::GET, "/_emulator/partners", Access::AdminKey, partners);
     t
