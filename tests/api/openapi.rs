@@ -45,7 +45,7 @@ fn every_route_declares_who_may_call_it() {
     for r in route_table() {
         let ok = match r.surface {
             Surface::Graph => match r.access {
-                Access::Graph(p, role) => !p.any_of.is_empty() && graph_role_requirement_is_sound(&r.path, role),
+                Access::Graph(p, role) => !p.any_of.is_empty() && graph_role_requirement_is_sound(r.path, role),
                 _ => false,
             },
             Surface::Control => r.access == Access::AdminKey,
