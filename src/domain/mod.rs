@@ -7,5 +7,6 @@ pub mod duration;
 pub mod mtd;
 pub mod permissions;
 pub mod policy;
+pub mod rbac;
 pub mod tenant;
 pub mod version;

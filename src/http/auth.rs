@@ -13,6 +13,7 @@ use super::AppState;
 use crate::clock::tenant_now;
 use crate::domain::tenant::{Tenant, PARTNER_ROLE};
 use crate::identity::tokens::{check_lifetime, verify_signature, AccessClaims, TokenRejection};
+use crate::service::rbac;
 
 /// The caller of a Graph route: a valid token of an existing tenant holding the route's permission.
 #[derive(Debug, Clone)]
@@ -48,18 +49,40 @@ impl FromRequestParts<AppState> for GraphCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let Access::Graph(permission) = declared_access(parts)? else {
+        let Access::Graph(permission, requirement) = declared_access(parts)? else {
             return Err(ApiError::internal(
                 "a Graph handler sits on a route without a Graph access rule",
             ));
         };
         let (claims, tenant, now) = authenticate(parts, state).await?;
-        let granted = claims.idtyp == "app" && permission.is_granted_by(claims.roles.iter().map(String::as_str));
-        if !granted {
-            return Err(ApiError::forbidden(format!(
+        let scope_refused = || {
+            ApiError::forbidden(format!(
                 "Application is not authorized to perform this operation. Application must have one of the following scopes: {}",
                 permission.any_of.join(", ")
-            )));
+            ))
+        };
+        match claims.idtyp.as_str() {
+            // App-only: the application permission is all Intune asks; RBAC is not evaluated.
+            "app" => {
+                if !permission.is_granted_by(claims.roles.iter().map(String::as_str)) {
+                    return Err(scope_refused());
+                }
+            }
+            // Delegated: the delegated permission, then the signed-in user's roles.
+            "user" => {
+                let scopes = claims.scp.as_deref().unwrap_or("");
+                if !permission.is_granted_by(scopes.split(' ').filter(|s| !s.is_empty())) {
+                    return Err(scope_refused());
+                }
+                let allowed =
+                    rbac::user_meets(state.store.as_ref(), &tenant.id, &claims.oid, &claims.wids, requirement).await?;
+                if !allowed {
+                    return Err(ApiError::forbidden(
+                        "The signed-in user is not authorized to perform this operation: no role assigned to the user allows it.",
+                    ));
+                }
+            }
+            _ => return Err(scope_refused()),
         }
         Ok(GraphCaller { tenant, now, claims })
     }

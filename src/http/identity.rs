@@ -16,8 +16,10 @@ use super::extract::BaseUrl;
 use super::routes::{Access, RouteTable, Surface};
 use super::AppState;
 use crate::clock::tenant_now;
-use crate::domain::tenant::{parse_guid, secret_matches, Tenant};
-use crate::identity::tokens::{app_claims, sign, GRAPH_AUDIENCES, TOKEN_LIFETIME_SECS};
+use crate::domain::directory::password_matches;
+use crate::domain::permissions::canonical_permission;
+use crate::domain::tenant::{parse_guid, secret_matches, App, AppKind, Tenant};
+use crate::identity::tokens::{app_claims, sign, user_claims, GRAPH_AUDIENCES, TOKEN_LIFETIME_SECS};
 
 pub fn routes() -> RouteTable {
     let mut t = RouteTable::new(Surface::Identity);
@@ -145,13 +147,17 @@ async fn issue(state: &AppState, tenant: &Tenant, headers: &HeaderMap, body: &[u
     let grant_type = form
         .get("grant_type")
         .ok_or_else(|| EntraError::missing("grant_type"))?;
-    if grant_type != "client_credentials" {
-        return Err(EntraError::new(
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            70003,
-            format!("The app requested an unsupported grant type '{grant_type}'."),
-        ));
+    match grant_type.as_str() {
+        "client_credentials" => {}
+        "password" => return password_grant(state, tenant, headers, &form).await,
+        _ => {
+            return Err(EntraError::new(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                70003,
+                format!("The app requested an unsupported grant type '{grant_type}'."),
+            ));
+        }
     }
     let basic = basic_credentials(headers);
     let client_id = form
@@ -223,17 +229,183 @@ async fn issue(state: &AppState, tenant: &Tenant, headers: &HeaderMap, body: &[u
     let mut claims = app_claims(tenant, &app, now);
     claims.aud = audience.trim_end_matches('/').to_string();
     let access_token = sign(&state.keys, &claims).await.map_err(|e| internal(&e))?;
-    let mut response = Json(json!({
+    Ok(token_response(json!({
         "token_type": "Bearer",
         "expires_in": TOKEN_LIFETIME_SECS,
         "ext_expires_in": TOKEN_LIFETIME_SECS,
         "access_token": access_token,
-    }))
-    .into_response();
+    })))
+}
+
+fn token_response(body: serde_json::Value) -> Response {
+    let mut response = Json(body).into_response();
     let h = response.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store, no-cache"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    Ok(response)
+    response
+}
+
+/// OpenID Connect scopes a client may ask for beside resource scopes; they grant no Graph access.
+const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
+
+/// The delegated Graph permissions a `scope` parameter asks for: `https://graph.microsoft.com/X`
+/// or a bare `X` (Graph is the default resource); `/.default` asks for the app's configured
+/// permissions.
+fn requested_scopes(scope: &str, app: &App) -> Result<Vec<String>, EntraError> {
+    let mut out: Vec<String> = Vec::new();
+    let push = |p: &str, out: &mut Vec<String>| {
+        if !out.iter().any(|q| q == p) {
+            out.push(p.to_string());
+        }
+    };
+    for item in scope.split(' ').filter(|s| !s.is_empty()) {
+        if OIDC_SCOPES.iter().any(|o| o.eq_ignore_ascii_case(item)) {
+            continue;
+        }
+        let name = GRAPH_AUDIENCES
+            .iter()
+            .find_map(|a| {
+                let a = a.trim_end_matches('/');
+                item.get(..a.len())
+                    .filter(|p| p.eq_ignore_ascii_case(a))
+                    .and_then(|_| item[a.len()..].strip_prefix('/'))
+            })
+            .unwrap_or(item);
+        if name == ".default" {
+            for p in &app.permissions {
+                push(p, &mut out);
+            }
+            continue;
+        }
+        let canonical = canonical_permission(name).ok_or_else(|| {
+            EntraError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_scope",
+                70011,
+                format!(
+                    "The provided value for the input parameter 'scope' is not valid. The scope '{item}' is not valid."
+                ),
+            )
+        })?;
+        push(canonical, &mut out);
+    }
+    if out.is_empty() {
+        return Err(EntraError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            70011,
+            format!("The provided value for the input parameter 'scope' is not valid. The scope '{scope}' does not name a Microsoft Graph permission."),
+        ));
+    }
+    Ok(out)
+}
+
+/// Resource-owner password credentials: a directory user signs in through a registered app
+/// (a public client, or a confidential one presenting its secret) and gets a delegated token
+/// whose `scp` lists the permissions asked for and whose `wids` lists the user's directory roles.
+async fn password_grant(
+    state: &AppState,
+    tenant: &Tenant,
+    headers: &HeaderMap,
+    form: &std::collections::HashMap<String, String>,
+) -> Result<Response, EntraError> {
+    let basic = basic_credentials(headers);
+    let client_id = form
+        .get("client_id")
+        .cloned()
+        .or_else(|| basic.as_ref().map(|b| b.0.clone()))
+        .ok_or_else(|| EntraError::missing("client_id"))?;
+    let scope = form.get("scope").ok_or_else(|| EntraError::missing("scope"))?;
+    let username = form.get("username").ok_or_else(|| EntraError::missing("username"))?;
+    let password = form.get("password").ok_or_else(|| EntraError::missing("password"))?;
+    let app = state
+        .store
+        .get_app(&tenant.id, &client_id)
+        .await
+        .map_err(|e| internal(&e))?
+        .filter(|a| a.kind == AppKind::Graph)
+        .ok_or_else(|| {
+            EntraError::new(
+                StatusCode::BAD_REQUEST,
+                "unauthorized_client",
+                700016,
+                format!(
+                    "Application with identifier '{client_id}' was not found in the directory '{}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.",
+                    tenant.id
+                ),
+            )
+        })?;
+    // A confidential client authenticates; a public client sends no secret.
+    let secret = form.get("client_secret").cloned().or_else(|| basic.map(|b| b.1));
+    if let Some(secret) = &secret {
+        if !secret_matches(secret, &app.secret_hash) {
+            return Err(EntraError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                7000215,
+                format!(
+                    "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
+                ),
+            ));
+        }
+    }
+    let scopes = requested_scopes(scope, &app)?;
+    let user = state
+        .store
+        .find_user_by_upn(&tenant.id, username.trim())
+        .await
+        .map_err(|e| internal(&e))?
+        .ok_or_else(|| {
+            EntraError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                50034,
+                format!(
+                    "The user account {} does not exist in the {} directory. To sign into this application, the account must be added to the directory.",
+                    username.trim(),
+                    tenant.id
+                ),
+            )
+        })?;
+    let password_ok = user
+        .password_hash
+        .as_deref()
+        .is_some_and(|h| password_matches(password, h));
+    if !password_ok {
+        return Err(EntraError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            50126,
+            "Error validating credentials due to invalid username or password.",
+        ));
+    }
+    if !user.account_enabled {
+        return Err(EntraError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            50057,
+            "The user account is disabled.",
+        ));
+    }
+    let roles = state
+        .store
+        .directory_roles(&tenant.id, &user.id)
+        .await
+        .map_err(|e| internal(&e))?;
+    let now = tenant_now(state.clock.wall_now(), tenant.clock_offset_us);
+    let claims = user_claims(tenant, &app, &user, &scopes, &roles, secret.is_some(), now);
+    let access_token = sign(&state.keys, &claims).await.map_err(|e| internal(&e))?;
+    Ok(token_response(json!({
+        "token_type": "Bearer",
+        "scope": scopes
+            .iter()
+            .map(|s| format!("https://graph.microsoft.com/{s}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        "expires_in": TOKEN_LIFETIME_SECS,
+        "ext_expires_in": TOKEN_LIFETIME_SECS,
+        "access_token": access_token,
+    })))
 }
 
 fn internal(e: &dyn std::fmt::Display) -> EntraError {
@@ -281,7 +453,7 @@ async fn openid_configuration(
         "request_uri_parameter_supported": false,
         "tenant_region_scope": null,
         "cloud_instance_name": "microsoftonline.com",
-        "grant_types_supported": ["client_credentials"],
+        "grant_types_supported": ["client_credentials", "password"],
     }))
     .into_response()
 }

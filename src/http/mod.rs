@@ -142,7 +142,13 @@ fn split_key_segment(seg: &str) -> Option<(&str, String)> {
         return None;
     }
     let decoded = percent_encoding::percent_decode_str(inner).decode_utf8().ok()?;
-    let key = decoded.strip_prefix('\'')?.strip_suffix('\'')?.replace("''", "'");
+    // A function's single named parameter, `getEffectivePermissions(scope='x')`, is kept like
+    // a key: the parameter's value becomes the next segment.
+    let quoted = match decoded.split_once('=') {
+        Some((param, value)) if !param.is_empty() && param.chars().all(|c| c.is_ascii_alphanumeric()) => value,
+        _ => &decoded,
+    };
+    let key = quoted.strip_prefix('\'')?.strip_suffix('\'')?.replace("''", "'");
     if key.is_empty() {
         return None;
     }
@@ -259,6 +265,15 @@ mod tests {
                 Some("/v1.0/roleDefinitions/a'b/x"),
             ),
             ("/v1.0/things('a%2Fb')", Some("/v1.0/things/a%2Fb")),
+            (
+                "/beta/deviceManagement/getEffectivePermissions(scope='AllLicensedUsers')",
+                Some("/beta/deviceManagement/getEffectivePermissions/AllLicensedUsers"),
+            ),
+            (
+                "/v1.0/deviceManagement/getEffectivePermissions(scope=%27a%20b%27)",
+                Some("/v1.0/deviceManagement/getEffectivePermissions/a%20b"),
+            ),
+            ("/v1.0/f(scope=x)", None),
             ("/v1.0/deviceManagement", None),
             ("/healthz", None),
             ("//healthz", Some("/healthz")),

@@ -11,6 +11,7 @@ use axum::{Extension, Router};
 
 use super::AppState;
 use crate::domain::permissions::GraphPermission;
+use crate::domain::rbac::RoleRequirement;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Surface {
@@ -30,8 +31,10 @@ pub enum Access {
     Public,
     /// The control plane's admin key (product brief, section 7).
     AdminKey,
-    /// A Graph token granting one of the permissions.
-    Graph(GraphPermission),
+    /// A Graph token granting one of the permissions (`roles` of an app-only token, `scp` of a
+    /// delegated one); a delegated caller must also meet the role requirement (an Intune role
+    /// allowing the route's resource action, or a directory role for Entra routes).
+    Graph(GraphPermission, RoleRequirement),
     /// A partner app's token (`MobileThreatDefense.Partner`, with its `connector_id`).
     Partner,
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::keys::{KeyError, KeyRing};
+use crate::domain::directory::User;
 use crate::domain::tenant::{App, AppKind, Tenant, PARTNER_ROLE};
 
 /// Entra ID's app-only token lifetime (its `expires_in` is 3599).
@@ -46,6 +47,11 @@ pub struct AccessClaims {
     pub scp: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub wids: Vec<String>,
+    /// The signed-in user's principal name and display name (delegated tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// The catalog connector a partner app's token speaks for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connector_id: Option<String>,
@@ -90,7 +96,57 @@ pub fn app_claims(tenant: &Tenant, app: &App, now: DateTime<Utc>) -> AccessClaim
         },
         scp: None,
         wids: Vec::new(),
+        upn: None,
+        name: None,
         connector_id: app.connector_id.clone(),
+    }
+}
+
+/// The `wids` entry every member user carries: the "User" directory role template.
+pub const MEMBER_USER_ROLE: &str = "b79fbf4d-3ef9-4689-8143-76b194e85509";
+
+/// A delegated token: `user` signed in through `app`, granted `scopes`; `directory_roles` are
+/// the user's role template ids; `authenticated_client` says whether the app sent its secret.
+pub fn user_claims(
+    tenant: &Tenant,
+    app: &App,
+    user: &User,
+    scopes: &[String],
+    directory_roles: &[String],
+    authenticated_client: bool,
+    now: DateTime<Utc>,
+) -> AccessClaims {
+    let iat = now.timestamp();
+    let mut wids: Vec<String> = directory_roles.to_vec();
+    wids.push(MEMBER_USER_ROLE.to_string());
+    AccessClaims {
+        aud: GRAPH_AUDIENCES[0].to_string(),
+        iss: issuer(&tenant.id),
+        iat,
+        nbf: iat,
+        exp: iat + TOKEN_LIFETIME_SECS,
+        app_displayname: Some(app.display_name.clone()),
+        appid: app.client_id.clone(),
+        appidacr: if authenticated_client { "1" } else { "0" }.to_string(),
+        idp: issuer(&tenant.id),
+        idtyp: "user".to_string(),
+        oid: user.id.clone(),
+        // Entra's `sub` is pairwise: stable per user and app, not the object id.
+        sub: Uuid::new_v5(
+            &Uuid::NAMESPACE_URL,
+            format!("{}/{}", user.id, app.client_id).as_bytes(),
+        )
+        .simple()
+        .to_string(),
+        tid: tenant.id.clone(),
+        uti: Uuid::new_v4().simple().to_string(),
+        ver: "1.0".to_string(),
+        roles: Vec::new(),
+        scp: Some(scopes.join(" ")),
+        wids,
+        upn: Some(user.user_principal_name.clone()),
+        name: Some(user.display_name.clone()),
+        connector_id: None,
     }
 }
 

@@ -9,6 +9,7 @@ pub mod device_management;
 pub mod directory;
 pub mod managed_device;
 pub mod mtd_connector;
+pub mod rbac;
 
 use serde_json::{Map, Value};
 

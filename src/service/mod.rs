@@ -3,5 +3,6 @@
 pub mod clock;
 pub mod compliance;
 pub mod devices;
+pub mod rbac;
 pub mod tenants;
 pub mod worker;

@@ -12,6 +12,7 @@ use crate::domain::device::{DeviceApp, ManagedDevice};
 use crate::domain::directory::{Group, Member, User};
 use crate::domain::mtd::{Accepted, Connector};
 use crate::domain::policy::{NotificationTemplate, StoredPolicy};
+use crate::domain::rbac::{RoleAssignment, RoleDefinition};
 use crate::domain::tenant::{App, Tenant};
 use crate::odata::{SqlFragment, SqlValue};
 
@@ -81,9 +82,15 @@ pub struct PoolStats {
 }
 
 /// Everything the application keeps, as one object: each area is a trait of its own.
-pub trait Store: TenantStore + DirectoryStore + DeviceStore + ConnectorStore + ComplianceStore + WorkerStore {}
+pub trait Store:
+    TenantStore + DirectoryStore + DeviceStore + ConnectorStore + ComplianceStore + WorkerStore + RbacStore
+{
+}
 
-impl<T: TenantStore + DirectoryStore + DeviceStore + ConnectorStore + ComplianceStore + WorkerStore> Store for T {}
+impl<T: TenantStore + DirectoryStore + DeviceStore + ConnectorStore + ComplianceStore + WorkerStore + RbacStore> Store
+    for T
+{
+}
 
 /// Tenants, apps, signing keys, the clock and `deviceManagement`.
 #[async_trait]
@@ -465,6 +472,45 @@ pub trait ComplianceStore: Send + Sync + 'static {
     ) -> Result<Vec<(PolicyStateRow, ManagedDevice)>, StoreError>;
 }
 
+/// Intune RBAC: the tenant's custom role definitions (built-in ones are static data, see
+/// `domain::rbac`), role assignments, and the directory roles of users.
+#[async_trait]
+pub trait RbacStore: Send + Sync + 'static {
+    /// `Conflict` when the id is taken.
+    async fn insert_role_definition(&self, role: &RoleDefinition) -> Result<(), StoreError>;
+    async fn get_role_definition(&self, tenant_id: &str, id: &str) -> Result<Option<RoleDefinition>, StoreError>;
+    /// Oldest first.
+    async fn list_role_definitions(&self, tenant_id: &str) -> Result<Vec<RoleDefinition>, StoreError>;
+    /// Stores the role if its revision is still `role.revision` (bumping it).
+    async fn update_role_definition(&self, role: &RoleDefinition) -> Result<bool, StoreError>;
+    /// Deletes the role unless an assignment still names it: `Ok(None)` when it did not exist,
+    /// `Ok(Some(false))` when assignments name it (nothing deleted), `Ok(Some(true))` when deleted.
+    async fn delete_role_definition(&self, tenant_id: &str, id: &str) -> Result<Option<bool>, StoreError>;
+
+    /// `Conflict` when the id is taken.
+    async fn insert_role_assignment(&self, assignment: &RoleAssignment) -> Result<(), StoreError>;
+    async fn get_role_assignment(&self, tenant_id: &str, id: &str) -> Result<Option<RoleAssignment>, StoreError>;
+    /// Oldest first; only those of one role definition when `role_definition_id` is given.
+    async fn list_role_assignments(
+        &self,
+        tenant_id: &str,
+        role_definition_id: Option<&str>,
+    ) -> Result<Vec<RoleAssignment>, StoreError>;
+    /// Compare-and-set on the revision, like `update_role_definition`.
+    async fn update_role_assignment(&self, assignment: &RoleAssignment) -> Result<bool, StoreError>;
+    async fn delete_role_assignment(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError>;
+
+    /// Replaces the user's directory roles (template ids). False when the user does not exist.
+    async fn set_directory_roles(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+        role_ids: &[String],
+    ) -> Result<bool, StoreError>;
+    /// The user's directory roles (template ids), sorted.
+    async fn directory_roles(&self, tenant_id: &str, user_id: &str) -> Result<Vec<String>, StoreError>;
+}
+
 /// Opens the backend named by the URL's scheme (creating a SQLite file and its folder if needed).
 pub async fn connect(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
@@ -491,6 +537,9 @@ pub(crate) const TENANT_DATA_TABLES: &[&str] = &[
     "events",
     "fired_actions",
     "reevaluation_queue",
+    "role_assignments",
+    "role_definitions",
+    "user_directory_roles",
     "device_policy_states",
     "notifications",
     "notification_templates",

@@ -61,3 +61,4 @@ include!("sql_devices.rs");
 include!("sql_connectors.rs");
 include!("sql_compliance.rs");
 include!("sql_worker.rs");
+include!("sql_rbac.rs");

@@ -12,6 +12,7 @@ mod identity;
 mod mtd;
 mod openapi;
 mod protocol;
+mod rbac;
 mod sdk;
 mod store;
 mod worker;

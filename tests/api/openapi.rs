@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use intune_mtd_emulator::domain::rbac::{resource_operation, RoleRequirement};
 use intune_mtd_emulator::http::route_table;
 use intune_mtd_emulator::http::routes::{Access, Surface};
 use reqwest::Method;
@@ -43,13 +44,52 @@ fn openapi_yaml_describes_exactly_the_served_routes() {
 fn every_route_declares_who_may_call_it() {
     for r in route_table() {
         let ok = match r.surface {
-            Surface::Graph => matches!(r.access, Access::Graph(p) if !p.any_of.is_empty()),
+            Surface::Graph => match r.access {
+                Access::Graph(p, role) => !p.any_of.is_empty() && graph_role_requirement_is_sound(r.path, role),
+                _ => false,
+            },
             Surface::Control => r.access == Access::AdminKey,
             Surface::Partner => r.access == Access::Partner,
             Surface::Identity | Surface::Operations => r.access == Access::Public,
         };
         assert!(ok, "{} {} has access {:?}", r.method, r.openapi_path(), r.access);
     }
+}
+
+/// Every Graph route names what a delegated caller needs beyond the scope: Intune routes an
+/// Intune resource operation that exists, Entra directory routes (users, groups) directory
+/// roles, and only `getEffectivePermissions` nothing but sign-in.
+fn graph_role_requirement_is_sound(path: &str, role: RoleRequirement) -> bool {
+    let directory = (path.starts_with("/users") || path.starts_with("/groups")) && !path.contains("/managedDevices");
+    match role {
+        RoleRequirement::Intune(action) => !directory && resource_operation(action).is_some_and(|o| o.id == action),
+        RoleRequirement::Directory(_) => directory,
+        RoleRequirement::OwnRights => path.starts_with("/deviceManagement/getEffectivePermissions"),
+    }
+}
+
+#[test]
+fn the_role_requirement_check_rejects_unsound_declarations() {
+    assert!(!graph_role_requirement_is_sound(
+        "/deviceManagement/mobileThreatDefenseConnectors",
+        RoleRequirement::Intune("Microsoft.Intune_MobileThreatDefense_Launch")
+    ));
+    assert!(!graph_role_requirement_is_sound(
+        "/deviceManagement/mobileThreatDefenseConnectors",
+        RoleRequirement::Directory(&[])
+    ));
+    assert!(!graph_role_requirement_is_sound(
+        "/users",
+        RoleRequirement::Intune("Microsoft.Intune_Audit_Read")
+    ));
+    assert!(!graph_role_requirement_is_sound(
+        "/deviceManagement/managedDevices",
+        RoleRequirement::OwnRights
+    ));
+    assert!(graph_role_requirement_is_sound(
+        "/users/{userId}/managedDevices",
+        RoleRequirement::Intune("Microsoft.Intune_ManagedDevices_Read")
+    ));
 }
 
 #[tokio::test]

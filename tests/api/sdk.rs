@@ -11,7 +11,8 @@ both_backends!(
     python_sdks_read_and_patch_device_management,
     python_sdks_page_devices_and_manage_groups,
     python_sdks_manage_mtd_connectors,
-    python_sdks_create_assign_and_read_compliance_policies
+    python_sdks_create_assign_and_read_compliance_policies,
+    python_sdks_read_rbac_with_a_delegated_token
 );
 
 pub fn python() -> PathBuf {
@@ -99,4 +100,28 @@ async fn python_sdks_create_assign_and_read_compliance_policies(app: TestApp) {
     heartbeat(&app, &partner).await;
     report(&app, &t, &partner, did, "high").await;
     run_sdk_script("compliance.py", &[&app.base, &token, &t.id, gid, did]).await;
+}
+
+async fn python_sdks_read_rbac_with_a_delegated_token(app: TestApp) {
+    use crate::directory::{add_member, create_group, create_user};
+    use crate::rbac::{assign_role, user_token, ESM};
+
+    let t = app.create_tenant().await;
+    let token = app.admin_token(&t).await;
+    let user = create_user(&app, &token, "ines@contoso.example", "Ines").await;
+    let group = create_group(&app, &token, "Security admins").await;
+    let gid = group["id"].as_str().unwrap();
+    let r = add_member(&app, &token, gid, &format!("users/{}", user["id"].as_str().unwrap())).await;
+    assert_eq!(r.status(), 204);
+    assign_role(&app, &token, ESM, &[gid]).await;
+    let (client, _) = app.register_app(&t.id, &[]).await;
+    let delegated = user_token(
+        &app,
+        &t.id,
+        &client,
+        "ines@contoso.example",
+        "https://graph.microsoft.com/DeviceManagementRBAC.ReadWrite.All",
+    )
+    .await;
+    run_sdk_script("rbac.py", &[&app.base, &delegated]).await;
 }

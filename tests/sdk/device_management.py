@@ -93,4 +93,6 @@ async def main():
     print("ok")
 
 
-asyncio.run(main())
+# Other scripts import client and expect from here: only run when executed.
+if __name__ == "__main__":
+    asyncio.run(main())

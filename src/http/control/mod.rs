@@ -2,6 +2,7 @@
 //! simulated devices (`devices.rs`).
 
 mod devices;
+mod roles;
 
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode, Uri};
@@ -115,6 +116,18 @@ pub fn routes() -> RouteTable {
             "/_emulator/tenants/{tenantId}/events",
             Access::AdminKey,
             events,
+        )
+        .route(
+            Method::GET,
+            "/_emulator/tenants/{tenantId}/users/{userId}/directoryRoles",
+            Access::AdminKey,
+            roles::get_roles,
+        )
+        .route(
+            Method::PUT,
+            "/_emulator/tenants/{tenantId}/users/{userId}/directoryRoles",
+            Access::AdminKey,
+            roles::put_roles,
         )
         .route(Method::GET, "/_emulator/partners", Access::AdminKey, partners);
     t

@@ -19,6 +19,7 @@ use crate::domain::policy::{
     assignment_id, check_grace_hours, check_one_block, ActionItem, Assignment, AssignmentTarget, ScheduledActionRule,
     StoredPolicy, TargetKind, THREAT_LEVEL_USER_GROUPS_ONLY,
 };
+use crate::domain::rbac::RoleRequirement::Intune;
 use crate::http::auth::GraphCaller;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiVersion, JsonBody, OData};
@@ -49,89 +50,114 @@ const PATH: &str = "/deviceManagement/deviceCompliancePolicies";
 const ITEM: &str = "/deviceManagement/deviceCompliancePolicies/{policyId}";
 
 pub fn routes(t: &mut RouteTable) {
-    t.route(Method::GET, PATH, Access::Graph(READ), list)
-        .route(Method::POST, PATH, Access::Graph(WRITE), create)
-        .route(Method::GET, ITEM, Access::Graph(READ), get)
-        .route(Method::PATCH, ITEM, Access::Graph(WRITE), patch)
-        .route(Method::DELETE, ITEM, Access::Graph(WRITE), delete)
-        .route(
-            Method::POST,
-            "/deviceManagement/deviceCompliancePolicies/{policyId}/assign",
-            Access::Graph(WRITE),
-            assign,
-        )
-        .route(
-            Method::POST,
-            "/deviceManagement/deviceCompliancePolicies/{policyId}/scheduleActionsForRules",
-            Access::Graph(WRITE),
-            schedule_actions,
-        )
-        .route(
-            Method::GET,
-            "/deviceManagement/deviceCompliancePolicies/{policyId}/scheduledActionsForRule",
-            Access::Graph(READ),
-            scheduled_actions_direct,
-        )
-        .route(
-            Method::GET,
-            "/deviceManagement/deviceCompliancePolicies/{policyId}/assignments",
-            Access::Graph(READ),
-            list_assignments,
-        )
-        .route(
-            Method::POST,
-            "/deviceManagement/deviceCompliancePolicies/{policyId}/assignments",
-            Access::Graph(WRITE),
-            create_assignment,
-        )
-        .route(
-            Method::GET,
-            "/deviceManagement/deviceCompliancePolicies/{policyId}/assignments/{assignmentId}",
-            Access::Graph(READ),
-            get_assignment,
-        )
-        .route(
-            Method::DELETE,
-            "/deviceManagement/deviceCompliancePolicies/{policyId}/assignments/{assignmentId}",
-            Access::Graph(WRITE),
-            delete_assignment,
-        )
-        .route(
-            Method::GET,
-            "/deviceManagement/deviceCompliancePolicies/{policyId}/deviceStatuses",
-            Access::Graph(READ),
-            device_statuses,
-        )
-        .route(
-            Method::GET,
-            "/deviceManagement/deviceCompliancePolicies/{policyId}/deviceStatuses/{statusId}",
-            Access::Graph(READ),
-            device_status,
-        )
-        .route(
-            Method::GET,
-            "/deviceManagement/deviceCompliancePolicies/{policyId}/userStatuses",
-            Access::Graph(READ),
-            user_statuses,
-        )
-        .route(
-            Method::GET,
-            "/deviceManagement/deviceCompliancePolicies/{policyId}/userStatuses/{statusId}",
-            Access::Graph(READ),
-            user_status,
-        )
-        .route(
-            Method::GET,
-            "/deviceManagement/deviceCompliancePolicies/{policyId}/deviceStatusOverview",
-            Access::Graph(READ),
-            device_status_overview,
-        )
-        .route(
-            Method::GET,
-            "/deviceManagement/deviceCompliancePolicies/{policyId}/userStatusOverview",
-            Access::Graph(READ),
-            user_status_overview,
-        );
+    t.route(
+        Method::GET,
+        PATH,
+        Access::Graph(READ, Intune("Microsoft.Intune_DeviceCompliancePolices_Read")),
+        list,
+    )
+    .route(
+        Method::POST,
+        PATH,
+        Access::Graph(WRITE, Intune("Microsoft.Intune_DeviceCompliancePolices_Create")),
+        create,
+    )
+    .route(
+        Method::GET,
+        ITEM,
+        Access::Graph(READ, Intune("Microsoft.Intune_DeviceCompliancePolices_Read")),
+        get,
+    )
+    .route(
+        Method::PATCH,
+        ITEM,
+        Access::Graph(WRITE, Intune("Microsoft.Intune_DeviceCompliancePolices_Update")),
+        patch,
+    )
+    .route(
+        Method::DELETE,
+        ITEM,
+        Access::Graph(WRITE, Intune("Microsoft.Intune_DeviceCompliancePolices_Delete")),
+        delete,
+    )
+    .route(
+        Method::POST,
+        "/deviceManagement/deviceCompliancePolicies/{policyId}/assign",
+        Access::Graph(WRITE, Intune("Microsoft.Intune_DeviceCompliancePolices_Assign")),
+        assign,
+    )
+    .route(
+        Method::POST,
+        "/deviceManagement/deviceCompliancePolicies/{policyId}/scheduleActionsForRules",
+        Access::Graph(WRITE, Intune("Microsoft.Intune_DeviceCompliancePolices_Update")),
+        schedule_actions,
+    )
+    .route(
+        Method::GET,
+        "/deviceManagement/deviceCompliancePolicies/{policyId}/scheduledActionsForRule",
+        Access::Graph(READ, Intune("Microsoft.Intune_DeviceCompliancePolices_Read")),
+        scheduled_actions_direct,
+    )
+    .route(
+        Method::GET,
+        "/deviceManagement/deviceCompliancePolicies/{policyId}/assignments",
+        Access::Graph(READ, Intune("Microsoft.Intune_DeviceCompliancePolices_Read")),
+        list_assignments,
+    )
+    .route(
+        Method::POST,
+        "/deviceManagement/deviceCompliancePolicies/{policyId}/assignments",
+        Access::Graph(WRITE, Intune("Microsoft.Intune_DeviceCompliancePolices_Assign")),
+        create_assignment,
+    )
+    .route(
+        Method::GET,
+        "/deviceManagement/deviceCompliancePolicies/{policyId}/assignments/{assignmentId}",
+        Access::Graph(READ, Intune("Microsoft.Intune_DeviceCompliancePolices_Read")),
+        get_assignment,
+    )
+    .route(
+        Method::DELETE,
+        "/deviceManagement/deviceCompliancePolicies/{policyId}/assignments/{assignmentId}",
+        Access::Graph(WRITE, Intune("Microsoft.Intune_DeviceCompliancePolices_Assign")),
+        delete_assignment,
+    )
+    .route(
+        Method::GET,
+        "/deviceManagement/deviceCompliancePolicies/{policyId}/deviceStatuses",
+        Access::Graph(READ, Intune("Microsoft.Intune_DeviceCompliancePolices_Read")),
+        device_statuses,
+    )
+    .route(
+        Method::GET,
+        "/deviceManagement/deviceCompliancePolicies/{policyId}/deviceStatuses/{statusId}",
+        Access::Graph(READ, Intune("Microsoft.Intune_DeviceCompliancePolices_Read")),
+        device_status,
+    )
+    .route(
+        Method::GET,
+        "/deviceManagement/deviceCompliancePolicies/{policyId}/userStatuses",
+        Access::Graph(READ, Intune("Microsoft.Intune_DeviceCompliancePolices_Read")),
+        user_statuses,
+    )
+    .route(
+        Method::GET,
+        "/deviceManagement/deviceCompliancePolicies/{policyId}/userStatuses/{statusId}",
+        Access::Graph(READ, Intune("Microsoft.Intune_DeviceCompliancePolices_Read")),
+        user_status,
+    )
+    .route(
+        Method::GET,
+        "/deviceManagement/deviceCompliancePolicies/{policyId}/deviceStatusOverview",
+        Access::Graph(READ, Intune("Microsoft.Intune_DeviceCompliancePolices_Read")),
+        device_status_overview,
+    )
+    .route(
+        Method::GET,
+        "/deviceManagement/deviceCompliancePolicies/{policyId}/userStatusOverview",
+        Access::Graph(READ, Intune("Microsoft.Intune_DeviceCompliancePolices_Read")),
+        user_status_overview,
+    );
 }
 
 pub fn schema_of(family: PolicyFamily) -> &'static StructType {

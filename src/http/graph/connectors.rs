@@ -12,6 +12,7 @@ use super::memory;
 use super::{apply_select, collection_response, graph_json, reject_expand, with_context, GraphCtx};
 use crate::domain::mtd::{catalog_partner, partner_state, CatalogPartner, Connector};
 use crate::domain::permissions::GraphPermission;
+use crate::domain::rbac::RoleRequirement::Intune;
 use crate::http::auth::GraphCaller;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{JsonBody, OData};
@@ -39,11 +40,36 @@ const WRITE: GraphPermission = GraphPermission {
 pub fn routes(t: &mut RouteTable) {
     const PATH: &str = "/deviceManagement/mobileThreatDefenseConnectors";
     const ITEM: &str = "/deviceManagement/mobileThreatDefenseConnectors/{connectorId}";
-    t.route(Method::GET, PATH, Access::Graph(READ), list)
-        .route(Method::POST, PATH, Access::Graph(WRITE), create)
-        .route(Method::GET, ITEM, Access::Graph(READ), get)
-        .route(Method::PATCH, ITEM, Access::Graph(WRITE), patch)
-        .route(Method::DELETE, ITEM, Access::Graph(WRITE), delete);
+    t.route(
+        Method::GET,
+        PATH,
+        Access::Graph(READ, Intune("Microsoft.Intune_MobileThreatDefense_Read")),
+        list,
+    )
+    .route(
+        Method::POST,
+        PATH,
+        Access::Graph(WRITE, Intune("Microsoft.Intune_MobileThreatDefense_Modify")),
+        create,
+    )
+    .route(
+        Method::GET,
+        ITEM,
+        Access::Graph(READ, Intune("Microsoft.Intune_MobileThreatDefense_Read")),
+        get,
+    )
+    .route(
+        Method::PATCH,
+        ITEM,
+        Access::Graph(WRITE, Intune("Microsoft.Intune_MobileThreatDefense_Modify")),
+        patch,
+    )
+    .route(
+        Method::DELETE,
+        ITEM,
+        Access::Graph(WRITE, Intune("Microsoft.Intune_MobileThreatDefense_Modify")),
+        delete,
+    );
 }
 
 /// The connector's Graph document: the admin's settings, the partner's metadata (the catalog's

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::{graph_json, reject_collection_options, with_context};
 use crate::domain::permissions::GraphPermission;
+use crate::domain::rbac::RoleRequirement::Intune;
 use crate::http::auth::GraphCaller;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiVersion, BaseUrl, IncludeUnknownEnumMembers, JsonBody, OData};
@@ -43,8 +44,18 @@ const WRITE: GraphPermission = GraphPermission {
 };
 
 pub fn routes(t: &mut RouteTable) {
-    t.route(Method::GET, "/deviceManagement", Access::Graph(READ), get)
-        .route(Method::PATCH, "/deviceManagement", Access::Graph(WRITE), patch);
+    t.route(
+        Method::GET,
+        "/deviceManagement",
+        Access::Graph(READ, Intune("Microsoft.Intune_Organization_Read")),
+        get,
+    )
+    .route(
+        Method::PATCH,
+        "/deviceManagement",
+        Access::Graph(WRITE, Intune("Microsoft.Intune_Organization_Update")),
+        patch,
+    );
 }
 
 async fn get(

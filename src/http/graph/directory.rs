@@ -18,6 +18,9 @@ use super::{
 };
 use crate::domain::directory::{hash_password, valid_user_principal_name, Group, Member, MemberKind, User};
 use crate::domain::permissions::GraphPermission;
+use crate::domain::rbac::{
+    RoleRequirement, GLOBAL_ADMINISTRATOR, GROUPS_ADMINISTRATOR, INTUNE_ADMINISTRATOR, USER_ADMINISTRATOR,
+};
 use crate::domain::tenant::parse_guid;
 use crate::http::auth::GraphCaller;
 use crate::http::error::{ApiError, ApiResult};
@@ -70,48 +73,87 @@ const MEMBER_WRITE: GraphPermission = GraphPermission {
     ],
 };
 
+// Users and groups are Entra ID objects, not Intune's: Intune roles play no part in them. A
+// delegated caller reads the directory with the scope alone (Entra lets member users read it),
+// while writes need a directory role that may make them: user administration for users, group
+// administration (which Entra also grants User and Intune Administrators, for security groups)
+// for groups and their members. Global Administrators may do everything.
+const ANY_USER: RoleRequirement = RoleRequirement::Directory(&[]);
+const USER_ADMINS: RoleRequirement = RoleRequirement::Directory(&[GLOBAL_ADMINISTRATOR, USER_ADMINISTRATOR]);
+const GROUP_ADMINS: RoleRequirement = RoleRequirement::Directory(&[
+    GLOBAL_ADMINISTRATOR,
+    GROUPS_ADMINISTRATOR,
+    USER_ADMINISTRATOR,
+    INTUNE_ADMINISTRATOR,
+]);
+
 pub fn routes(t: &mut RouteTable) {
-    t.route(Method::GET, "/users", Access::Graph(USER_READ), list_users)
-        .route(Method::POST, "/users", Access::Graph(USER_WRITE), create_user)
-        .route(Method::GET, "/users/{userId}", Access::Graph(USER_READ), get_user)
-        .route(Method::PATCH, "/users/{userId}", Access::Graph(USER_WRITE), patch_user)
+    t.route(Method::GET, "/users", Access::Graph(USER_READ, ANY_USER), list_users)
+        .route(
+            Method::POST,
+            "/users",
+            Access::Graph(USER_WRITE, USER_ADMINS),
+            create_user,
+        )
+        .route(
+            Method::GET,
+            "/users/{userId}",
+            Access::Graph(USER_READ, ANY_USER),
+            get_user,
+        )
+        .route(
+            Method::PATCH,
+            "/users/{userId}",
+            Access::Graph(USER_WRITE, USER_ADMINS),
+            patch_user,
+        )
         .route(
             Method::DELETE,
             "/users/{userId}",
-            Access::Graph(USER_WRITE),
+            Access::Graph(USER_WRITE, USER_ADMINS),
             delete_user,
         )
-        .route(Method::GET, "/groups", Access::Graph(GROUP_READ), list_groups)
-        .route(Method::POST, "/groups", Access::Graph(GROUP_WRITE), create_group)
-        .route(Method::GET, "/groups/{groupId}", Access::Graph(GROUP_READ), get_group)
+        .route(Method::GET, "/groups", Access::Graph(GROUP_READ, ANY_USER), list_groups)
+        .route(
+            Method::POST,
+            "/groups",
+            Access::Graph(GROUP_WRITE, GROUP_ADMINS),
+            create_group,
+        )
+        .route(
+            Method::GET,
+            "/groups/{groupId}",
+            Access::Graph(GROUP_READ, ANY_USER),
+            get_group,
+        )
         .route(
             Method::PATCH,
             "/groups/{groupId}",
-            Access::Graph(GROUP_WRITE),
+            Access::Graph(GROUP_WRITE, GROUP_ADMINS),
             patch_group,
         )
         .route(
             Method::DELETE,
             "/groups/{groupId}",
-            Access::Graph(GROUP_WRITE),
+            Access::Graph(GROUP_WRITE, GROUP_ADMINS),
             delete_group,
         )
         .route(
             Method::GET,
             "/groups/{groupId}/members",
-            Access::Graph(MEMBER_READ),
+            Access::Graph(MEMBER_READ, ANY_USER),
             list_members,
         )
         .route(
             Method::POST,
             "/groups/{groupId}/members/$ref",
-            Access::Graph(MEMBER_WRITE),
+            Access::Graph(MEMBER_WRITE, GROUP_ADMINS),
             add_member,
         )
         .route(
             Method::DELETE,
             "/groups/{groupId}/members/{memberId}/$ref",
-            Access::Graph(MEMBER_WRITE),
+            Access::Graph(MEMBER_WRITE, GROUP_ADMINS),
             remove_member,
         );
 }

@@ -14,6 +14,7 @@ use super::{
 };
 use crate::domain::device::{ManagedDevice, OwnerType};
 use crate::domain::permissions::GraphPermission;
+use crate::domain::rbac::RoleRequirement::Intune;
 use crate::domain::tenant::parse_guid;
 use crate::http::auth::GraphCaller;
 use crate::http::error::{ApiError, ApiResult};
@@ -45,79 +46,79 @@ pub fn routes(t: &mut RouteTable) {
     t.route(
         Method::GET,
         "/deviceManagement/managedDevices",
-        Access::Graph(READ),
+        Access::Graph(READ, Intune("Microsoft.Intune_ManagedDevices_Read")),
         list,
     )
     .route(
         Method::GET,
         "/deviceManagement/managedDevices/{deviceId}",
-        Access::Graph(READ),
+        Access::Graph(READ, Intune("Microsoft.Intune_ManagedDevices_Read")),
         get,
     )
     .route(
         Method::PATCH,
         "/deviceManagement/managedDevices/{deviceId}",
-        Access::Graph(WRITE),
+        Access::Graph(WRITE, Intune("Microsoft.Intune_ManagedDevices_Update")),
         patch,
     )
     .route(
         Method::DELETE,
         "/deviceManagement/managedDevices/{deviceId}",
-        Access::Graph(WRITE),
+        Access::Graph(WRITE, Intune("Microsoft.Intune_ManagedDevices_Delete")),
         delete,
     )
     .route(
         Method::POST,
         "/deviceManagement/managedDevices/{deviceId}/retire",
-        Access::Graph(PRIVILEGED),
+        Access::Graph(PRIVILEGED, Intune("Microsoft.Intune_RemoteTasks_Retire")),
         retire,
     )
     .route(
         Method::POST,
         "/deviceManagement/managedDevices/{deviceId}/wipe",
-        Access::Graph(PRIVILEGED),
+        Access::Graph(PRIVILEGED, Intune("Microsoft.Intune_RemoteTasks_Wipe")),
         wipe,
     )
     .route(
         Method::POST,
         "/deviceManagement/managedDevices/{deviceId}/remoteLock",
-        Access::Graph(PRIVILEGED),
+        Access::Graph(PRIVILEGED, Intune("Microsoft.Intune_RemoteTasks_RemoteLock")),
         remote_lock,
     )
     .route(
         Method::GET,
         "/deviceManagement/managedDevices/{deviceId}/detectedApps",
-        Access::Graph(READ),
+        Access::Graph(READ, Intune("Microsoft.Intune_ManagedDevices_Read")),
         apps_of_device,
     )
     .route(
         Method::GET,
         "/users/{userId}/managedDevices",
-        Access::Graph(READ),
+        Access::Graph(READ, Intune("Microsoft.Intune_ManagedDevices_Read")),
         list_of_user,
     )
     .route(
         Method::GET,
         "/users/{userId}/managedDevices/{deviceId}",
-        Access::Graph(READ),
+        Access::Graph(READ, Intune("Microsoft.Intune_ManagedDevices_Read")),
         get_of_user,
     )
     .route(
         Method::GET,
         "/deviceManagement/detectedApps",
-        Access::Graph(READ),
+        Access::Graph(READ, Intune("Microsoft.Intune_ManagedDevices_Read")),
         list_detected_apps,
     )
     .route(
         Method::GET,
         "/deviceManagement/detectedApps/{detectedAppId}",
-        Access::Graph(READ),
+        Access::Graph(READ, Intune("Microsoft.Intune_ManagedDevices_Read")),
         get_detected_app,
     )
     .route(
         Method::GET,
         "/deviceManagement/detectedApps/{detectedAppId}/managedDevices",
-        Access::Graph(READ),
+        Access::Graph(READ, Intune("Microsoft.Intune_ManagedDevices_Read")),
         devices_with_app,
     );
 }

@@ -8,6 +8,7 @@ pub mod managed_devices;
 mod memory;
 mod notification_templates;
 mod policy_states;
+mod rbac;
 
 use axum::http::{Method, Uri};
 use axum::Router;
@@ -25,6 +26,7 @@ pub fn router() -> (Router<AppState>, Vec<RouteInfo>) {
     directory::routes(&mut t);
     managed_devices::routes(&mut t);
     policy_states::routes(&mut t);
+    rbac::routes(&mut t);
     let (router, infos) = t.into_parts();
     let templates: Vec<&'static str> = infos.iter().map(|i| i.path).collect();
     let templates_for_405 = templates.clone();

@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 use super::{collection_response, graph_json, memory, with_context, GraphCtx};
 use crate::domain::permissions::GraphPermission;
 use crate::domain::policy::{canonical_branding, localized_message_id, LocalizedMessage, NotificationTemplate};
+use crate::domain::rbac::RoleRequirement::Intune;
 use crate::http::auth::GraphCaller;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{JsonBody, OData};
@@ -36,22 +37,72 @@ const MESSAGE: &str =
     "/deviceManagement/notificationMessageTemplates/{templateId}/localizedNotificationMessages/{messageId}";
 
 pub fn routes(t: &mut RouteTable) {
-    t.route(Method::GET, PATH, Access::Graph(READ), list)
-        .route(Method::POST, PATH, Access::Graph(WRITE), create)
-        .route(Method::GET, ITEM, Access::Graph(READ), get)
-        .route(Method::PATCH, ITEM, Access::Graph(WRITE), patch)
-        .route(Method::DELETE, ITEM, Access::Graph(WRITE), delete)
-        .route(
-            Method::POST,
-            "/deviceManagement/notificationMessageTemplates/{templateId}/sendTestMessage",
-            Access::Graph(WRITE),
-            send_test_message,
-        )
-        .route(Method::GET, MESSAGES, Access::Graph(READ), list_messages)
-        .route(Method::POST, MESSAGES, Access::Graph(WRITE), create_message)
-        .route(Method::GET, MESSAGE, Access::Graph(READ), get_message)
-        .route(Method::PATCH, MESSAGE, Access::Graph(WRITE), patch_message)
-        .route(Method::DELETE, MESSAGE, Access::Graph(WRITE), delete_message);
+    t.route(
+        Method::GET,
+        PATH,
+        Access::Graph(READ, Intune("Microsoft.Intune_DeviceCompliancePolices_Read")),
+        list,
+    )
+    .route(
+        Method::POST,
+        PATH,
+        Access::Graph(WRITE, Intune("Microsoft.Intune_DeviceCompliancePolices_Create")),
+        create,
+    )
+    .route(
+        Method::GET,
+        ITEM,
+        Access::Graph(READ, Intune("Microsoft.Intune_DeviceCompliancePolices_Read")),
+        get,
+    )
+    .route(
+        Method::PATCH,
+        ITEM,
+        Access::Graph(WRITE, Intune("Microsoft.Intune_DeviceCompliancePolices_Update")),
+        patch,
+    )
+    .route(
+        Method::DELETE,
+        ITEM,
+        Access::Graph(WRITE, Intune("Microsoft.Intune_DeviceCompliancePolices_Delete")),
+        delete,
+    )
+    .route(
+        Method::POST,
+        "/deviceManagement/notificationMessageTemplates/{templateId}/sendTestMessage",
+        Access::Graph(WRITE, Intune("Microsoft.Intune_DeviceCompliancePolices_Update")),
+        send_test_message,
+    )
+    .route(
+        Method::GET,
+        MESSAGES,
+        Access::Graph(READ, Intune("Microsoft.Intune_DeviceCompliancePolices_Read")),
+        list_messages,
+    )
+    .route(
+        Method::POST,
+        MESSAGES,
+        Access::Graph(WRITE, Intune("Microsoft.Intune_DeviceCompliancePolices_Update")),
+        create_message,
+    )
+    .route(
+        Method::GET,
+        MESSAGE,
+        Access::Graph(READ, Intune("Microsoft.Intune_DeviceCompliancePolices_Read")),
+        get_message,
+    )
+    .route(
+        Method::PATCH,
+        MESSAGE,
+        Access::Graph(WRITE, Intune("Microsoft.Intune_DeviceCompliancePolices_Update")),
+        patch_message,
+    )
+    .route(
+        Method::DELETE,
+        MESSAGE,
+        Access::Graph(WRITE, Intune("Microsoft.Intune_DeviceCompliancePolices_Update")),
+        delete_message,
+    );
 }
 
 fn not_found(id: &str) -> ApiError {

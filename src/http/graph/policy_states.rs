@@ -12,6 +12,7 @@ use super::{collection_response, graph_json, memory, with_context, GraphCtx};
 use crate::domain::device::ManagedDevice;
 use crate::domain::permissions::GraphPermission;
 use crate::domain::policy::StoredPolicy;
+use crate::domain::rbac::RoleRequirement::Intune;
 use crate::http::auth::GraphCaller;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiVersion, OData};
@@ -31,19 +32,19 @@ pub fn routes(t: &mut RouteTable) {
     t.route(
         Method::GET,
         "/deviceManagement/managedDevices/{deviceId}/deviceCompliancePolicyStates",
-        Access::Graph(READ),
+        Access::Graph(READ, Intune("Microsoft.Intune_ManagedDevices_Read")),
         list,
     )
     .route(
         Method::GET,
         "/deviceManagement/managedDevices/{deviceId}/deviceCompliancePolicyStates/{stateId}",
-        Access::Graph(READ),
+        Access::Graph(READ, Intune("Microsoft.Intune_ManagedDevices_Read")),
         get,
     )
     .route(
         Method::GET,
         "/users/{userId}/managedDevices/{deviceId}/deviceCompliancePolicyStates",
-        Access::Graph(READ),
+        Access::Graph(READ, Intune("Microsoft.Intune_ManagedDevices_Read")),
         list_of_user,
     );
 }
