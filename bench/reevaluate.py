@@ -33,7 +33,7 @@ def start(binary: str, db_url: str, *extra: str):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen([binary, "serve", "--listen", f"127.0.0.1:{port}", "--database-url", db_url,
-                             "--log-filter", "warn", *extra])
+                             "--log-filter", os.environ.get("LOG", "warn"), *extra])
     for _ in range(400):
         try:
             Client(port).call("GET", "/readyz")
@@ -108,7 +108,9 @@ def main() -> None:
         reader = threading.Thread(target=read)
         reader.start()
         t0 = time.perf_counter()
-        summary = Client(port).call("POST", f"/_emulator/tenants/{tid}/settle")
+        settler = Client(port)
+        settler.conn.timeout = 3600  # a million devices take minutes
+        summary = settler.call("POST", f"/_emulator/tenants/{tid}/settle")
         elapsed = time.perf_counter() - t0
         stop.set()
         reader.join()

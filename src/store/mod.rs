@@ -350,6 +350,10 @@ pub struct EventFilter {
 pub trait WorkerStore: Send + Sync + 'static {
     /// Puts the devices in scope on the re-evaluation queue. Returns how many were added.
     async fn enqueue(&self, tenant_id: &str, scope: &DeviceScope, at: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// The tenant's queue version: bumped by every enqueue.
+    async fn queue_version(&self, tenant_id: &str) -> Result<i64, StoreError>;
+    /// Records that a pass drained the queue as it was at `version`.
+    async fn mark_queue_seen(&self, tenant_id: &str, version: i64) -> Result<(), StoreError>;
     /// Whether the tenant has queued devices or devices due at `now`: the idle check.
     async fn has_work(&self, tenant_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Queued device ids after `after`, in id order.
