@@ -985,30 +985,13 @@ async fn list_assignments(
     Path(id): Path<String>,
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
-    super::reject_expand(&q, "deviceCompliancePolicyAssignment")?;
     let p = load(&state, &caller.tenant.id, &id).await?;
     let docs: Vec<Map<String, Value>> = p.assignments.iter().map(|a| render_assignment(a, &ctx)).collect();
-    let kept = memory::query(
-        docs,
-        q.filter.as_ref(),
-        &q.orderby,
-        "microsoft.graph.deviceCompliancePolicyAssignment",
-    )?;
-    let count = q.count.then_some(kept.len() as i64);
-    let values: Vec<Map<String, Value>> = kept
-        .into_iter()
-        .skip(q.skip.unwrap_or(0) as usize)
-        .take(q.top.map(|t| t as usize).unwrap_or(usize::MAX))
-        .collect();
-    Ok(collection_response(
-        ctx.context(
-            &format!("deviceManagement/deviceCompliancePolicies('{}')/assignments", p.id),
-            None,
-        ),
-        values,
-        count,
+    let context = ctx.context(
+        &format!("deviceManagement/deviceCompliancePolicies('{}')/assignments", p.id),
         None,
-    ))
+    );
+    list_of(&q, docs, "deviceCompliancePolicyAssignment", context)
 }
 
 fn assignment_not_found(id: &str) -> ApiError {
@@ -1260,35 +1243,9 @@ async fn states_of(
     Ok((p, rows))
 }
 
-fn list_of(
-    ctx: &GraphCtx,
-    q: &QueryOptions,
-    docs: Vec<Map<String, Value>>,
-    type_name: &str,
-    context: String,
-) -> ApiResult<Response> {
+fn list_of(q: &QueryOptions, docs: Vec<Map<String, Value>>, type_name: &str, context: String) -> ApiResult<Response> {
     super::reject_expand(q, type_name)?;
-    let kept = memory::query(
-        docs,
-        q.filter.as_ref(),
-        &q.orderby,
-        &format!("microsoft.graph.{type_name}"),
-    )?;
-    let count = q.count.then_some(kept.len() as i64);
-    let values: Vec<Map<String, Value>> = kept
-        .into_iter()
-        .skip(q.skip.unwrap_or(0) as usize)
-        .take(q.top.map(|t| t as usize).unwrap_or(usize::MAX))
-        .map(|d| match &q.select {
-            Some(names) => d
-                .into_iter()
-                .filter(|(k, _)| k.starts_with('@') || k == "id" || names.iter().any(|n| n.eq_ignore_ascii_case(k)))
-                .collect(),
-            None => d,
-        })
-        .collect();
-    let _ = ctx;
-    Ok(collection_response(context, values, count, None))
+    memory::page(q, docs, type_name, context)
 }
 
 async fn device_statuses(
@@ -1304,7 +1261,7 @@ async fn device_statuses(
         &format!("deviceManagement/deviceCompliancePolicies('{}')/deviceStatuses", p.id),
         None,
     );
-    list_of(&ctx, &q, docs, "deviceComplianceDeviceStatus", context)
+    list_of(&q, docs, "deviceComplianceDeviceStatus", context)
 }
 
 async fn device_status(
@@ -1342,7 +1299,7 @@ async fn user_statuses(
         &format!("deviceManagement/deviceCompliancePolicies('{}')/userStatuses", p.id),
         None,
     );
-    list_of(&ctx, &q, docs, "deviceComplianceUserStatus", context)
+    list_of(&q, docs, "deviceComplianceUserStatus", context)
 }
 
 async fn user_status(

@@ -176,6 +176,36 @@ pub fn query(items: Vec<Item>, filter: Option<&Expr>, orderby: &[OrderBy], type_
     Ok(kept)
 }
 
+/// A whole small collection as one page: `$filter`, `$orderby`, `$count`, `$skip`, `$top`, and
+/// `$select` by name (annotations and `id` always stay). `type_name` is unqualified.
+pub fn page(
+    q: &crate::odata::QueryOptions,
+    docs: Vec<Item>,
+    type_name: &str,
+    context: String,
+) -> ApiResult<axum::response::Response> {
+    let kept = query(
+        docs,
+        q.filter.as_ref(),
+        &q.orderby,
+        &format!("microsoft.graph.{type_name}"),
+    )?;
+    let count = q.count.then_some(kept.len() as i64);
+    let values: Vec<Item> = kept
+        .into_iter()
+        .skip(q.skip.unwrap_or(0) as usize)
+        .take(q.top.map(|t| t as usize).unwrap_or(usize::MAX))
+        .map(|d| match &q.select {
+            Some(names) => d
+                .into_iter()
+                .filter(|(k, _)| k.starts_with('@') || k == "id" || names.iter().any(|n| n.eq_ignore_ascii_case(k)))
+                .collect(),
+            None => d,
+        })
+        .collect();
+    Ok(super::collection_response(context, values, count, None))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

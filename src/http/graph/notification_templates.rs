@@ -6,7 +6,7 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 
-use super::{collection_response, graph_json, memory, with_context, GraphCtx};
+use super::{graph_json, memory, with_context, GraphCtx};
 use crate::domain::permissions::GraphPermission;
 use crate::domain::policy::{canonical_branding, localized_message_id, LocalizedMessage, NotificationTemplate};
 use crate::domain::rbac::RoleRequirement::Intune;
@@ -176,19 +176,7 @@ fn respond_list(
     type_name: &str,
     context: String,
 ) -> ApiResult<Response> {
-    let kept = memory::query(
-        docs,
-        q.filter.as_ref(),
-        &q.orderby,
-        &format!("microsoft.graph.{type_name}"),
-    )?;
-    let count = q.count.then_some(kept.len() as i64);
-    let values = kept
-        .into_iter()
-        .skip(q.skip.unwrap_or(0) as usize)
-        .take(q.top.map(|t| t as usize).unwrap_or(usize::MAX))
-        .collect();
-    Ok(collection_response(context, values, count, None))
+    memory::page(q, docs, type_name, context)
 }
 
 fn expand_messages(

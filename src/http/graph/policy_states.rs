@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::compliance_policies::{compliance_status, platform_type, setting_id};
 use super::managed_devices::{load, user_scope};
-use super::{collection_response, graph_json, memory, with_context, GraphCtx};
+use super::{graph_json, memory, with_context, GraphCtx};
 use crate::domain::device::ManagedDevice;
 use crate::domain::permissions::GraphPermission;
 use crate::domain::policy::StoredPolicy;
@@ -115,26 +115,7 @@ async fn docs(
 
 fn respond(q: &QueryOptions, docs: Vec<Map<String, Value>>, context: String) -> ApiResult<Response> {
     super::reject_expand(q, "deviceCompliancePolicyState")?;
-    let kept = memory::query(
-        docs,
-        q.filter.as_ref(),
-        &q.orderby,
-        "microsoft.graph.deviceCompliancePolicyState",
-    )?;
-    let count = q.count.then_some(kept.len() as i64);
-    let values = kept
-        .into_iter()
-        .skip(q.skip.unwrap_or(0) as usize)
-        .take(q.top.map(|t| t as usize).unwrap_or(usize::MAX))
-        .map(|d| match &q.select {
-            Some(names) => d
-                .into_iter()
-                .filter(|(k, _)| k.starts_with('@') || k == "id" || names.iter().any(|n| n.eq_ignore_ascii_case(k)))
-                .collect(),
-            None => d,
-        })
-        .collect();
-    Ok(collection_response(context, values, count, None))
+    memory::page(q, docs, "deviceCompliancePolicyState", context)
 }
 
 async fn list(
