@@ -362,7 +362,7 @@ async fn fire(
     a: PendingAction,
     cause: &str,
 ) -> Result<bool, StoreError> {
-    use crate::service::devices::{issue, RemoteAction};
+    use crate::service::devices::RemoteAction;
     let policy_name = ctx
         .policies
         .iter()
@@ -374,7 +374,7 @@ async fn fire(
         .clone()
         .or_else(|| device.user_principal_name.clone());
     let mut message = None;
-    let mut device_change = None;
+    let mut device_action = None;
     let mut detail = Map::new();
     match a.item.action_type.as_str() {
         "notification" => {
@@ -437,36 +437,13 @@ async fn fire(
             ));
         }
         other => {
-            let remote = match other {
-                "retire" => Some(RemoteAction::Retire),
-                "wipe" => Some(RemoteAction::Wipe),
-                "remoteLock" => Some(RemoteAction::RemoteLock),
-                _ => None,
-            };
-            let mut d = device.clone();
-            match remote {
-                Some(r) => issue(&mut d, r, ctx.now),
-                None => {
-                    // removeResourceAccessProfiles: a pending device action, no management change.
-                    let stamp = rfc3339(ctx.now);
-                    let results = d
-                        .properties
-                        .entry("deviceActionResults")
-                        .or_insert_with(|| Value::Array(Vec::new()));
-                    if let Value::Array(items) = results {
-                        items.retain(|r| r.get("actionName").and_then(Value::as_str) != Some(other));
-                        items.push(json!({"actionName": other, "actionState": "pending", "startDateTime": stamp, "lastUpdatedDateTime": stamp}));
-                    }
-                }
-            }
-            device_change = Some((
-                d.management_state.clone(),
-                d.properties
-                    .get("deviceActionResults")
-                    .cloned()
-                    .unwrap_or(Value::Array(vec![])),
-            ));
-            detail.insert("managementState".into(), d.management_state.into());
+            // retire, wipe, remoteLock, removeResourceAccessProfiles: a pending device action.
+            let state = RemoteAction::parse(other).and_then(RemoteAction::pending_state);
+            device_action = Some((other.to_string(), state.map(str::to_string)));
+            detail.insert(
+                "managementState".into(),
+                state.unwrap_or(&device.management_state).into(),
+            );
         }
     }
     let mut document = json!({
@@ -497,7 +474,7 @@ async fn fire(
                 action_id: a.item.id.clone(),
                 fired_at: ctx.now,
                 message,
-                device_change,
+                device_action,
                 event: Event {
                     kind: "actionFired".into(),
                     device_id: Some(device.id.clone()),

@@ -141,28 +141,48 @@ impl RemoteAction {
     }
 }
 
-/// Records an issued remote action as Intune shows it: a pending `deviceActionResults` entry
-/// (one per action name, the latest), and for retire and wipe the pending management state.
-pub fn issue(device: &mut ManagedDevice, action: RemoteAction, now: DateTime<Utc>) {
+impl RemoteAction {
+    pub fn parse(name: &str) -> Option<Self> {
+        [RemoteAction::Retire, RemoteAction::Wipe, RemoteAction::RemoteLock]
+            .into_iter()
+            .find(|a| a.name() == name)
+    }
+
+    /// The `managementState` the action puts the device in until it completes.
+    pub fn pending_state(self) -> Option<&'static str> {
+        match self {
+            RemoteAction::Retire => Some("retirePending"),
+            RemoteAction::Wipe => Some("wipePending"),
+            RemoteAction::RemoteLock => None,
+        }
+    }
+}
+
+/// Records a pending device action in the device's properties as Intune shows it: one
+/// `deviceActionResults` entry per action name, the latest.
+pub fn record_pending_action(properties: &mut Map<String, Value>, name: &str, now: DateTime<Utc>) {
     let stamp = crate::service::clock::rfc3339(now);
     let entry = json!({
-        "actionName": action.name(),
+        "actionName": name,
         "actionState": "pending",
         "startDateTime": stamp,
         "lastUpdatedDateTime": stamp,
     });
-    let results = device
-        .properties
+    let results = properties
         .entry("deviceActionResults")
         .or_insert_with(|| Value::Array(Vec::new()));
     if let Value::Array(items) = results {
-        items.retain(|r| r.get("actionName").and_then(Value::as_str) != Some(action.name()));
+        items.retain(|r| r.get("actionName").and_then(Value::as_str) != Some(name));
         items.push(entry);
     }
-    match action {
-        RemoteAction::Retire => device.management_state = "retirePending".into(),
-        RemoteAction::Wipe => device.management_state = "wipePending".into(),
-        RemoteAction::RemoteLock => {}
+}
+
+/// Records an issued remote action: its pending result, and for retire and wipe the pending
+/// management state.
+pub fn issue(device: &mut ManagedDevice, action: RemoteAction, now: DateTime<Utc>) {
+    record_pending_action(&mut device.properties, action.name(), now);
+    if let Some(state) = action.pending_state() {
+        device.management_state = state.into();
     }
 }
 

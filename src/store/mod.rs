@@ -332,8 +332,9 @@ pub struct FiredAction {
     pub fired_at: DateTime<Utc>,
     /// A message for the outbox: (kind, document).
     pub message: Option<(String, Value)>,
-    /// The device's new `managementState` and `deviceActionResults`.
-    pub device_change: Option<(String, Value)>,
+    /// A pending device action to record on the device as it is when the action fires (its
+    /// `deviceActionResults` entry), with the `managementState` it sets, if any.
+    pub device_action: Option<(String, Option<String>)>,
     pub event: Event,
 }
 

@@ -240,26 +240,28 @@ impl WorkerStore for StoreImpl {
             .execute(&mut *tx)
             .await?;
         }
-        if let Some((management_state, results)) = &a.device_change {
-            // Only what the action changes: a concurrent evaluation's compliance state stays.
-            let row = sqlx::query("SELECT properties FROM managed_devices WHERE tenant_id = $1 AND id = $2")
-                .bind(tenant_id)
-                .bind(&a.device_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+        if let Some((name, management_state)) = &a.device_action {
+            // Applied to the row as it is now (the update locks it first): another action or a
+            // concurrent evaluation keeps what it wrote.
+            let row = sqlx::query(
+                "UPDATE managed_devices SET management_state = COALESCE($3, management_state) \
+                 WHERE tenant_id = $1 AND id = $2 RETURNING properties",
+            )
+            .bind(tenant_id)
+            .bind(&a.device_id)
+            .bind(management_state.as_deref())
+            .fetch_optional(&mut *tx)
+            .await?;
             if let Some(row) = row {
                 let mut props: sqlx::types::Json<serde_json::Map<String, serde_json::Value>> =
                     row.try_get("properties")?;
-                props.0.insert("deviceActionResults".into(), results.clone());
-                sqlx::query(
-                    "UPDATE managed_devices SET management_state = $3, properties = $4 WHERE tenant_id = $1 AND id = $2",
-                )
-                .bind(tenant_id)
-                .bind(&a.device_id)
-                .bind(management_state.as_str())
-                .bind(props)
-                .execute(&mut *tx)
-                .await?;
+                crate::service::devices::record_pending_action(&mut props.0, name, a.fired_at);
+                sqlx::query("UPDATE managed_devices SET properties = $3 WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant_id)
+                    .bind(&a.device_id)
+                    .bind(props)
+                    .execute(&mut *tx)
+                    .await?;
             }
         }
         insert_events(&mut *tx, tenant_id, std::slice::from_ref(&a.event)).await?;

@@ -14,7 +14,8 @@ use crate::mtd::{partner_token, LOOKOUT};
 
 both_backends!(
     grace_actions_and_an_unresponsive_partner_tell_their_story,
-    changes_wait_for_the_worker
+    changes_wait_for_the_worker,
+    device_actions_fire_unless_scheduled_actions_are_off,
 );
 
 const POLICIES: &str = "/beta/deviceManagement/deviceCompliancePolicies";
@@ -285,6 +286,123 @@ async fn changes_wait_for_the_worker(app: TestApp) {
     assert_eq!(after["complianceState"], "noncompliant");
     let s = settle(&app, &t).await;
     assert_eq!(s["devicesEvaluated"], 0, "nothing left: {s}");
+}
+
+async fn device_actions_fire_unless_scheduled_actions_are_off(app: TestApp) {
+    let t = app.create_tenant().await;
+    let token = app.admin_token(&t).await;
+    let d = enroll(
+        &app,
+        &t,
+        json!({ "deviceName": "old", "operatingSystem": "iOS", "osVersion": "15.0", "ownerType": "company" }),
+    )
+    .await;
+    let did = d["id"].as_str().unwrap();
+    let r = app
+        .graph(Method::POST, POLICIES, &token)
+        .json(&json!({
+            "@odata.type": "#microsoft.graph.iosCompliancePolicy",
+            "displayName": "iOS 16+",
+            "osMinimumVersion": "16.0",
+            "scheduledActionsForRule": [{ "ruleName": "PasswordRequired", "scheduledActionConfigurations": [
+                { "actionType": "block", "gracePeriodHours": 0 },
+                { "actionType": "retire", "gracePeriodHours": 2 },
+                { "actionType": "removeResourceAccessProfiles", "gracePeriodHours": 1 }
+            ]}]
+        }))
+        .send()
+        .await
+        .unwrap();
+    let pid = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let r = app
+        .graph(Method::POST, &format!("{POLICIES}/{pid}/assign"), &token)
+        .json(
+            &json!({ "assignments": [{ "target": { "@odata.type": "#microsoft.graph.allDevicesAssignmentTarget" } }] }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // With isScheduledActionEnabled off, time passes and nothing but the state changes.
+    let r = app
+        .graph(Method::PATCH, "/v1.0/deviceManagement", &token)
+        .json(&json!({ "settings": { "isScheduledActionEnabled": false } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    settle(&app, &t).await;
+    app.advance_clock(&t.id, "PT3H").await;
+    let s = settle(&app, &t).await;
+    assert_eq!(s["actionsFired"], 0, "{s}");
+    let token = app.admin_token(&t).await;
+    let path = format!("/beta/deviceManagement/managedDevices/{did}");
+    let device: Value = app
+        .graph(Method::GET, &path, &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(device["complianceState"], "noncompliant");
+    assert_eq!(device["managementState"], "managed");
+    // Turned back on, the actions due fire at the next pass.
+    let r = app
+        .graph(Method::PATCH, "/v1.0/deviceManagement", &token)
+        .json(&json!({ "settings": { "isScheduledActionEnabled": true } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let s = settle(&app, &t).await;
+    assert_eq!(s["actionsFired"], 2, "{s}");
+    let device: Value = app
+        .graph(Method::GET, &path, &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(device["managementState"], "retirePending");
+    let names: Vec<&str> = device["deviceActionResults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["actionName"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"retire") && names.contains(&"removeResourceAccessProfiles"),
+        "{names:?}"
+    );
+
+    // Bad input to the logs and to settle.
+    for (path, status) in [
+        (
+            format!("/_emulator/tenants/{}/notifications?$filter=kind eq 'push'", t.id),
+            400,
+        ),
+        (format!("/_emulator/tenants/{}/events?$skiptoken=nonsense", t.id), 400),
+        (
+            "/_emulator/tenants/00000000-0000-4000-8000-000000000000/events".to_string(),
+            404,
+        ),
+    ] {
+        let r = app.req(Method::GET, &path).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), status, "{path}");
+        let body: Value = r.json().await.unwrap();
+        assert!(body["error"]["message"].is_string(), "{body}");
+    }
+    let r = app
+        .req(
+            Method::POST,
+            "/_emulator/tenants/00000000-0000-4000-8000-000000000000/settle",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
 }
 
 /// A server process of the built binary, with its worker.

@@ -574,6 +574,22 @@ async fn expand_into(
     expand: &[crate::odata::Expand],
     out: &mut Map<String, Value>,
 ) -> ApiResult<()> {
+    // The status views all read the policy's stored states: once, if any is expanded.
+    let needs_states = expand.iter().any(|e| {
+        [
+            "deviceStatuses",
+            "userStatuses",
+            "deviceStatusOverview",
+            "userStatusOverview",
+        ]
+        .iter()
+        .any(|n| n.eq_ignore_ascii_case(&e.property))
+    });
+    let rows = if needs_states {
+        state.store.policy_states_of_policy(&p.tenant_id, &p.id).await?
+    } else {
+        Vec::new()
+    };
     for e in expand {
         let name = NAVIGATION
             .iter()
@@ -616,27 +632,19 @@ async fn expand_into(
                         .collect(),
                 )
             }
-            "deviceStatuses" => {
-                let rows = state.store.policy_states_of_policy(&p.tenant_id, &p.id).await?;
-                Value::Array(
-                    rows.iter()
-                        .map(|(s, d)| Value::Object(device_status_doc(p, s, d)))
-                        .collect(),
-                )
+            "deviceStatuses" => Value::Array(
+                rows.iter()
+                    .map(|(s, d)| Value::Object(device_status_doc(p, s, d)))
+                    .collect(),
+            ),
+            "userStatuses" => Value::Array(user_status_docs(p, &rows).into_iter().map(Value::Object).collect()),
+            "deviceStatusOverview" => Value::Object(overview(p, &rows, ctx, false)),
+            "userStatusOverview" => Value::Object(overview(p, &rows, ctx, true)),
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "The navigation property '{other}' cannot be expanded: the emulator does not compute it."
+                )))
             }
-            "userStatuses" => {
-                let rows = state.store.policy_states_of_policy(&p.tenant_id, &p.id).await?;
-                Value::Array(user_status_docs(p, &rows).into_iter().map(Value::Object).collect())
-            }
-            "deviceStatusOverview" => {
-                let rows = state.store.policy_states_of_policy(&p.tenant_id, &p.id).await?;
-                Value::Object(overview(p, &rows, ctx, false))
-            }
-            "userStatusOverview" => {
-                let rows = state.store.policy_states_of_policy(&p.tenant_id, &p.id).await?;
-                Value::Object(overview(p, &rows, ctx, true))
-            }
-            _ => Value::Array(Vec::new()),
         };
         out.insert((*name).to_string(), value);
     }

@@ -116,10 +116,17 @@ async fn patch(
             check_settings(settings).map_err(|e| ApiError::bad_request(e.0))?;
         }
         if state.store.update_device_management(&record).await? {
-            // secureByDefault and the check-in threshold take part in every device's evaluation.
-            let touches_compliance = patch.get("settings").and_then(Value::as_object).is_some_and(|s| {
-                s.contains_key("secureByDefault") || s.contains_key("deviceComplianceCheckinThresholdDays")
-            });
+            // These settings take part in every device's evaluation (isScheduledActionEnabled
+            // decides whether actions still to come are due times at all).
+            const EVALUATED: &[&str] = &[
+                "secureByDefault",
+                "deviceComplianceCheckinThresholdDays",
+                "isScheduledActionEnabled",
+            ];
+            let touches_compliance = patch
+                .get("settings")
+                .and_then(Value::as_object)
+                .is_some_and(|s| EVALUATED.iter().any(|k| s.contains_key(*k)));
             if touches_compliance {
                 compliance::mark(state.store.as_ref(), &caller.tenant.id, &DeviceScope::All).await?;
             }
