@@ -487,29 +487,6 @@ async fn fire(
         .await
 }
 
-/// Re-evaluates every device in scope, in batches, against the tenant as it is at `now`.
-pub async fn reevaluate(
-    store: &dyn Store,
-    tenant_id: &str,
-    now: DateTime<Utc>,
-    scope: &DeviceScope,
-) -> Result<Summary, StoreError> {
-    let ctx = load_context(store, tenant_id, now).await?;
-    let mut summary = Summary::default();
-    let mut after: Option<String> = None;
-    loop {
-        let ids = store.device_ids(tenant_id, scope, after.as_deref(), BATCH).await?;
-        let Some(last) = ids.last().cloned() else { break };
-        let (s, _) = reevaluate_devices(store, &ctx, tenant_id, &ids).await?;
-        summary.add(s);
-        if (ids.len() as u64) < BATCH {
-            break;
-        }
-        after = Some(last);
-    }
-    Ok(summary)
-}
-
 /// Evaluates these devices now (a threat report or a check-in concerns them alone).
 pub async fn reevaluate_device(
     store: &dyn Store,

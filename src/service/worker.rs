@@ -23,7 +23,7 @@ use crate::clock::{tenant_now, Clock};
 use crate::domain::mtd::partner_state;
 use crate::service::clock::rfc3339;
 use crate::service::compliance::{self, load_context, reevaluate_devices, Summary, BATCH, CAUSE};
-use crate::store::{DeviceScope, Event, Store, StoreError};
+use crate::store::{Event, Store, StoreError};
 
 /// How long a replica's hold on a tenant lasts without renewal.
 const LEASE: StdDuration = StdDuration::from_secs(30);
@@ -187,9 +187,7 @@ impl Worker {
         // What time made due: evaluation moves each device's due time past now.
         let mut after: Option<String> = None;
         loop {
-            let ids = store
-                .device_ids(tenant_id, &DeviceScope::DueBy(now), after.as_deref(), 2 * BATCH)
-                .await?;
+            let ids = store.due_devices(tenant_id, now, after.as_deref(), 2 * BATCH).await?;
             let Some(last) = ids.last().cloned() else { break };
             summary.compliance.add(two_batches(store, &ctx, tenant_id, &ids).await?);
             rounds += 1;

@@ -400,8 +400,6 @@ pub enum DeviceScope {
     /// Devices with these Entra device ids (as groups name them), and devices whose primary
     /// user has one of these ids.
     Members(Vec<String>),
-    /// Devices whose compliance falls due at or before the instant.
-    DueBy(DateTime<Utc>),
 }
 
 /// Compliance policies, notification templates, the outbox and evaluation results.
@@ -440,11 +438,12 @@ pub trait ComplianceStore: Send + Sync + 'static {
         limit: u64,
     ) -> Result<Vec<(i64, Value)>, StoreError>;
 
-    /// Ids of the devices in scope, in id order, after `after`.
-    async fn device_ids(
+    /// Ids of the devices whose compliance falls due at or before `now`, in id order, after
+    /// `after`.
+    async fn due_devices(
         &self,
         tenant_id: &str,
-        scope: &DeviceScope,
+        now: DateTime<Utc>,
         after: Option<&str>,
         limit: u64,
     ) -> Result<Vec<String>, StoreError>;

@@ -252,66 +252,23 @@ impl ComplianceStore for StoreImpl {
             .collect()
     }
 
-    async fn device_ids(
+    async fn due_devices(
         &self,
         tenant_id: &str,
-        scope: &DeviceScope,
+        now: DateTime<Utc>,
         after: Option<&str>,
         limit: u64,
     ) -> Result<Vec<String>, StoreError> {
-        let after = after.unwrap_or("");
-        let ids: Vec<String> = match scope {
-            DeviceScope::All => {
-                sqlx::query_scalar(
-                    "SELECT id FROM managed_devices WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-                )
-                .bind(tenant_id)
-                .bind(after)
-                .bind(limit as i64)
-                .fetch_all(self.reader())
-                .await?
-            }
-            DeviceScope::DueBy(at) => {
-                sqlx::query_scalar(
-                    "SELECT id FROM managed_devices WHERE tenant_id = $1 AND compliance_due_at <= $2 AND id > $3 \
-                     ORDER BY id LIMIT $4",
-                )
-                .bind(tenant_id)
-                .bind(*at)
-                .bind(after)
-                .bind(limit as i64)
-                .fetch_all(self.reader())
-                .await?
-            }
-            DeviceScope::Platforms(platforms) | DeviceScope::Members(platforms) if platforms.is_empty() => Vec::new(),
-            DeviceScope::Platforms(platforms) => {
-                let list = values_list(4, platforms.len());
-                let sql = format!(
-                    "SELECT d.id FROM managed_devices d JOIN ({list}) AS k ON d.platform = k.column1 \
-                     WHERE d.tenant_id = $1 AND d.id > $2 ORDER BY d.id LIMIT $3"
-                );
-                let mut q = sqlx::query_scalar(&sql).bind(tenant_id).bind(after).bind(limit as i64);
-                for p in platforms {
-                    q = q.bind(p.as_str());
-                }
-                q.fetch_all(self.reader()).await?
-            }
-            DeviceScope::Members(members) => {
-                let list = values_list(4, members.len());
-                let sql = format!(
-                    "WITH k AS ({list}) SELECT id FROM (\
-                     SELECT d.id FROM k JOIN managed_devices d ON d.tenant_id = $1 AND d.azure_ad_device_id = k.column1 \
-                     UNION SELECT d.id FROM k JOIN managed_devices d ON d.tenant_id = $1 AND d.user_id = k.column1\
-                     ) AS m WHERE id > $2 ORDER BY id LIMIT $3"
-                );
-                let mut q = sqlx::query_scalar(&sql).bind(tenant_id).bind(after).bind(limit as i64);
-                for m in members {
-                    q = q.bind(m.as_str());
-                }
-                q.fetch_all(self.reader()).await?
-            }
-        };
-        Ok(ids)
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM managed_devices WHERE tenant_id = $1 AND compliance_due_at <= $2 AND id > $3 \
+             ORDER BY id LIMIT $4",
+        )
+        .bind(tenant_id)
+        .bind(now)
+        .bind(after.unwrap_or(""))
+        .bind(limit as i64)
+        .fetch_all(self.reader())
+        .await?)
     }
 
     // The id list drives each query (`CROSS JOIN` keeps SQLite's planner from scanning the
@@ -429,33 +386,40 @@ impl ComplianceStore for StoreImpl {
             }
             b.push(") AS k WHERE managed_devices.tenant_id = ");
             b.push_bind(tenant_id);
-            b.push(" AND managed_devices.id = k.column1");
-            b.build().execute(&mut *tx).await?;
+            // The update locks the rows it finds: a device deleted before it is not among them,
+            // and one deleted after it waits for this transaction. Only those keep states.
+            b.push(" AND managed_devices.id = k.column1 RETURNING managed_devices.id");
+            let existing: std::collections::HashSet<String> = b
+                .build_query_scalar::<String>()
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .collect();
 
-            let list = values_list(2, chunk.len());
+            let ids: Vec<String> = chunk.iter().map(|r| r.device_id.clone()).collect();
+            let list = values_list(2, ids.len());
             let sql = format!(
                 "DELETE FROM device_policy_states WHERE tenant_id = $1 AND device_id IN (SELECT column1 FROM ({list}) AS k)"
             );
-            let mut q = sqlx::query(&sql).bind(tenant_id);
-            for r in chunk {
-                q = q.bind(r.device_id.as_str());
-            }
-            q.execute(&mut *tx).await?;
+            bind_ids(&sql, tenant_id, &ids).execute(&mut *tx).await?;
             // Off the queue, unless queued again after this evaluation read its inputs.
-            let list = values_list(3, chunk.len());
+            let list = values_list(3, ids.len());
             let sql = format!(
                 "DELETE FROM reevaluation_queue WHERE tenant_id = $1 AND enqueued_at <= $2 \
                  AND device_id IN (SELECT column1 FROM ({list}) AS k)"
             );
             let mut q = sqlx::query(&sql).bind(tenant_id).bind(started);
-            for r in chunk {
-                q = q.bind(r.device_id.as_str());
+            for id in &ids {
+                q = q.bind(id.as_str());
             }
             q.execute(&mut *tx).await?;
 
-            let states: Vec<&PolicyStateRow> = chunk.iter().flat_map(|r| &r.policies).collect();
+            let states: Vec<&PolicyStateRow> = chunk
+                .iter()
+                .filter(|r| existing.contains(&r.device_id))
+                .flat_map(|r| &r.policies)
+                .collect();
             for part in states.chunks(500) {
-                // Only for devices that still exist: one deleted meanwhile keeps no states.
                 let mut b = sqlx::QueryBuilder::<Db>::new(format!(
                     "INSERT INTO device_policy_states (tenant_id, {STATE_COLUMNS}) "
                 ));
@@ -470,40 +434,7 @@ impl ComplianceStore for StoreImpl {
                         .push_bind(s.policy_version)
                         .push_bind(s.evaluated_at);
                 });
-                b.push(" ON CONFLICT DO NOTHING");
-                match b.build().execute(&mut *tx).await {
-                    Ok(_) => {}
-                    Err(e) if e.as_database_error().is_some_and(|d| d.is_foreign_key_violation()) => {
-                        // A device went away during the evaluation: store the rest row by row.
-                        for s in part {
-                            let exists: Option<i64> =
-                                sqlx::query_scalar("SELECT 1 FROM managed_devices WHERE tenant_id = $1 AND id = $2")
-                                    .bind(tenant_id)
-                                    .bind(s.device_id.as_str())
-                                    .fetch_optional(&mut *tx)
-                                    .await?;
-                            if exists.is_none() {
-                                continue;
-                            }
-                            sqlx::query(&format!(
-                                "INSERT INTO device_policy_states (tenant_id, {STATE_COLUMNS}) \
-                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING"
-                            ))
-                            .bind(tenant_id)
-                            .bind(s.device_id.as_str())
-                            .bind(s.policy_id.as_str())
-                            .bind(s.state.as_str())
-                            .bind(sqlx::types::Json(&s.settings))
-                            .bind(s.episode_start)
-                            .bind(s.grace_deadline)
-                            .bind(s.policy_version)
-                            .bind(s.evaluated_at)
-                            .execute(&mut *tx)
-                            .await?;
-                        }
-                    }
-                    Err(e) => return Err(e.into()),
-                }
+                b.build().execute(&mut *tx).await?;
             }
         }
         tx.commit().await?;

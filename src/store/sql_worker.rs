@@ -31,12 +31,8 @@ where
 #[async_trait]
 impl WorkerStore for StoreImpl {
     async fn enqueue(&self, tenant_id: &str, scope: &DeviceScope, at: DateTime<Utc>) -> Result<u64, StoreError> {
-        // The same scopes `device_ids` reads, written as one INSERT ... SELECT.
         let (select, values): (String, &[String]) = match scope {
             DeviceScope::All => ("SELECT d.id FROM managed_devices d WHERE d.tenant_id = $1".into(), &[]),
-            DeviceScope::DueBy(_) => {
-                return Err(StoreError::Corrupt("due devices are found, not queued".into()));
-            }
             DeviceScope::Platforms(p) | DeviceScope::Members(p) if p.is_empty() => return Ok(0),
             DeviceScope::Platforms(p) => (
                 format!(

@@ -515,6 +515,50 @@ async fn partners(_: Admin) -> Json<Value> {
 }
 
 /// `GET /_emulator/tenants/{tid}/notifications`: the outbox of emails and push messages, oldest
+/// A log read oldest first by sequence number: where a page starts (`$top`, the `$skiptoken`
+/// of a previous page's `@odata.nextLink`), and the page's answer from rows fetched one beyond it.
+struct SeqPage {
+    after: i64,
+    size: u64,
+}
+
+impl SeqPage {
+    fn from(q: &odata::QueryOptions, what: &str) -> ApiResult<Self> {
+        if q.filter.is_some() || !q.orderby.is_empty() || q.select.is_some() || !q.expand.is_empty() || q.skip.is_some()
+        {
+            return Err(ApiError::bad_request(format!(
+                "The {what} supports $top and $skiptoken only: it is listed oldest first."
+            )));
+        }
+        let page = page_request(q, 100, 1000)?;
+        let after = match &page.start {
+            crate::http::paging::PageStart::After(k) => k.parse::<i64>().map_err(|_| {
+                ApiError::bad_request("The $skiptoken is not valid. Follow @odata.nextLink as returned.")
+            })?,
+            crate::http::paging::PageStart::Offset(_) => 0,
+        };
+        Ok(SeqPage { after, size: page.size })
+    }
+
+    fn answer(&self, rows: Vec<(i64, Value)>, base: &str, uri: &Uri) -> Json<Value> {
+        let more = rows.len() as u64 > self.size;
+        let shown: Vec<(i64, Value)> = rows.into_iter().take(self.size as usize).collect();
+        let mut body = Map::new();
+        if let (true, Some((last, _))) = (more, shown.last()) {
+            let start = crate::http::paging::PageStart::After(last.to_string());
+            body.insert(
+                "@odata.nextLink".into(),
+                json!(next_link(base, uri.path(), uri.query(), &start)),
+            );
+        }
+        body.insert(
+            "value".into(),
+            Value::Array(shown.into_iter().map(|(_, d)| d).collect()),
+        );
+        Json(Value::Object(body))
+    }
+}
+
 /// first, paged with `$top` and the `@odata.nextLink` it returns.
 async fn notifications(
     _: Admin,
@@ -524,39 +568,13 @@ async fn notifications(
     Path(id): Path<String>,
     uri: Uri,
 ) -> ApiResult<Json<Value>> {
-    if q.filter.is_some() || !q.orderby.is_empty() || q.select.is_some() || !q.expand.is_empty() || q.skip.is_some() {
-        return Err(ApiError::bad_request(
-            "The outbox supports $top and $skiptoken only: it is listed oldest first.",
-        ));
-    }
+    let page = SeqPage::from(&q, "outbox")?;
     let tenant = load_tenant(&state, &id).await?;
-    let page = page_request(&q, 100, 1000)?;
-    let after = match &page.start {
-        crate::http::paging::PageStart::After(k) => k
-            .parse::<i64>()
-            .map_err(|_| ApiError::bad_request("The $skiptoken is not valid. Follow @odata.nextLink as returned."))?,
-        crate::http::paging::PageStart::Offset(_) => 0,
-    };
-    let rows = state.store.list_notifications(&tenant.id, after, page.size + 1).await?;
-    let more = rows.len() as u64 > page.size;
-    let shown: Vec<&(i64, Value)> = rows.iter().take(page.size as usize).collect();
-    let mut body = Map::new();
-    body.insert(
-        "value".into(),
-        Value::Array(shown.iter().map(|(_, d)| d.clone()).collect()),
-    );
-    if let (true, Some((last, _))) = (more, shown.last()) {
-        body.insert(
-            "@odata.nextLink".into(),
-            json!(next_link(
-                &base,
-                uri.path(),
-                uri.query(),
-                &crate::http::paging::PageStart::After(last.to_string())
-            )),
-        );
-    }
-    Ok(Json(Value::Object(body)))
+    let rows = state
+        .store
+        .list_notifications(&tenant.id, page.after, page.size + 1)
+        .await?;
+    Ok(page.answer(rows, &base, &uri))
 }
 
 /// `POST /_emulator/tenants/{tid}/settle`: everything due or pending for the tenant, now.
@@ -577,16 +595,13 @@ async fn settle(_: Admin, State(state): State<AppState>, Path(id): Path<String>)
     }
 }
 
+/// The event log's own filters; paging is OData's.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct EventQuery {
     device_id: Option<String>,
     connector_id: Option<String>,
     kind: Option<String>,
-    #[serde(rename = "$top")]
-    top: Option<u64>,
-    #[serde(rename = "$skiptoken")]
-    skiptoken: Option<String>,
 }
 
 const EVENT_KINDS: &[&str] = &["complianceStateChanged", "partnerStateChanged", "actionFired"];
@@ -597,15 +612,17 @@ async fn events(
     _: Admin,
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
+    OData(q): OData,
     Path(id): Path<String>,
     uri: Uri,
 ) -> ApiResult<Json<Value>> {
-    let axum::extract::Query(q) = axum::extract::Query::<EventQuery>::try_from_uri(&uri).map_err(|e| {
+    let page = SeqPage::from(&q, "event log")?;
+    let axum::extract::Query(filters) = axum::extract::Query::<EventQuery>::try_from_uri(&uri).map_err(|e| {
         ApiError::bad_request(format!(
             "Invalid query: {e}. Use deviceId, connectorId, kind, $top and $skiptoken."
         ))
     })?;
-    if let Some(k) = &q.kind {
+    if let Some(k) = &filters.kind {
         if !EVENT_KINDS.contains(&k.as_str()) {
             return Err(ApiError::bad_request(format!(
                 "Unknown event kind '{k}': one of {}.",
@@ -614,39 +631,14 @@ async fn events(
         }
     }
     let tenant = load_tenant(&state, &id).await?;
-    let size = q.top.unwrap_or(100).min(1000);
-    let after = match &q.skiptoken {
-        Some(t) => t
-            .parse::<i64>()
-            .map_err(|_| ApiError::bad_request("The $skiptoken is not valid. Follow @odata.nextLink as returned."))?,
-        None => 0,
-    };
     let filter = crate::store::EventFilter {
-        device_id: q.device_id.map(|d| d.to_ascii_lowercase()),
-        connector_id: q.connector_id.map(|c| c.to_ascii_lowercase()),
-        kind: q.kind,
+        device_id: filters.device_id.map(|d| d.to_ascii_lowercase()),
+        connector_id: filters.connector_id.map(|c| c.to_ascii_lowercase()),
+        kind: filters.kind,
     };
-    let rows = state.store.list_events(&tenant.id, &filter, after, size + 1).await?;
-    let more = rows.len() as u64 > size;
-    let shown: Vec<&(i64, Value)> = rows.iter().take(size as usize).collect();
-    let mut body = Map::new();
-    body.insert(
-        "value".into(),
-        Value::Array(shown.iter().map(|(_, d)| d.clone()).collect()),
-    );
-    if let (true, Some((last, _))) = (more, shown.last()) {
-        let mut params: Vec<String> = uri
-            .query()
-            .unwrap_or("")
-            .split('&')
-            .filter(|p| !p.is_empty() && !p.starts_with("$skiptoken") && !p.starts_with("%24skiptoken"))
-            .map(str::to_string)
-            .collect();
-        params.push(format!("$skiptoken={last}"));
-        body.insert(
-            "@odata.nextLink".into(),
-            json!(format!("{base}{}?{}", uri.path(), params.join("&"))),
-        );
-    }
-    Ok(Json(Value::Object(body)))
+    let rows = state
+        .store
+        .list_events(&tenant.id, &filter, page.after, page.size + 1)
+        .await?;
+    Ok(page.answer(rows, &base, &uri))
 }
