@@ -14,6 +14,8 @@ use crate::clock::tenant_now;
 use crate::domain::tenant::{Tenant, PARTNER_ROLE};
 use crate::identity::tokens::{check_lifetime, verify_signature, AccessClaims, TokenRejection};
 use crate::service::rbac;
+use crate::service::{App, Cause, Ctx};
+use super::RequestIds;
 
 /// The caller of a Graph route: a valid token of an existing tenant holding the route's permission.
 #[derive(Debug, Clone)]
@@ -22,6 +24,26 @@ pub struct GraphCaller {
     /// The tenant's now, read once for the request.
     pub now: DateTime<Utc>,
     pub claims: AccessClaims,
+    /// The request, as the event log names what it causes.
+    pub cause: Cause,
+}
+
+impl GraphCaller {
+    /// The context of a use case for this call: its tenant, its now and its request.
+    pub fn cx<'a>(&'a self, app: &'a App) -> Ctx<'a> {
+        app.cx(&self.tenant.id, self.now, &self.cause)
+    }
+}
+
+/// The request's cause, from the ids the request-context middleware gave it.
+pub fn request_cause(parts: &Parts) -> Cause {
+    Cause::Request(
+        parts
+            .extensions
+            .get::<RequestIds>()
+            .map(|r| r.request_id.clone())
+            .unwrap_or_default(),
+    )
 }
 
 fn declared_access(parts: &Parts) -> Result<Access, ApiError> {
@@ -84,7 +106,12 @@ impl FromRequestParts<AppState> for GraphCaller {
             }
             _ => return Err(scope_refused()),
         }
-        Ok(GraphCaller { tenant, now, claims })
+        Ok(GraphCaller {
+            tenant,
+            now,
+            claims,
+            cause: request_cause(parts),
+        })
     }
 }
 
@@ -95,18 +122,25 @@ pub struct PartnerCaller {
     pub now: DateTime<Utc>,
     /// The catalog connector the app speaks for.
     pub connector_id: String,
+    pub cause: Cause,
+}
+
+impl PartnerCaller {
+    pub fn cx<'a>(&'a self, app: &'a App) -> Ctx<'a> {
+        app.cx(&self.tenant.id, self.now, &self.cause)
+    }
 }
 
 /// Checks a bearer token's signature, tenant and lifetime on the tenant's clock.
 async fn authenticate(parts: &Parts, state: &AppState) -> Result<(AccessClaims, Tenant, DateTime<Utc>), ApiError> {
     let token = bearer(parts).ok_or_else(|| rejected(TokenRejection::Missing))?;
-    let claims = verify_signature(&state.keys, token).await.map_err(rejected)?;
+    let claims = verify_signature(state.app.keys(), token).await.map_err(rejected)?;
     let tenant = state
         .store
         .get_tenant(&claims.tid)
         .await?
         .ok_or_else(|| rejected(TokenRejection::UnknownTenant))?;
-    let now = tenant_now(state.clock.wall_now(), tenant.clock_offset_us);
+    let now = tenant_now(state.app.clock().wall_now(), tenant.clock_offset_us);
     check_lifetime(&claims, now).map_err(rejected)?;
     tracing::Span::current().record("tenant", tenant.id.as_str());
     Ok((claims, tenant, now))
@@ -128,6 +162,7 @@ impl FromRequestParts<AppState> for PartnerCaller {
                 tenant,
                 now,
                 connector_id,
+                cause: request_cause(parts),
             }),
             _ => Err(ApiError::forbidden(
                 "The partner API takes tokens of MTD partner apps (role MobileThreatDefense.Partner) only.",
@@ -138,8 +173,10 @@ impl FromRequestParts<AppState> for PartnerCaller {
 
 /// A caller of the control plane: holds the admin key, or none is configured (loopback only,
 /// enforced at start-up).
-#[derive(Debug, Clone, Copy)]
-pub struct Admin;
+#[derive(Debug, Clone)]
+pub struct Admin {
+    pub cause: Cause,
+}
 
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
@@ -151,11 +188,15 @@ impl FromRequestParts<AppState> for Admin {
             ));
         }
         let Some(expected) = &state.config.admin_key else {
-            return Ok(Admin);
+            return Ok(Admin {
+                cause: request_cause(parts),
+            });
         };
         let presented = bearer(parts).unwrap_or("");
         if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
-            Ok(Admin)
+            Ok(Admin {
+                cause: request_cause(parts),
+            })
         } else {
             Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,

@@ -8,6 +8,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::service::ServiceError;
 use crate::store::StoreError;
 
 #[derive(Debug, Clone)]
@@ -124,6 +125,22 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         ApiError::internal(e)
+    }
+}
+
+/// The one mapping of use-case failures to the Graph envelope.
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Invalid(m) => ApiError::bad_request(m),
+            ServiceError::NotFound(m) => ApiError::not_found(m),
+            ServiceError::Conflict(m) => ApiError::conflict(m),
+            ServiceError::Forbidden(m) => ApiError::forbidden(m),
+            ServiceError::Busy(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", m),
+            ServiceError::Refused { code, message } => ApiError::new(StatusCode::BAD_REQUEST, code, message),
+            ServiceError::Store(e) => ApiError::internal(e),
+            ServiceError::Keys(e) => ApiError::internal(e),
+        }
     }
 }
 

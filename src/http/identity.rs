@@ -225,10 +225,10 @@ async fn issue(state: &AppState, tenant: &Tenant, headers: &HeaderMap, body: &[u
             ),
         ));
     }
-    let now = tenant_now(state.clock.wall_now(), tenant.clock_offset_us);
+    let now = tenant_now(state.app.clock().wall_now(), tenant.clock_offset_us);
     let mut claims = app_claims(tenant, &app, now);
     claims.aud = audience.trim_end_matches('/').to_string();
-    let access_token = sign(&state.keys, &claims).await.map_err(|e| internal(&e))?;
+    let access_token = sign(state.app.keys(), &claims).await.map_err(|e| internal(&e))?;
     Ok(token_response(json!({
         "token_type": "Bearer",
         "expires_in": TOKEN_LIFETIME_SECS,
@@ -392,9 +392,9 @@ async fn password_grant(
         .directory_roles(&tenant.id, &user.id)
         .await
         .map_err(|e| internal(&e))?;
-    let now = tenant_now(state.clock.wall_now(), tenant.clock_offset_us);
+    let now = tenant_now(state.app.clock().wall_now(), tenant.clock_offset_us);
     let claims = user_claims(tenant, &app, &user, &scopes, &roles, secret.is_some(), now);
-    let access_token = sign(&state.keys, &claims).await.map_err(|e| internal(&e))?;
+    let access_token = sign(state.app.keys(), &claims).await.map_err(|e| internal(&e))?;
     Ok(token_response(json!({
         "token_type": "Bearer",
         "scope": scopes
@@ -422,7 +422,7 @@ async fn keys(State(state): State<AppState>, Path(tenant): Path<String>) -> Resp
     if let Err(r) = find_tenant(&state, &tenant).await {
         return r;
     }
-    match state.keys.jwks().await {
+    match state.app.keys().jwks().await {
         Ok(keys) => Json(json!({ "keys": keys })).into_response(),
         Err(e) => super::error::ApiError::from(e).into_response(),
     }

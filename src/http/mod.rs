@@ -24,28 +24,25 @@ use uuid::Uuid;
 
 use crate::clock::Clock;
 use crate::config::ServerConfig;
-use crate::identity::keys::KeyRing;
 use crate::store::Store;
 use error::ApiError;
 use routes::RouteInfo;
 
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Arc<dyn Store>,
-    pub clock: Arc<dyn Clock>,
-    pub keys: Arc<KeyRing>,
+    /// The use cases; handlers call one of them per request.
+    pub app: crate::service::App,
     pub config: Arc<ServerConfig>,
-    /// For `settle`; the background loop runs its own copy (see `crate::serve`).
-    pub worker: crate::service::worker::Worker,
+    /// Transitional: handlers still calling the store directly. Goes once every handler calls
+    /// a service.
+    pub store: Arc<dyn Store>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: ServerConfig) -> Self {
         AppState {
-            keys: Arc::new(KeyRing::new(store.clone())),
-            worker: crate::service::worker::Worker::new(store.clone(), clock.clone()),
+            app: crate::service::App::new(store.clone(), clock),
             store,
-            clock,
             config: Arc::new(config),
         }
     }
@@ -222,7 +219,7 @@ async fn request_context(State(state): State<AppState>, mut req: Request, next: 
         if error.status.is_server_error() {
             tracing::error!(parent: &span, status = error.status.as_u16(), cause = error.internal.as_deref().unwrap_or(""), "request failed");
         }
-        let mut rendered = error.render(&request_id, &client_request_id, state.clock.wall_now());
+        let mut rendered = error.render(&request_id, &client_request_id, state.app.clock().wall_now());
         // Keep headers the handler set (e.g. Retry-After), but not the empty body's length.
         for (name, value) in response.headers() {
             if name != header::CONTENT_LENGTH && name != header::CONTENT_TYPE {

@@ -1,8 +1,126 @@
-//! Use cases: what the HTTP handlers (and, later, the worker) do, over the store.
+//! Use cases: every change and every read the HTTP surfaces (and the worker) make, over the
+//! store. A use case takes a [`Ctx`] (the store, the tenant, the tenant's now and the cause)
+//! and typed input, and returns [`ServiceError`] on failure. `src/http` parses, calls one
+//! function here and renders; it never names the store, and cannot: the store sits in private
+//! fields of [`App`] and [`Ctx`].
 
 pub mod clock;
 pub mod compliance;
 pub mod devices;
+pub mod error;
 pub mod rbac;
 pub mod tenants;
 pub mod worker;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::clock::{tenant_now, Clock};
+use crate::identity::keys::KeyRing;
+use crate::store::Store;
+
+pub use error::{ServiceError, ServiceResult};
+
+/// What caused a change, as the event log names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cause {
+    /// An API call, by its request id.
+    Request(String),
+    /// A tick of the background worker of a replica (the first 8 characters of its owner id).
+    Worker(String),
+    /// `settle`, by its run id.
+    Settle(String),
+}
+
+impl Cause {
+    /// The `cause` field of events: `request <id>`, `worker <owner> tick`, `settle <run>`.
+    pub fn describe(&self) -> String {
+        match self {
+            Cause::Request(id) => format!("request {id}"),
+            Cause::Worker(owner) => format!("worker {owner} tick"),
+            Cause::Settle(run) => format!("settle {run}"),
+        }
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+/// The application's services: what `http::AppState` holds. Its fields are private to
+/// `service`, so nothing above it reaches the store.
+#[derive(Clone)]
+pub struct App {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    keys: Arc<KeyRing>,
+    worker: worker::Worker,
+}
+
+impl App {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+        App {
+            keys: Arc::new(KeyRing::new(store.clone())),
+            worker: worker::Worker::new(store.clone(), clock.clone()),
+            store,
+            clock,
+        }
+    }
+
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    pub fn worker(&self) -> &worker::Worker {
+        &self.worker
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        self.store.backend()
+    }
+
+    /// The context of a use case in a tenant whose now is known (a caller read it once).
+    pub fn cx<'a>(&'a self, tenant_id: &'a str, now: DateTime<Utc>, cause: &'a Cause) -> Ctx<'a> {
+        Ctx {
+            store: self.store.as_ref(),
+            clock: self.clock.as_ref(),
+            tenant_id,
+            now,
+            cause,
+        }
+    }
+
+    /// The tenant's now from its stored clock offset.
+    pub fn tenant_now(&self, offset_us: i64) -> DateTime<Utc> {
+        tenant_now(self.clock.wall_now(), offset_us)
+    }
+}
+
+/// What every use case in a tenant runs with.
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    store: &'a dyn Store,
+    clock: &'a dyn Clock,
+    pub tenant_id: &'a str,
+    /// The tenant's now, read once for the request or the worker's pass.
+    pub now: DateTime<Utc>,
+    pub cause: &'a Cause,
+}
+
+impl<'a> Ctx<'a> {
+    fn store(&self) -> &'a dyn Store {
+        self.store
+    }
+
+    fn clock(&self) -> &'a dyn Clock {
+        self.clock
+    }
+}

@@ -205,7 +205,7 @@ pub async fn enroll_devices(
 ) -> ApiResult<Response> {
     let ctx = GraphCtx::v1(base);
     let tenant = load_tenant(&state, &id).await?;
-    let now = tenant_now(state.clock.wall_now(), tenant.clock_offset_us);
+    let now = tenant_now(state.app.clock().wall_now(), tenant.clock_offset_us);
     let (requests, single) = match body {
         Value::Array(items) => (items, false),
         Value::Object(_) => (vec![body], true),
@@ -284,7 +284,7 @@ pub async fn check_in_device(
         }
     }
     let mut device = load_device(&state, &tenant, &device_id).await?;
-    let now = tenant_now(state.clock.wall_now(), tenant.clock_offset_us);
+    let now = tenant_now(state.app.clock().wall_now(), tenant.clock_offset_us);
     let outcome = check_in(&mut device, req.os_version, now);
     match outcome {
         CheckInOutcome::StillManaged => {
@@ -409,7 +409,7 @@ pub async fn explain(
 ) -> ApiResult<Json<Value>> {
     let tenant = load_tenant(&state, &id).await?;
     let device = load_device(&state, &tenant, &device_id).await?;
-    let now = tenant_now(state.clock.wall_now(), tenant.clock_offset_us);
+    let now = tenant_now(state.app.clock().wall_now(), tenant.clock_offset_us);
     let ctx = compliance::load_context(state.store.as_ref(), &tenant.id, now).await?;
     let input = state
         .store

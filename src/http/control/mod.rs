@@ -241,12 +241,12 @@ async fn create(
         ));
     }
     let (tenant, bootstrap) =
-        match create_tenant(state.store.as_ref(), state.clock.as_ref(), id, req.display_name).await {
+        match create_tenant(state.store.as_ref(), state.app.clock(), id, req.display_name).await {
             Ok(created) => created,
             Err(StoreError::Conflict(_)) => return Err(ApiError::conflict("A tenant with this id already exists.")),
             Err(e) => return Err(e.into()),
         };
-    let mut body = tenant_json(&tenant, state.clock.wall_now(), &base);
+    let mut body = tenant_json(&tenant, state.app.clock().wall_now(), &base);
     let mut app = app_json(&bootstrap.app);
     app.insert("clientSecret".into(), json!(bootstrap.client_secret));
     body.insert("bootstrapApp".into(), Value::Object(app));
@@ -286,7 +286,7 @@ async fn list(
         .store
         .list_tenants(&page.list_query(filter, order_by, q.count))
         .await?;
-    let wall = state.clock.wall_now();
+    let wall = state.app.clock().wall_now();
     let more = result.items.len() as u64 > page.size;
     let value: Vec<Value> = result
         .items
@@ -329,7 +329,7 @@ async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let tenant = load_tenant(&state, &id).await?;
-    Ok(Json(Value::Object(tenant_json(&tenant, state.clock.wall_now(), &base))))
+    Ok(Json(Value::Object(tenant_json(&tenant, state.app.clock().wall_now(), &base))))
 }
 
 async fn delete(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
@@ -352,7 +352,7 @@ async fn reset(
         return Err(tenant_not_found(&id));
     }
     let tenant = load_tenant(&state, &tenant.id).await?;
-    Ok(Json(Value::Object(tenant_json(&tenant, state.clock.wall_now(), &base))))
+    Ok(Json(Value::Object(tenant_json(&tenant, state.app.clock().wall_now(), &base))))
 }
 
 #[derive(Deserialize)]
@@ -424,7 +424,7 @@ async fn register_app(
         req.kind,
         permissions,
         connector_id,
-        state.clock.as_ref(),
+        state.app.clock(),
     );
     state.store.insert_app(&registered.app).await?;
     let mut body = app_json(&registered.app);
@@ -440,7 +440,7 @@ async fn list_apps(_: Admin, State(state): State<AppState>, Path(id): Path<Strin
 
 async fn read_clock(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let tenant = load_tenant(&state, &id).await?;
-    Ok(Json(clock_json(&tenant, state.clock.wall_now())))
+    Ok(Json(clock_json(&tenant, state.app.clock().wall_now())))
 }
 
 #[derive(Deserialize)]
@@ -478,10 +478,10 @@ async fn set_clock(
             ))
         }
     };
-    match move_clock(state.store.as_ref(), state.clock.as_ref(), &tenant.id, mv).await {
+    match move_clock(state.store.as_ref(), state.app.clock(), &tenant.id, mv).await {
         // What time made due (grace deadlines, check-in thresholds, partners turning
         // unresponsive, actions) the worker finds from the devices' due times; `settle` forces it.
-        Ok((tenant, _)) => Ok(Json(clock_json(&tenant, state.clock.wall_now()))),
+        Ok((tenant, _)) => Ok(Json(clock_json(&tenant, state.app.clock().wall_now()))),
         Err(ClockError::TenantNotFound) => Err(tenant_not_found(&id)),
         Err(e @ (ClockError::Backwards { .. } | ClockError::OutOfRange)) => Err(ApiError::bad_request(e.to_string())),
         Err(ClockError::Store(e)) => Err(e.into()),
@@ -582,7 +582,7 @@ async fn settle(_: Admin, State(state): State<AppState>, Path(id): Path<String>)
     let tenant = load_tenant(&state, &id).await?;
     let run = format!("settle {}", uuid::Uuid::new_v4());
     match crate::service::compliance::CAUSE
-        .scope(run, state.worker.settle(&tenant.id, tenant.clock_offset_us))
+        .scope(run, state.app.worker().settle(&tenant.id, tenant.clock_offset_us))
         .await
     {
         Ok((summary, now)) => Ok(Json(summary.to_json(now))),
