@@ -92,7 +92,7 @@ async fn refused_tokens_get_401(app: TestApp) {
     // Properly signed, but for another audience.
     let mut other = claims.clone();
     other.aud = "https://management.azure.com".into();
-    let wrong_aud = sign(&app.state.keys, &other).await.unwrap();
+    let wrong_aud = sign(app.state.app.keys(), &other).await.unwrap();
     let r = app
         .graph(Method::GET, "/v1.0/deviceManagement", &wrong_aud)
         .send()
@@ -105,7 +105,7 @@ async fn refused_tokens_get_401(app: TestApp) {
     // Properly signed, for a tenant that does not exist (or no longer does).
     let mut ghost = claims.clone();
     ghost.tid = "0b8e6a2c-0000-0000-0000-000000000000".into();
-    let ghost_token = sign(&app.state.keys, &ghost).await.unwrap();
+    let ghost_token = sign(app.state.app.keys(), &ghost).await.unwrap();
     let r = app
         .graph(Method::GET, "/v1.0/deviceManagement", &ghost_token)
         .send()
