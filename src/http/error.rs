@@ -124,7 +124,19 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError::internal(e)
+        match e {
+            // The store refused the query's `$filter` or `$orderby` (a type mismatch, an
+            // unknown property): the client's mistake, told in OData's words.
+            StoreError::Query(e) => e.into(),
+            e => ApiError::internal(e),
+        }
+    }
+}
+
+/// A query option the request got wrong: 400 with OData's message.
+impl From<crate::odata::ODataError> for ApiError {
+    fn from(e: crate::odata::ODataError) -> Self {
+        ApiError::bad_request(e.to_string())
     }
 }
 
@@ -138,7 +150,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Forbidden(m) => ApiError::forbidden(m),
             ServiceError::Busy(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", m),
             ServiceError::Refused { code, message } => ApiError::new(StatusCode::BAD_REQUEST, code, message),
-            ServiceError::Store(e) => ApiError::internal(e),
+            ServiceError::Store(e) => e.into(),
             ServiceError::Keys(e) => ApiError::internal(e),
         }
     }

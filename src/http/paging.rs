@@ -7,8 +7,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 
 use super::error::ApiError;
-use crate::odata::QueryOptions;
-use crate::store::ListQuery;
+use crate::odata::{Expr, OrderBy, QueryOptions};
+use crate::store::{ListQuery, ListScope};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PageStart {
@@ -28,8 +28,8 @@ impl PageRequest {
     /// another page follows.
     pub fn list_query(
         &self,
-        filter: Option<crate::odata::SqlFragment>,
-        order_by: Option<String>,
+        filter: Option<Expr>,
+        order_by: impl IntoIterator<Item = OrderBy>,
         count: bool,
     ) -> ListQuery {
         let (offset, after) = match &self.start {
@@ -38,7 +38,8 @@ impl PageRequest {
         };
         ListQuery {
             filter,
-            order_by,
+            order_by: order_by.into_iter().collect(),
+            scope: ListScope::All,
             limit: self.size + 1,
             offset,
             after,
@@ -52,6 +53,15 @@ impl PageRequest {
             (PageStart::Offset(n), false) => PageStart::Offset(n + self.size),
             _ => PageStart::After(last_key.to_string()),
         }
+    }
+}
+
+/// The store query for `page` of a collection listed with the request's `$filter` and
+/// `$orderby`, narrowed to `scope`; the store translates and checks them.
+pub fn list_query(q: &QueryOptions, page: &PageRequest, scope: ListScope, count: bool) -> ListQuery {
+    ListQuery {
+        scope,
+        ..page.list_query(q.filter.clone(), q.orderby.clone(), count)
     }
 }
 

@@ -4,7 +4,6 @@
 //! connector; paths carry neither.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
 
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{Method, StatusCode};
@@ -17,15 +16,15 @@ use serde_json::{json, Map, Value};
 use super::auth::PartnerCaller;
 use super::error::{ApiError, ApiResult};
 use super::extract::{decode, BaseUrl, JsonBody, OData};
-use super::paging::{next_link, page_request};
+use super::paging::{list_query, next_link, page_request};
 use super::routes::{Access, RouteTable, Surface};
 use super::AppState;
 use crate::domain::device::{ManagedDevice, OwnerType, Platform, PLATFORMS};
 use crate::domain::mtd::{decide, is_unresponsive, Connector, Outcome, ReportItem, ReportTarget, Reported};
 use crate::domain::tenant::parse_guid;
-use crate::odata::{ColType, Column, Entity, SqlFragment, SqlValue};
 use crate::service::clock::rfc3339;
 use crate::service::compliance;
+use crate::store::ListScope;
 
 pub fn routes() -> RouteTable {
     let mut t = RouteTable::new(Surface::Partner);
@@ -396,57 +395,6 @@ fn partner_device(d: &ManagedDevice) -> Value {
     })
 }
 
-fn partner_devices_entity() -> &'static Entity {
-    static COLUMNS: &[Column] = &[
-        Column {
-            property: "id",
-            sql: "id",
-            ty: ColType::Text,
-            filterable: true,
-            sortable: false,
-            case_insensitive: true,
-        },
-        Column {
-            property: "platform",
-            sql: "platform",
-            ty: ColType::Text,
-            filterable: true,
-            sortable: false,
-            case_insensitive: true,
-        },
-        Column {
-            property: "operatingSystem",
-            sql: "operating_system",
-            ty: ColType::Text,
-            filterable: true,
-            sortable: false,
-            case_insensitive: true,
-        },
-        Column {
-            property: "lastSyncDateTime",
-            sql: "last_sync_at",
-            ty: ColType::Timestamp,
-            filterable: true,
-            sortable: false,
-            case_insensitive: false,
-        },
-    ];
-    static ENTITY: OnceLock<Entity> = OnceLock::new();
-    ENTITY.get_or_init(|| Entity {
-        type_name: "partner.device",
-        columns: COLUMNS,
-        known_properties: &[
-            "azureADDeviceId",
-            "deviceName",
-            "osVersion",
-            "ownerType",
-            "userPrincipalName",
-            "enrolledDateTime",
-            "partnerReportedThreatState",
-        ],
-    })
-}
-
 /// `GET /partner/v1/devices`: the managed devices on the platforms the connector takes data
 /// for; `$filter` on `platform`, `operatingSystem` and `lastSyncDateTime`; pages of 1,000.
 async fn list_devices(
@@ -463,42 +411,17 @@ async fn list_devices(
     }
     let connector = usable_connector(&state, &caller).await?;
     let toggles = connector.toggles();
-    let platforms: Vec<&str> = PLATFORMS
-        .iter()
-        .filter(|p| toggles.covers(**p))
-        .map(|p| p.as_str())
-        .collect();
+    let platforms: Vec<Platform> = PLATFORMS.iter().filter(|p| toggles.covers(**p)).copied().collect();
     let page = page_request(&q, DEVICE_PAGE, DEVICE_PAGE)?;
     if platforms.is_empty() {
         return Ok(Json(json!({ "value": [] })).into_response());
     }
-    let scope = SqlFragment {
-        sql: format!(
-            "platform IN ({})",
-            (2..2 + platforms.len())
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        binds: platforms.iter().map(|p| SqlValue::Text(p.to_string())).collect(),
-    };
-    let first = 2 + platforms.len();
-    let filter = q
-        .filter
-        .as_ref()
-        .map(|f| crate::odata::filter_sql(f, partner_devices_entity(), state.dialect(), first))
-        .transpose()
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let filter = match filter {
-        Some(f) => SqlFragment {
-            sql: format!("({}) AND ({})", scope.sql, f.sql),
-            binds: [scope.binds, f.binds].concat(),
-        },
-        None => scope,
-    };
     let rows = state
         .store
-        .list_devices(&caller.tenant.id, &page.list_query(Some(filter), None, q.count))
+        .list_devices(
+            &caller.tenant.id,
+            &list_query(&q, &page, ListScope::PartnerDevices(platforms), q.count),
+        )
         .await?;
     let shown = rows.items.len().min(page.size as usize);
     let mut body = Map::new();

@@ -8,14 +8,18 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use crate::domain::device::Platform;
 use crate::domain::device::{DeviceApp, ManagedDevice};
 use crate::domain::directory::{Group, Member, User};
 use crate::domain::mtd::{Accepted, Connector};
 use crate::domain::policy::{NotificationTemplate, StoredPolicy};
 use crate::domain::rbac::{RoleAssignment, RoleDefinition};
 use crate::domain::tenant::{App, Tenant};
-use crate::odata::{SqlFragment, SqlValue};
+use crate::odata::{Expr, ODataError, OrderBy};
+use filter_sql::{Dialect, SqlFragment, SqlValue};
 
+mod columns;
+mod filter_sql;
 mod postgres;
 mod sqlite;
 
@@ -35,21 +39,41 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The list query's `$filter` or `$orderby` does not fit the collection (an unknown or
+    /// unfilterable property, a literal of the wrong type): the client's mistake, with OData's
+    /// message.
+    #[error(transparent)]
+    Query(ODataError),
 }
 
-/// A page request already translated to SQL by the OData layer.
+/// A page of a collection as the client asked for it: its `$filter` and `$orderby` as parsed,
+/// in the collection's property names (the store translates them, and refuses with
+/// [`StoreError::Query`] what does not fit the collection), what the caller may see of it, and
+/// the page.
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
-    /// WHERE fragment with `$N` placeholders numbered after the ones the method binds itself
-    /// (from `$1` for deployment-wide lists, from `$2` after the tenant id for a tenant's).
-    pub filter: Option<SqlFragment>,
-    /// ORDER BY list without the keywords; the store appends the primary key as a tie-breaker.
-    pub order_by: Option<String>,
+    pub filter: Option<Expr>,
+    /// The store appends the primary key as a tie-breaker.
+    pub order_by: Vec<OrderBy>,
+    pub scope: ListScope,
     pub limit: u64,
     pub offset: u64,
     /// Keyset paging: only rows whose primary key sorts after this one (with no `order_by`).
     pub after: Option<String>,
     pub count: bool,
+}
+
+/// Which part of a tenant's collection a caller lists, besides what its filter asks for. Only
+/// `list_devices` narrows by it; the other lists take `All`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum ListScope {
+    #[default]
+    All,
+    /// A user's managed devices: those whose primary user has this id.
+    UserDevices(String),
+    /// An MTD partner's view of the managed devices: those on these platforms, filtered by
+    /// the partner API's own property names.
+    PartnerDevices(Vec<Platform>),
 }
 
 #[derive(Debug, Clone)]
@@ -111,7 +135,6 @@ pub trait TenantStore: Send + Sync + 'static {
         dm: &DeviceManagementRecord,
     ) -> Result<(), StoreError>;
     async fn get_tenant(&self, tenant_id: &str) -> Result<Option<Tenant>, StoreError>;
-    /// Filter placeholders start at `$1`.
     async fn list_tenants(&self, query: &ListQuery) -> Result<ListPage<Tenant>, StoreError>;
     /// Deletes the tenant and everything it owns. False when it did not exist.
     async fn delete_tenant(&self, tenant_id: &str) -> Result<bool, StoreError>;
@@ -145,7 +168,6 @@ pub trait DirectoryStore: Send + Sync + 'static {
     async fn insert_user(&self, user: &User) -> Result<(), StoreError>;
     async fn get_user(&self, tenant_id: &str, id: &str) -> Result<Option<User>, StoreError>;
     async fn find_user_by_upn(&self, tenant_id: &str, upn: &str) -> Result<Option<User>, StoreError>;
-    /// Filter placeholders start at `$2`.
     async fn list_users(&self, tenant_id: &str, query: &ListQuery) -> Result<ListPage<User>, StoreError>;
     /// Also refreshes the user's name and mail on the devices whose primary user it is.
     /// `Conflict` when the new user principal name is taken.
@@ -155,7 +177,6 @@ pub trait DirectoryStore: Send + Sync + 'static {
 
     async fn insert_group(&self, group: &Group) -> Result<(), StoreError>;
     async fn get_group(&self, tenant_id: &str, id: &str) -> Result<Option<Group>, StoreError>;
-    /// Filter placeholders start at `$2`.
     async fn list_groups(&self, tenant_id: &str, query: &ListQuery) -> Result<ListPage<Group>, StoreError>;
     async fn update_group(&self, group: &Group) -> Result<bool, StoreError>;
     async fn delete_group(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError>;
@@ -197,7 +218,7 @@ pub trait DeviceStore: Send + Sync + 'static {
         tenant_id: &str,
         entra_id: &str,
     ) -> Result<Option<ManagedDevice>, StoreError>;
-    /// Filter placeholders start at `$2`. Keyset paging by id when `after` is set.
+    /// Narrowed by `query.scope`. Keyset paging by id when `after` is set.
     async fn list_devices(&self, tenant_id: &str, query: &ListQuery) -> Result<ListPage<ManagedDevice>, StoreError>;
     async fn update_device(&self, device: &ManagedDevice) -> Result<bool, StoreError>;
     /// Also removes its apps and its group memberships.

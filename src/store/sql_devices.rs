@@ -139,8 +139,46 @@ impl DeviceStore for StoreImpl {
     }
 
     async fn list_devices(&self, tenant_id: &str, query: &ListQuery) -> Result<ListPage<ManagedDevice>, StoreError> {
-        let (rows, total) =
-            list_tenant_rows(self.reader(), DEVICE_COLUMNS, "managed_devices", tenant_id, query).await?;
+        // Placeholders of the scope start at $2, after the tenant id.
+        let (entity, scope) = match &query.scope {
+            ListScope::All => (super::columns::devices(dialect()), None),
+            ListScope::UserDevices(user_id) => (
+                super::columns::devices(dialect()),
+                Some(SqlFragment {
+                    sql: "user_id = $2".into(),
+                    binds: vec![SqlValue::Text(user_id.clone())],
+                }),
+            ),
+            ListScope::PartnerDevices(platforms) => {
+                if platforms.is_empty() {
+                    return Ok(ListPage {
+                        items: Vec::new(),
+                        total: query.count.then_some(0),
+                    });
+                }
+                let placeholders = (2..2 + platforms.len()).map(|i| format!("${i}")).collect::<Vec<_>>();
+                (
+                    &super::columns::PARTNER_DEVICES,
+                    Some(SqlFragment {
+                        sql: format!("platform IN ({})", placeholders.join(", ")),
+                        binds: platforms
+                            .iter()
+                            .map(|p| SqlValue::Text(p.as_str().to_string()))
+                            .collect(),
+                    }),
+                )
+            }
+        };
+        let (rows, total) = list_tenant_rows(
+            self.reader(),
+            DEVICE_COLUMNS,
+            "managed_devices",
+            tenant_id,
+            entity,
+            scope,
+            query,
+        )
+        .await?;
         Ok(ListPage {
             items: devices_from_rows(&rows)?,
             total,

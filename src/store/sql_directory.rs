@@ -35,26 +35,32 @@ fn group_from_row(row: &<Db as sqlx::Database>::Row) -> Result<Group, sqlx::Erro
     })
 }
 
-/// A tenant's page of `table`: `$1` is the tenant, the filter's placeholders follow, then
+/// A tenant's page of `table`, whose columns `entity` describes: `$1` is the tenant, the
+/// placeholders of `scope` (a condition of the store's own) follow, then the filter's, then
 /// limit and offset. Keyset paging on `id` when `query.after` is set and there is no order.
 async fn list_tenant_rows<'e, E>(
     executor: E,
     columns: &str,
     table: &str,
     tenant_id: &str,
+    entity: &filter_sql::Entity,
+    scope: Option<SqlFragment>,
     query: &ListQuery,
-) -> Result<(Vec<<Db as sqlx::Database>::Row>, Option<i64>), sqlx::Error>
+) -> Result<(Vec<<Db as sqlx::Database>::Row>, Option<i64>), StoreError>
 where
     E: sqlx::Executor<'e, Database = Db> + Copy,
 {
-    let binds = filter_binds(&query.filter);
+    let first = 2 + scope.as_ref().map_or(0, |s| s.binds.len());
+    let (filter, order_by) = list_sql(query, entity, first)?;
     let mut conditions = String::from("tenant_id = $1");
-    if let Some(f) = &query.filter {
-        conditions.push_str(&format!(" AND ({})", f.sql));
+    let mut binds = Vec::new();
+    for part in scope.into_iter().chain(filter) {
+        conditions.push_str(&format!(" AND ({})", part.sql));
+        binds.extend(part.binds);
     }
     let count = if query.count {
         let sql = format!("SELECT COUNT(*) FROM {table} WHERE {conditions}");
-        let row = bind_values(sqlx::query(&sql).bind(tenant_id), binds)
+        let row = bind_values(sqlx::query(&sql).bind(tenant_id), &binds)
             .fetch_one(executor)
             .await?;
         Some(row.try_get::<i64, _>(0)?)
@@ -62,12 +68,12 @@ where
         None
     };
     let mut n = binds.len() + 1;
-    let keyset = query.order_by.is_none() && query.after.is_some();
+    let keyset = order_by.is_none() && query.after.is_some();
     if keyset {
         n += 1;
         conditions.push_str(&format!(" AND id > ${n}"));
     }
-    let order = match &query.order_by {
+    let order = match order_by {
         Some(o) => format!("{o}, id"),
         None => "id".to_string(),
     };
@@ -76,7 +82,7 @@ where
         n + 1,
         n + 2
     );
-    let mut q = bind_values(sqlx::query(&sql).bind(tenant_id), binds);
+    let mut q = bind_values(sqlx::query(&sql).bind(tenant_id), &binds);
     if keyset {
         q = q.bind(query.after.as_deref());
     }
@@ -130,7 +136,16 @@ impl DirectoryStore for StoreImpl {
     }
 
     async fn list_users(&self, tenant_id: &str, query: &ListQuery) -> Result<ListPage<User>, StoreError> {
-        let (rows, total) = list_tenant_rows(self.reader(), USER_COLUMNS, "users", tenant_id, query).await?;
+        let (rows, total) = list_tenant_rows(
+            self.reader(),
+            USER_COLUMNS,
+            "users",
+            tenant_id,
+            super::columns::users(),
+            None,
+            query,
+        )
+        .await?;
         let items = rows.iter().map(user_from_row).collect::<Result<Vec<_>, _>>()?;
         Ok(ListPage { items, total })
     }
@@ -222,7 +237,16 @@ impl DirectoryStore for StoreImpl {
     }
 
     async fn list_groups(&self, tenant_id: &str, query: &ListQuery) -> Result<ListPage<Group>, StoreError> {
-        let (rows, total) = list_tenant_rows(self.reader(), GROUP_COLUMNS, "groups", tenant_id, query).await?;
+        let (rows, total) = list_tenant_rows(
+            self.reader(),
+            GROUP_COLUMNS,
+            "groups",
+            tenant_id,
+            super::columns::groups(),
+            None,
+            query,
+        )
+        .await?;
         let items = rows.iter().map(group_from_row).collect::<Result<Vec<_>, _>>()?;
         Ok(ListPage { items, total })
     }

@@ -17,22 +17,34 @@ fn bind_values<'q>(mut q: Query<'q>, values: &'q [SqlValue]) -> Query<'q> {
             SqlValue::Float(f) => q.bind(*f),
             SqlValue::Bool(b) => q.bind(*b),
             SqlValue::Timestamp(t) => q.bind(*t),
-            SqlValue::Null => q.bind(None::<String>),
         };
     }
     q
 }
 
-/// WHERE clause (with the keyword) for an optional filter fragment.
-fn where_clause(filter: &Option<SqlFragment>) -> String {
-    match filter {
-        Some(f) => format!(" WHERE {}", f.sql),
-        None => String::new(),
+fn dialect() -> Dialect {
+    if DIALECT_NAME == "postgres" {
+        Dialect::Postgres
+    } else {
+        Dialect::Sqlite
     }
 }
 
-fn filter_binds(filter: &Option<SqlFragment>) -> &[SqlValue] {
-    filter.as_ref().map(|f| f.binds.as_slice()).unwrap_or(&[])
+/// The query's `$filter` (placeholders from `first_placeholder`) and `$orderby` as SQL over
+/// the columns of `entity`.
+fn list_sql(
+    query: &ListQuery,
+    entity: &filter_sql::Entity,
+    first_placeholder: usize,
+) -> Result<(Option<SqlFragment>, Option<String>), StoreError> {
+    filter_sql::translate(
+        query.filter.as_ref(),
+        &query.order_by,
+        entity,
+        dialect(),
+        first_placeholder,
+    )
+    .map_err(StoreError::Query)
 }
 
 const TENANT_COLUMNS: &str = "id, display_name, created_at, clock_offset_us, bootstrap_client_id";
@@ -161,9 +173,12 @@ impl TenantStore for StoreImpl {
     }
 
     async fn list_tenants(&self, query: &ListQuery) -> Result<ListPage<Tenant>, StoreError> {
-        let filter = where_clause(&query.filter);
-        let binds = filter_binds(&query.filter);
-        let order = match &query.order_by {
+        let (filter, order_by) = list_sql(query, &super::columns::TENANTS, 1)?;
+        let (filter, binds) = match &filter {
+            Some(f) => (format!(" WHERE {}", f.sql), f.binds.as_slice()),
+            None => (String::new(), &[][..]),
+        };
+        let order = match order_by {
             Some(o) => format!("{o}, id"),
             None => "id".to_string(),
         };

@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 use super::auth::Admin;
 use super::error::{ApiError, ApiResult};
 use super::extract::{decode, BaseUrl, JsonBody, OData};
-use super::paging::{next_link, page_request};
+use super::paging::{list_query, next_link, page_request};
 use super::routes::{Access, RouteTable, Surface};
 use super::AppState;
 use crate::clock::tenant_now;
@@ -23,10 +23,10 @@ use crate::domain::duration::{format_micros, IsoDuration};
 use crate::domain::mtd::{catalog_partner, CATALOG};
 use crate::domain::permissions::canonical_permission;
 use crate::domain::tenant::{parse_guid, App, AppKind, Tenant};
-use crate::odata::{self, ColType, Column, Dialect, Entity};
+use crate::odata;
 use crate::service::clock::{move_clock, rfc3339, ClockError, ClockMove};
 use crate::service::tenants::{create_tenant, new_app, reset_tenant};
-use crate::store::StoreError;
+use crate::store::{ListScope, StoreError};
 
 pub fn routes() -> RouteTable {
     let mut t = RouteTable::new(Surface::Control);
@@ -133,37 +133,15 @@ pub fn routes() -> RouteTable {
     t
 }
 
-/// The tenants collection as `$filter` and `$orderby` see it.
-static TENANT_ENTITY: Entity = Entity {
-    type_name: "emulator.tenant",
-    columns: &[
-        Column {
-            property: "id",
-            sql: "id",
-            ty: ColType::Text,
-            filterable: true,
-            sortable: true,
-            case_insensitive: true,
-        },
-        Column {
-            property: "displayName",
-            sql: "display_name",
-            ty: ColType::Text,
-            filterable: true,
-            sortable: true,
-            case_insensitive: true,
-        },
-        Column {
-            property: "createdDateTime",
-            sql: "created_at",
-            ty: ColType::Timestamp,
-            filterable: true,
-            sortable: true,
-            case_insensitive: false,
-        },
-    ],
-    known_properties: &["clock", "tokenEndpoint", "bootstrapApp"],
-};
+/// The properties of a tenant as the control plane shows it, for `$select`.
+const TENANT_PROPERTIES: &[&str] = &[
+    "id",
+    "displayName",
+    "createdDateTime",
+    "clock",
+    "tokenEndpoint",
+    "bootstrapApp",
+];
 
 const TENANT_PAGE_SIZE: u64 = 100;
 
@@ -240,12 +218,11 @@ async fn create(
             "Invalid value for property 'displayName': it must have 1 to 256 characters.",
         ));
     }
-    let (tenant, bootstrap) =
-        match create_tenant(state.store.as_ref(), state.app.clock(), id, req.display_name).await {
-            Ok(created) => created,
-            Err(StoreError::Conflict(_)) => return Err(ApiError::conflict("A tenant with this id already exists.")),
-            Err(e) => return Err(e.into()),
-        };
+    let (tenant, bootstrap) = match create_tenant(state.store.as_ref(), state.app.clock(), id, req.display_name).await {
+        Ok(created) => created,
+        Err(StoreError::Conflict(_)) => return Err(ApiError::conflict("A tenant with this id already exists.")),
+        Err(e) => return Err(e.into()),
+    };
     let mut body = tenant_json(&tenant, state.app.clock().wall_now(), &base);
     let mut app = app_json(&bootstrap.app);
     app.insert("clientSecret".into(), json!(bootstrap.client_secret));
@@ -263,28 +240,15 @@ async fn list(
     if !q.expand.is_empty() {
         return Err(ApiError::bad_request("$expand is not supported on tenants."));
     }
-    let bad = |e: odata::ODataError| ApiError::bad_request(e.to_string());
     let select = q
         .select
         .as_ref()
-        .map(|s| odata::validate_select(s, &TENANT_ENTITY))
-        .transpose()
-        .map_err(bad)?;
-    let filter = q
-        .filter
-        .as_ref()
-        .map(|f| odata::filter_sql(f, &TENANT_ENTITY, state.dialect(), 1))
-        .transpose()
-        .map_err(bad)?;
-    let order_by = if q.orderby.is_empty() {
-        None
-    } else {
-        Some(odata::orderby_sql_for(&q.orderby, &TENANT_ENTITY, state.dialect()).map_err(bad)?)
-    };
+        .map(|s| odata::validate_select(s, "emulator.tenant", TENANT_PROPERTIES))
+        .transpose()?;
     let page = page_request(&q, TENANT_PAGE_SIZE, TENANT_PAGE_SIZE)?;
     let result = state
         .store
-        .list_tenants(&page.list_query(filter, order_by, q.count))
+        .list_tenants(&list_query(&q, &page, ListScope::All, q.count))
         .await?;
     let wall = state.app.clock().wall_now();
     let more = result.items.len() as u64 > page.size;
@@ -329,7 +293,11 @@ async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let tenant = load_tenant(&state, &id).await?;
-    Ok(Json(Value::Object(tenant_json(&tenant, state.app.clock().wall_now(), &base))))
+    Ok(Json(Value::Object(tenant_json(
+        &tenant,
+        state.app.clock().wall_now(),
+        &base,
+    ))))
 }
 
 async fn delete(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
@@ -352,7 +320,11 @@ async fn reset(
         return Err(tenant_not_found(&id));
     }
     let tenant = load_tenant(&state, &tenant.id).await?;
-    Ok(Json(Value::Object(tenant_json(&tenant, state.app.clock().wall_now(), &base))))
+    Ok(Json(Value::Object(tenant_json(
+        &tenant,
+        state.app.clock().wall_now(),
+        &base,
+    ))))
 }
 
 #[derive(Deserialize)]
@@ -485,15 +457,6 @@ async fn set_clock(
         Err(ClockError::TenantNotFound) => Err(tenant_not_found(&id)),
         Err(e @ (ClockError::Backwards { .. } | ClockError::OutOfRange)) => Err(ApiError::bad_request(e.to_string())),
         Err(ClockError::Store(e)) => Err(e.into()),
-    }
-}
-
-impl AppState {
-    pub fn dialect(&self) -> Dialect {
-        match self.store.backend() {
-            "postgres" => Dialect::Postgres,
-            _ => Dialect::Sqlite,
-        }
     }
 }
 

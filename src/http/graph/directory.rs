@@ -4,7 +4,6 @@
 
 use crate::service::compliance;
 use crate::store::DeviceScope;
-use std::sync::OnceLock;
 
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{Method, StatusCode};
@@ -13,8 +12,8 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::{
-    apply_select, collection_response, graph_json, odata_entity, page_response, reject_collection_options,
-    reject_expand, sql_for, with_context, GraphCtx,
+    apply_select, collection_response, graph_json, page_response, reject_collection_options, reject_expand,
+    with_context, GraphCtx,
 };
 use crate::domain::directory::{hash_password, valid_user_principal_name, Group, Member, MemberKind, User};
 use crate::domain::permissions::GraphPermission;
@@ -25,13 +24,12 @@ use crate::domain::tenant::parse_guid;
 use crate::http::auth::GraphCaller;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiVersion, JsonBody, OData};
-use crate::http::paging::{next_link, page_request};
+use crate::http::paging::{list_query, next_link, page_request};
 use crate::http::routes::{Access, RouteTable};
 use crate::http::AppState;
-use crate::odata::{ColType, Column, Entity};
 use crate::schema::directory::{GROUP, USER};
 use crate::schema::{merge_patch, render, validate_patch};
-use crate::store::StoreError;
+use crate::store::{ListScope, StoreError};
 
 const USER_READ: GraphPermission = GraphPermission {
     any_of: &[
@@ -195,116 +193,6 @@ fn invalid_value(property: &str, resource: &str) -> ApiError {
     ))
 }
 
-fn users_entity() -> &'static Entity {
-    static COLUMNS: &[Column] = &[
-        Column {
-            property: "id",
-            sql: "id",
-            ty: ColType::Text,
-            filterable: true,
-            sortable: true,
-            case_insensitive: true,
-        },
-        Column {
-            property: "userPrincipalName",
-            sql: "user_principal_name",
-            ty: ColType::Text,
-            filterable: true,
-            sortable: true,
-            case_insensitive: true,
-        },
-        Column {
-            property: "displayName",
-            sql: "display_name",
-            ty: ColType::Text,
-            filterable: true,
-            sortable: true,
-            case_insensitive: true,
-        },
-        Column {
-            property: "mail",
-            sql: "mail",
-            ty: ColType::Text,
-            filterable: true,
-            sortable: true,
-            case_insensitive: true,
-        },
-        Column {
-            property: "accountEnabled",
-            sql: "account_enabled",
-            ty: ColType::Bool,
-            filterable: true,
-            sortable: false,
-            case_insensitive: false,
-        },
-        Column {
-            property: "createdDateTime",
-            sql: "created_at",
-            ty: ColType::Timestamp,
-            filterable: true,
-            sortable: true,
-            case_insensitive: false,
-        },
-    ];
-    static ENTITY: OnceLock<Entity> = OnceLock::new();
-    ENTITY.get_or_init(|| odata_entity("microsoft.graph.user", COLUMNS, &USER))
-}
-
-fn groups_entity() -> &'static Entity {
-    static COLUMNS: &[Column] = &[
-        Column {
-            property: "id",
-            sql: "id",
-            ty: ColType::Text,
-            filterable: true,
-            sortable: true,
-            case_insensitive: true,
-        },
-        Column {
-            property: "displayName",
-            sql: "display_name",
-            ty: ColType::Text,
-            filterable: true,
-            sortable: true,
-            case_insensitive: true,
-        },
-        Column {
-            property: "mailNickname",
-            sql: "mail_nickname",
-            ty: ColType::Text,
-            filterable: true,
-            sortable: true,
-            case_insensitive: true,
-        },
-        Column {
-            property: "securityEnabled",
-            sql: "security_enabled",
-            ty: ColType::Bool,
-            filterable: true,
-            sortable: false,
-            case_insensitive: false,
-        },
-        Column {
-            property: "mailEnabled",
-            sql: "mail_enabled",
-            ty: ColType::Bool,
-            filterable: true,
-            sortable: false,
-            case_insensitive: false,
-        },
-        Column {
-            property: "createdDateTime",
-            sql: "created_at",
-            ty: ColType::Timestamp,
-            filterable: true,
-            sortable: true,
-            case_insensitive: false,
-        },
-    ];
-    static ENTITY: OnceLock<Entity> = OnceLock::new();
-    ENTITY.get_or_init(|| odata_entity("microsoft.graph.group", COLUMNS, &GROUP))
-}
-
 // ---- users ----
 
 /// The user's stored Graph properties with the typed columns laid over them.
@@ -463,12 +351,11 @@ async fn list_users(
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Response> {
     reject_expand(&q, "user")?;
-    let (filter, order_by) = sql_for(&q, users_entity(), state.dialect(), 2)?;
     let page = page_request(&q, DEFAULT_PAGE, MAX_PAGE)?;
-    let keyset = order_by.is_none();
+    let keyset = q.orderby.is_empty();
     let rows = state
         .store
-        .list_users(&caller.tenant.id, &page.list_query(filter, order_by, q.count))
+        .list_users(&caller.tenant.id, &list_query(&q, &page, ListScope::All, q.count))
         .await?;
     let context = ctx.context("users", q.select.as_deref());
     page_response(
@@ -633,12 +520,11 @@ async fn list_groups(
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Response> {
     reject_expand(&q, "group")?;
-    let (filter, order_by) = sql_for(&q, groups_entity(), state.dialect(), 2)?;
     let page = page_request(&q, DEFAULT_PAGE, MAX_PAGE)?;
-    let keyset = order_by.is_none();
+    let keyset = q.orderby.is_empty();
     let rows = state
         .store
-        .list_groups(&caller.tenant.id, &page.list_query(filter, order_by, q.count))
+        .list_groups(&caller.tenant.id, &list_query(&q, &page, ListScope::All, q.count))
         .await?;
     let render_group = |g: &Group| {
         apply_select(

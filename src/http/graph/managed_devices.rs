@@ -1,16 +1,14 @@
 //! `/deviceManagement/managedDevices`, `/users/{id}/managedDevices`, `/deviceManagement/detectedApps`
 //! and the remote actions retire, wipe and remoteLock.
 
-use std::sync::OnceLock;
-
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::Response;
 use serde_json::{Map, Value};
 
 use super::{
-    apply_select, collection_response, graph_json, odata_entity, page_response, reject_collection_options,
-    reject_expand, sql_for, with_context, GraphCtx,
+    apply_select, collection_response, graph_json, page_response, reject_collection_options, reject_expand,
+    with_context, GraphCtx,
 };
 use crate::domain::device::{ManagedDevice, OwnerType};
 use crate::domain::permissions::GraphPermission;
@@ -19,15 +17,15 @@ use crate::domain::tenant::parse_guid;
 use crate::http::auth::GraphCaller;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiVersion, JsonBody, OData};
-use crate::http::paging::page_request;
+use crate::http::paging::{list_query, page_request};
 use crate::http::routes::{Access, RouteTable};
 use crate::http::AppState;
-use crate::odata::{CmpOp, ColType, Column, Dialect, Entity, Expr, QueryOptions, SqlFragment, SqlValue, StrFunc};
+use crate::odata::{CmpOp, Expr, QueryOptions, StrFunc};
 use crate::schema::managed_device::{DETECTED_APP, MANAGED_DEVICE};
 use crate::schema::{merge_patch, render, validate_patch, Avail, Default, Prop, StructType, Ty, Writable};
 use crate::service::clock::rfc3339;
 use crate::service::devices::{issue, RemoteAction};
-use crate::store::DetectedApp;
+use crate::store::{DetectedApp, ListScope};
 
 const READ: GraphPermission = GraphPermission {
     any_of: &[
@@ -337,125 +335,6 @@ fn collect_or<'a>(expr: &'a Expr, out: &mut Vec<&'a Expr>) {
     }
 }
 
-const fn column(property: &'static str, sql: &'static str, ty: ColType, filterable: bool, sortable: bool) -> Column {
-    let case_insensitive = matches!(ty, ColType::Text);
-    Column {
-        property,
-        sql,
-        ty,
-        filterable,
-        sortable,
-        case_insensitive,
-    }
-}
-
-const COMPLIANCE_STATES: &[&str] = &[
-    "unknown",
-    "compliant",
-    "noncompliant",
-    "conflict",
-    "error",
-    "inGracePeriod",
-    "configManager",
-];
-const MANAGEMENT_STATES: &[&str] = &[
-    "managed",
-    "retirePending",
-    "retireFailed",
-    "wipePending",
-    "wipeFailed",
-    "unhealthy",
-    "deletePending",
-    "retireIssued",
-    "wipeIssued",
-    "wipeCanceled",
-    "retireCanceled",
-    "discovered",
-    "unknownFutureValue",
-];
-
-/// Columns common to both dialects; the JSON-held properties differ only in how SQL reads them.
-macro_rules! device_columns {
-    ($json:literal) => {
-        &[
-            column("id", "id", ColType::Text, false, true),
-            column("azureADDeviceId", "azure_ad_device_id", ColType::Text, true, false),
-            column(
-                "complianceGracePeriodExpirationDateTime",
-                "compliance_grace_expires_at",
-                ColType::Timestamp,
-                true,
-                true,
-            ),
-            column(
-                "complianceState",
-                "compliance_state",
-                ColType::Enum(COMPLIANCE_STATES),
-                true,
-                true,
-            ),
-            column("deviceName", "device_name", ColType::Text, true, true),
-            column("emailAddress", "email_address", ColType::Text, true, true),
-            column("enrolledDateTime", "enrolled_at", ColType::Timestamp, true, true),
-            column("imei", "imei", ColType::Text, true, true),
-            column("lastSyncDateTime", "last_sync_at", ColType::Timestamp, true, true),
-            column(
-                "managementState",
-                "management_state",
-                ColType::Enum(MANAGEMENT_STATES),
-                true,
-                true,
-            ),
-            column("manufacturer", "manufacturer", ColType::Text, true, true),
-            column("model", "model", ColType::Text, true, true),
-            column("operatingSystem", "operating_system", ColType::Text, true, true),
-            column("osVersion", "os_version", ColType::Text, true, true),
-            column("phoneNumber", "phone_number", ColType::Text, true, true),
-            column("serialNumber", "serial_number", ColType::Text, true, true),
-            column("userPrincipalName", "user_principal_name", ColType::Text, true, true),
-            column("userDisplayName", "user_display_name", ColType::Text, false, true),
-            column(
-                "deviceCategoryDisplayName",
-                concat!($json, "deviceCategoryDisplayName')"),
-                ColType::Text,
-                true,
-                true,
-            ),
-            column(
-                "exchangeAccessState",
-                concat!($json, "exchangeAccessState')"),
-                ColType::Text,
-                true,
-                true,
-            ),
-            column("jailBroken", concat!($json, "jailBroken')"), ColType::Text, true, true),
-            column(
-                "managementAgent",
-                concat!($json, "managementAgent')"),
-                ColType::Text,
-                true,
-                true,
-            ),
-        ]
-    };
-}
-
-static SQLITE_COLUMNS: &[Column] = device_columns!("json_extract(properties, '$.");
-static POSTGRES_COLUMNS: &[Column] = device_columns!("(properties ->> '");
-
-fn devices_entity(dialect: Dialect) -> &'static Entity {
-    static SQLITE: OnceLock<Entity> = OnceLock::new();
-    static POSTGRES: OnceLock<Entity> = OnceLock::new();
-    match dialect {
-        Dialect::Sqlite => {
-            SQLITE.get_or_init(|| odata_entity("microsoft.graph.managedDevice", SQLITE_COLUMNS, &MANAGED_DEVICE))
-        }
-        Dialect::Postgres => {
-            POSTGRES.get_or_init(|| odata_entity("microsoft.graph.managedDevice", POSTGRES_COLUMNS, &MANAGED_DEVICE))
-        }
-    }
-}
-
 /// The device's stored properties with the typed columns laid over them, in Graph's names.
 fn device_document(d: &ManagedDevice) -> Map<String, Value> {
     let mut m = d.properties.clone();
@@ -537,32 +416,23 @@ fn check_device_query(q: &QueryOptions) -> ApiResult<()> {
     Ok(())
 }
 
-/// A page of devices, scoped by `scope` (a WHERE fragment with placeholders from `$2`).
+/// A page of devices, narrowed to `scope`.
 async fn device_page(
     state: &AppState,
     caller: &GraphCaller,
     ctx: &GraphCtx,
     q: &QueryOptions,
     uri: &Uri,
-    scope: Option<SqlFragment>,
+    scope: ListScope,
     context_path: &str,
 ) -> ApiResult<Response> {
     check_device_query(q)?;
-    let first = 2 + scope.as_ref().map_or(0, |s| s.binds.len());
-    let (filter, order_by) = sql_for(q, devices_entity(state.dialect()), state.dialect(), first)?;
-    let filter = match (scope, filter) {
-        (Some(s), Some(f)) => Some(SqlFragment {
-            sql: format!("({}) AND ({})", s.sql, f.sql),
-            binds: [s.binds, f.binds].concat(),
-        }),
-        (s, f) => s.or(f),
-    };
     let page = page_request(q, DEVICE_PAGE, DEVICE_PAGE)?;
-    let keyset = order_by.is_none();
+    let keyset = q.orderby.is_empty();
     // Intune answers @odata.count on device lists whether or not $count was asked for.
     let rows = state
         .store
-        .list_devices(&caller.tenant.id, &page.list_query(filter, order_by, true))
+        .list_devices(&caller.tenant.id, &list_query(q, &page, scope, true))
         .await?;
     let context = ctx.context(context_path, q.select.as_deref());
     page_response(
@@ -584,7 +454,16 @@ async fn list(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Response> {
-    device_page(&state, &caller, &ctx, &q, &uri, None, "deviceManagement/managedDevices").await
+    device_page(
+        &state,
+        &caller,
+        &ctx,
+        &q,
+        &uri,
+        ListScope::All,
+        "deviceManagement/managedDevices",
+    )
+    .await
 }
 
 async fn get(
@@ -630,17 +509,13 @@ async fn list_of_user(
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Response> {
     let user_id = user_scope(&state, &caller.tenant.id, &user).await?;
-    let scope = SqlFragment {
-        sql: "user_id = $2".into(),
-        binds: vec![SqlValue::Text(user_id)],
-    };
     device_page(
         &state,
         &caller,
         &ctx,
         &q,
         &uri,
-        Some(scope),
+        ListScope::UserDevices(user_id),
         "users('{id}')/managedDevices",
     )
     .await

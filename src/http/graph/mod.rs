@@ -237,29 +237,6 @@ pub fn collection_response(
     graph_json(axum::http::StatusCode::OK, body)
 }
 
-/// `$filter` and `$orderby` as SQL for `entity`, with the filter's placeholders numbered from
-/// `first_placeholder`.
-pub fn sql_for(
-    q: &crate::odata::QueryOptions,
-    entity: &crate::odata::Entity,
-    dialect: crate::odata::Dialect,
-    first_placeholder: usize,
-) -> Result<(Option<crate::odata::SqlFragment>, Option<String>), ApiError> {
-    let bad = |e: crate::odata::ODataError| ApiError::bad_request(e.to_string());
-    let filter = q
-        .filter
-        .as_ref()
-        .map(|f| crate::odata::filter_sql(f, entity, dialect, first_placeholder))
-        .transpose()
-        .map_err(bad)?;
-    let order = if q.orderby.is_empty() {
-        None
-    } else {
-        Some(crate::odata::orderby_sql_for(&q.orderby, entity, dialect).map_err(bad)?)
-    };
-    Ok((filter, order))
-}
-
 /// Applies `$select` (validated against the type) to a rendered entity.
 pub fn apply_select(
     rendered: serde_json::Map<String, serde_json::Value>,
@@ -284,23 +261,8 @@ pub fn reject_expand(q: &crate::odata::QueryOptions, type_name: &str) -> Result<
     }
 }
 
-/// The OData entity description of a collection whose `$filter`/`$orderby` columns are
-/// `columns`, and whose other properties (from the schema) exist but cannot be filtered.
-pub fn odata_entity(
-    type_name: &'static str,
-    columns: &'static [crate::odata::Column],
-    schema: &'static crate::schema::StructType,
-) -> crate::odata::Entity {
-    let known: Vec<&'static str> = schema.props.iter().map(|p| p.name).collect();
-    crate::odata::Entity {
-        type_name,
-        columns,
-        known_properties: Box::leak(known.into_boxed_slice()),
-    }
-}
-
 /// The answer for one page of a listed collection: `rows` were fetched with
-/// `page.list_query(..)` (one row more than the page, to learn whether another follows); `key`
+/// `paging::list_query(..)` (one row more than the page, to learn whether another follows); `key`
 /// names a row's key for keyset paging; `render` shapes each row.
 #[allow(clippy::too_many_arguments)]
 pub fn page_response<T>(
