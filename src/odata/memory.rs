@@ -27,6 +27,7 @@ fn incompatible(value: &Value, literal: &Literal, operator: &str) -> ODataError 
     let left = match value {
         Value::Bool(_) => "Edm.Boolean",
         Value::Number(_) => "Edm.Int32",
+        Value::String(s) if instant(s).is_some() => "Edm.DateTimeOffset",
         _ => "Edm.String",
     };
     ODataError::IncompatibleTypes {
@@ -36,7 +37,8 @@ fn incompatible(value: &Value, literal: &Literal, operator: &str) -> ODataError 
     }
 }
 
-/// A timestamp as Graph writes it, or as a literal may spell it (a bare date is midnight UTC).
+/// A timestamp as Graph writes it. Graph writes nothing else in RFC 3339, so a string that
+/// parses is taken for an `Edm.DateTimeOffset`, which is what the SQL columns know.
 fn instant(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::parse_from_rfc3339(text)
         .ok()
@@ -47,13 +49,14 @@ fn instant(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
 fn compare(value: &Value, literal: &Literal, operator: &str) -> Result<Option<Ordering>, ODataError> {
     Ok(match (value, literal) {
         (Value::Null, _) | (_, Literal::Null) => None,
-        (Value::String(s), Literal::String(l) | Literal::Guid(l)) => {
-            // Timestamps written by Graph compare as instants.
-            match (instant(s), parse_datetime(l, false)) {
-                (Some(a), Some(b)) => Some(a.cmp(&b)),
-                _ => Some(s.to_ascii_lowercase().cmp(&l.to_ascii_lowercase())),
-            }
-        }
+        (Value::String(s), Literal::String(l) | Literal::Guid(l)) => match instant(s) {
+            // Timestamps compare as instants, with a literal in any form OData allows.
+            Some(a) => match parse_datetime(l, false) {
+                Some(b) => Some(a.cmp(&b)),
+                None => return Err(incompatible(value, literal, operator)),
+            },
+            None => Some(s.to_ascii_lowercase().cmp(&l.to_ascii_lowercase())),
+        },
         (Value::String(s), Literal::DateTime(l)) => match instant(s) {
             Some(a) => Some(a.cmp(l)),
             None => return Err(incompatible(value, literal, operator)),
@@ -125,7 +128,7 @@ fn eval(expr: &Expr, item: &Item, type_name: &str) -> Result<Option<bool>, OData
                 }
             };
             let s = match v {
-                Value::String(s) => s,
+                Value::String(s) if instant(s).is_none() => s,
                 Value::Null => return Ok(None),
                 _ => {
                     return Err(ODataError::FunctionArguments {

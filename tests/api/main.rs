@@ -8,6 +8,7 @@ mod control;
 mod device_management;
 mod devices;
 mod directory;
+mod filter_semantics;
 mod identity;
 mod mtd;
 mod openapi;
