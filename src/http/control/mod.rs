@@ -544,7 +544,12 @@ async fn notifications(
 async fn settle(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let tenant = load_tenant(&state, &id).await?;
     let cause = crate::service::Cause::Settle(uuid::Uuid::new_v4().to_string());
-    match state.app.worker().settle(&tenant.id, tenant.clock_offset_us, &cause).await {
+    match state
+        .app
+        .worker()
+        .settle(&tenant.id, tenant.clock_offset_us, &cause)
+        .await
+    {
         Ok((summary, now)) => Ok(Json(summary.to_json(now))),
         Err(crate::service::worker::SettleError::Busy) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
