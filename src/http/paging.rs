@@ -175,6 +175,13 @@ mod tests {
             start: PageStart::After("b".into()),
         };
         assert_eq!(later.list_query(None, None, false).after.as_deref(), Some("b"));
+        // The request's $filter and $orderby travel to the store as parsed, with the scope.
+        let q = crate::odata::parse_query("$filter=deviceName eq 'a'&$orderby=deviceName desc").unwrap();
+        let query = list_query(&q, &later, ListScope::UserDevices("u".into()), true);
+        assert_eq!(query.filter, q.filter);
+        assert_eq!(query.order_by, q.orderby);
+        assert_eq!(query.scope, ListScope::UserDevices("u".into()));
+        assert_eq!((query.limit, query.after.as_deref(), query.count), (3, Some("b"), true));
     }
 
     #[test]

@@ -4,6 +4,11 @@
 //! compares ASCII case-insensitively, `ne` and `not` hold for nulls, timestamps compare as
 //! instants. A black-box test (tests/api/filter_semantics.rs) runs one table of filters through
 //! both and compares.
+//!
+//! Documents carry no types, so two things the SQL side knows from its columns are inferred or
+//! missing here: a string in RFC 3339 is taken for a timestamp, and enum members order by name
+//! rather than by declaration (`gt`/`lt` on an enum; no in-memory collection's clients rely on
+//! it, and Intune refuses it on managed devices).
 
 use std::cmp::Ordering;
 
