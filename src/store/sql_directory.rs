@@ -136,6 +136,7 @@ impl DirectoryStore for StoreImpl {
     }
 
     async fn list_users(&self, tenant_id: &str, query: &ListQuery) -> Result<ListPage<User>, StoreError> {
+        debug_assert_eq!(query.scope, ListScope::All, "only device lists are scoped");
         let (rows, total) = list_tenant_rows(
             self.reader(),
             USER_COLUMNS,
@@ -257,6 +258,7 @@ impl DirectoryStore for StoreImpl {
     }
 
     async fn list_groups(&self, tenant_id: &str, query: &ListQuery) -> Result<ListPage<Group>, StoreError> {
+        debug_assert_eq!(query.scope, ListScope::All, "only device lists are scoped");
         let (rows, total) = list_tenant_rows(
             self.reader(),
             GROUP_COLUMNS,

@@ -173,6 +173,7 @@ impl TenantStore for StoreImpl {
     }
 
     async fn list_tenants(&self, query: &ListQuery) -> Result<ListPage<Tenant>, StoreError> {
+        debug_assert_eq!(query.scope, ListScope::All, "only device lists are scoped");
         let (filter, order_by) = list_sql(query, &super::columns::TENANTS, 1)?;
         let (filter, binds) = match &filter {
             Some(f) => (format!(" WHERE {}", f.sql), f.binds.as_slice()),

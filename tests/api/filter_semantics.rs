@@ -218,8 +218,26 @@ async fn sql_and_memory_filters_agree(app: TestApp) {
     .await;
     assert_eq!((device_docs.len(), user_docs.len()), (5, 4));
 
+    // GUID literals, bare or quoted, in either letter case, name objects by id.
+    let adele = user_docs.iter().find(|u| u["displayName"] == "Adele Vance").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let by_id = [
+        format!("id eq {adele}"),
+        format!("id eq {}", adele.to_ascii_uppercase()),
+        format!("id eq '{adele}'"),
+        format!("id ne {adele} and accountEnabled eq true"),
+        format!("id in ({adele}, 00000000-0000-0000-0000-000000000000)"),
+    ];
+    let cases = CASES
+        .iter()
+        .map(|(path, filter)| (*path, filter.to_string()))
+        .chain(by_id.into_iter().map(|f| (USERS, f)))
+        .collect::<Vec<_>>();
+
     let mut disagreements = Vec::new();
-    for (path, filter) in CASES {
+    for (path, filter) in &cases {
         let (docs, type_name) = match *path {
             DEVICES => (&device_docs, "microsoft.graph.managedDevice"),
             _ => (&user_docs, "microsoft.graph.user"),
@@ -236,7 +254,7 @@ async fn sql_and_memory_filters_agree(app: TestApp) {
         disagreements.is_empty(),
         "{} of {} filters disagree ({:?}):\n{}",
         disagreements.len(),
-        CASES.len(),
+        cases.len(),
         app.backend,
         disagreements.join("\n")
     );
