@@ -8,7 +8,10 @@ pub mod clock;
 pub mod compliance;
 pub mod devices;
 pub mod error;
+pub mod policies;
 pub mod rbac;
+pub mod settings;
+pub mod templates;
 pub mod tenants;
 pub mod worker;
 

@@ -17,7 +17,7 @@ use crate::domain::device::ManagedDevice as ManagedDeviceRow;
 use crate::domain::permissions::GraphPermission;
 use crate::domain::policy::{
     assignment_id, check_grace_hours, check_one_block, ActionItem, Assignment, AssignmentTarget, ScheduledActionRule,
-    StoredPolicy, TargetKind, THREAT_LEVEL_USER_GROUPS_ONLY,
+    StoredPolicy, TargetKind,
 };
 use crate::domain::rbac::RoleRequirement::Intune;
 use crate::http::auth::GraphCaller;
@@ -31,10 +31,11 @@ use crate::schema::compliance::{
     DEVICE_COMPLIANCE_ACTION_ITEM, DEVICE_COMPLIANCE_POLICY_ASSIGNMENT, IOS_COMPLIANCE_POLICY,
     MAC_OS_COMPLIANCE_POLICY, WINDOWS10_COMPLIANCE_POLICY,
 };
-use crate::schema::{merge_patch, render, validate_patch, Invalid, StructType};
+use crate::schema::{render, validate_patch, Invalid, StructType};
 use crate::service::clock::rfc3339;
-use crate::service::compliance::{mark, platforms_of};
-use crate::store::{DeviceScope, PolicyStateRow, StoreError};
+use crate::service::policies::{self, StatusRows};
+use crate::service::Ctx;
+use crate::store::PolicyStateRow;
 
 pub(super) const READ: GraphPermission = GraphPermission {
     any_of: &[
@@ -188,20 +189,8 @@ const NAVIGATION: &[&str] = &[
     "deviceSettingStateSummaries",
 ];
 
-fn not_found(id: &str) -> ApiError {
-    ApiError::not_found(format!("The device compliance policy '{id}' does not exist."))
-}
-
 fn invalid(e: Invalid) -> ApiError {
     ApiError::bad_request(e.0)
-}
-
-async fn load(state: &AppState, tenant_id: &str, id: &str) -> ApiResult<StoredPolicy> {
-    state
-        .store
-        .get_policy(tenant_id, &id.to_ascii_lowercase())
-        .await?
-        .ok_or_else(|| not_found(id))
 }
 
 fn family_of_body(body: &Value, version: ApiVersion) -> ApiResult<PolicyFamily> {
@@ -527,55 +516,9 @@ fn parse_assignment(policy_id: &str, v: &Value, version: ApiVersion) -> ApiResul
     })
 }
 
-/// A policy that requires a device threat level may be assigned to user groups only (seed text).
-async fn check_threat_targets(state: &AppState, policy: &StoredPolicy) -> ApiResult<()> {
-    if policy.threat_level_required().is_none() {
-        return Ok(());
-    }
-    if policy
-        .assignments
-        .iter()
-        .any(|a| a.target.kind == TargetKind::AllDevices)
-    {
-        return Err(ApiError::bad_request(THREAT_LEVEL_USER_GROUPS_ONLY));
-    }
-    let groups: Vec<String> = policy
-        .assignments
-        .iter()
-        .filter(|a| a.target.kind == TargetKind::Group)
-        .filter_map(|a| a.target.group_id.clone())
-        .collect();
-    if !state
-        .store
-        .groups_with_devices(&policy.tenant_id, &groups)
-        .await?
-        .is_empty()
-    {
-        return Err(ApiError::bad_request(THREAT_LEVEL_USER_GROUPS_ONLY));
-    }
-    Ok(())
-}
-
-/// Marks what a change of the policy can reach for re-evaluation (the worker applies it).
-async fn reevaluate_for(state: &AppState, caller: &GraphCaller, scope: DeviceScope) -> ApiResult<()> {
-    mark(state.store.as_ref(), &caller.tenant.id, &scope).await?;
-    Ok(())
-}
-
-fn platform_scope(p: &StoredPolicy) -> DeviceScope {
-    DeviceScope::Platforms(platforms_of(&[p]))
-}
-
-/// Renders the navigation properties `$expand` names into the policy's document.
-async fn expand_into(
-    state: &AppState,
-    ctx: &GraphCtx,
-    p: &StoredPolicy,
-    expand: &[crate::odata::Expand],
-    out: &mut Map<String, Value>,
-) -> ApiResult<()> {
-    // The status views all read the policy's stored states: once, if any is expanded.
-    let needs_states = expand.iter().any(|e| {
+/// Whether `$expand` names a status view: they all render the policy's stored results.
+fn expands_statuses(expand: &[crate::odata::Expand]) -> bool {
+    expand.iter().any(|e| {
         [
             "deviceStatuses",
             "userStatuses",
@@ -584,12 +527,26 @@ async fn expand_into(
         ]
         .iter()
         .any(|n| n.eq_ignore_ascii_case(&e.property))
-    });
-    let rows = if needs_states {
-        state.store.policy_states_of_policy(&p.tenant_id, &p.id).await?
+    })
+}
+
+/// The policy's stored results, read once if `$expand` names a status view.
+async fn statuses_for_expand(cx: &Ctx<'_>, p: &StoredPolicy, expand: &[crate::odata::Expand]) -> ApiResult<StatusRows> {
+    if expands_statuses(expand) {
+        Ok(policies::statuses_of(cx, p).await?)
     } else {
-        Vec::new()
-    };
+        Ok(Vec::new())
+    }
+}
+
+/// Renders the navigation properties `$expand` names into the policy's document.
+fn expand_into(
+    ctx: &GraphCtx,
+    p: &StoredPolicy,
+    rows: &StatusRows,
+    expand: &[crate::odata::Expand],
+    out: &mut Map<String, Value>,
+) -> ApiResult<()> {
     for e in expand {
         let name = NAVIGATION
             .iter()
@@ -637,9 +594,9 @@ async fn expand_into(
                     .map(|(s, d)| Value::Object(device_status_doc(p, s, d)))
                     .collect(),
             ),
-            "userStatuses" => Value::Array(user_status_docs(p, &rows).into_iter().map(Value::Object).collect()),
-            "deviceStatusOverview" => Value::Object(overview(p, &rows, ctx, false)),
-            "userStatusOverview" => Value::Object(overview(p, &rows, ctx, true)),
+            "userStatuses" => Value::Array(user_status_docs(p, rows).into_iter().map(Value::Object).collect()),
+            "deviceStatusOverview" => Value::Object(overview(p, rows, ctx, false)),
+            "userStatusOverview" => Value::Object(overview(p, rows, ctx, true)),
             other => {
                 return Err(ApiError::bad_request(format!(
                     "The navigation property '{other}' cannot be expanded: the emulator does not compute it."
@@ -695,9 +652,8 @@ async fn list(
             "$skiptoken and $search are not supported on deviceCompliancePolicies.",
         ));
     }
-    let policies: Vec<StoredPolicy> = state
-        .store
-        .list_policies(&caller.tenant.id)
+    let cx = caller.cx(&state.app);
+    let policies: Vec<StoredPolicy> = policies::list(&cx)
         .await?
         .into_iter()
         .filter(|p| in_version(p.family, ctx.version))
@@ -723,7 +679,8 @@ async fn list(
         d.remove("odataType");
         let id = d.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
         let p = policies.iter().find(|p| p.id == id).expect("rendered from this list");
-        expand_into(&state, &ctx, p, &q.expand, &mut d).await?;
+        let rows = statuses_for_expand(&cx, p, &q.expand).await?;
+        expand_into(&ctx, p, &rows, &q.expand, &mut d)?;
         values.push(select_policy(d, p, &q, ctx.version)?);
     }
     Ok(collection_response(
@@ -742,12 +699,14 @@ async fn get(
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
     super::reject_collection_options(&q)?;
-    let p = load(&state, &caller.tenant.id, &id).await?;
+    let cx = caller.cx(&state.app);
+    let p = policies::get(&cx, &id).await?;
     if !in_version(p.family, ctx.version) {
-        return Err(not_found(&id));
+        return Err(policies::not_found(&id).into());
     }
+    let rows = statuses_for_expand(&cx, &p, &q.expand).await?;
     let mut body = render_policy(&p, &ctx);
-    expand_into(&state, &ctx, &p, &q.expand, &mut body).await?;
+    expand_into(&ctx, &p, &rows, &q.expand, &mut body)?;
     let body = select_policy(body, &p, &q, ctx.version)?;
     let context = ctx.context("deviceManagement/deviceCompliancePolicies/$entity", q.select.as_deref());
     Ok(graph_json(StatusCode::OK, with_context(context, body)))
@@ -800,45 +759,34 @@ async fn create(
         "scheduledActionsForRule",
         ctx.version,
     )?;
-    let id = uuid::Uuid::new_v4().to_string();
-    let policy = StoredPolicy {
-        tenant_id: caller.tenant.id.clone(),
-        id,
-        family,
-        properties: props,
-        scheduled_actions: rules,
-        assignments: Vec::new(),
-        version: 1,
-        created_at: caller.now,
-        last_modified_at: caller.now,
-        revision: 0,
-    };
-    match state.store.insert_policy(&policy).await {
-        Ok(()) => {}
-        Err(StoreError::Conflict(_)) => return Err(ApiError::conflict("A policy with this id exists already.")),
-        Err(e) => return Err(e.into()),
-    }
+    let policy = policies::create(&caller.cx(&state.app), family, props, rules).await?;
     let body = render_policy(&policy, &ctx);
     let context = ctx.context("deviceManagement/deviceCompliancePolicies/$entity", None);
     Ok(graph_json(StatusCode::CREATED, with_context(context, body)))
 }
 
-/// Applies `change` to the stored policy with compare-and-set, bumping `version` and
-/// `lastModifiedDateTime`; `check` sees the changed policy before it is stored.
-async fn update_policy<F>(state: &AppState, caller: &GraphCaller, id: &str, change: F) -> ApiResult<StoredPolicy>
-where
-    F: Fn(&mut StoredPolicy) -> ApiResult<()>,
-{
-    loop {
-        let mut p = load(state, &caller.tenant.id, id).await?;
-        change(&mut p)?;
-        check_threat_targets(state, &p).await?;
-        p.version += 1;
-        p.last_modified_at = caller.now.max(p.last_modified_at);
-        if state.store.update_policy(&p).await? {
-            return Ok(p);
-        }
+/// A PATCH body, read against the schema of the policy's `family`.
+fn parse_patch(body: &Value, family: PolicyFamily, version: ApiVersion) -> ApiResult<Map<String, Value>> {
+    if body.get("@odata.type").is_some() && family_of_body(body, version)? != family {
+        return Err(ApiError::bad_request(format!(
+            "The '@odata.type' of the body does not match the policy's type 'microsoft.graph.{}'.",
+            family.odata_type()
+        )));
     }
+    let (rest, nav) = split_navigation(body);
+    if let Some(name) = nav.keys().next() {
+        return Err(ApiError::bad_request(format!(
+            "The navigation property '{name}' cannot be written with PATCH: use its own path or action (scheduleActionsForRules, assign)."
+        )));
+    }
+    let props = validate_patch(schema_of(family), &rest, version).map_err(invalid)?;
+    if props
+        .get("displayName")
+        .is_some_and(|v| v.as_str().is_none_or(|s| s.trim().is_empty()))
+    {
+        return Err(ApiError::bad_request("The property 'displayName' cannot be empty."));
+    }
+    Ok(props)
 }
 
 async fn patch(
@@ -853,43 +801,15 @@ async fn patch(
             "A request body of type 'microsoft.graph.deviceCompliancePolicy' is required.",
         ));
     }
-    let current = load(&state, &caller.tenant.id, &id).await?;
-    if body.get("@odata.type").is_some() && family_of_body(&body, ctx.version)? != current.family {
-        return Err(ApiError::bad_request(format!(
-            "The '@odata.type' of the body does not match the policy's type 'microsoft.graph.{}'.",
-            current.family.odata_type()
-        )));
-    }
-    let (rest, nav) = split_navigation(&body);
-    if let Some(name) = nav.keys().next() {
-        return Err(ApiError::bad_request(format!(
-            "The navigation property '{name}' cannot be written with PATCH: use its own path or action (scheduleActionsForRules, assign)."
-        )));
-    }
-    let props = validate_patch(schema_of(current.family), &rest, ctx.version).map_err(invalid)?;
-    if props
-        .get("displayName")
-        .is_some_and(|v| v.as_str().is_none_or(|s| s.trim().is_empty()))
-    {
-        return Err(ApiError::bad_request("The property 'displayName' cannot be empty."));
-    }
-    let p = update_policy(&state, &caller, &id, |p| {
-        merge_patch(&mut p.properties, props.clone());
-        Ok(())
+    policies::patch(&caller.cx(&state.app), &id, |family| {
+        parse_patch(&body, family, ctx.version)
     })
     .await?;
-    reevaluate_for(&state, &caller, platform_scope(&p)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn delete(caller: GraphCaller, Path(id): Path<String>, State(state): State<AppState>) -> ApiResult<StatusCode> {
-    let p = load(&state, &caller.tenant.id, &id).await?;
-    if !state.store.delete_policy(&caller.tenant.id, &p.id).await? {
-        return Err(not_found(&id));
-    }
-    if !p.assignments.is_empty() {
-        reevaluate_for(&state, &caller, DeviceScope::All).await?;
-    }
+    policies::delete(&caller.cx(&state.app), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -913,21 +833,14 @@ async fn assign(
             "The parameter '{other}' in the request payload is not a valid parameter for the operation 'assign'."
         )));
     }
-    let current = load(&state, &caller.tenant.id, &id).await?;
-    let mut parsed: Vec<Assignment> = Vec::new();
-    for item in items {
-        let a = parse_assignment(&current.id, item, ctx.version)?;
-        if !parsed.iter().any(|x| x.id == a.id) {
-            parsed.push(a);
-        }
-    }
-    let p = update_policy(&state, &caller, &id, |p| {
-        p.assignments = parsed.clone();
-        Ok(())
+    let assignments = policies::assign(&caller.cx(&state.app), &id, |policy_id| {
+        items
+            .iter()
+            .map(|item| parse_assignment(policy_id, item, ctx.version))
+            .collect::<ApiResult<Vec<_>>>()
     })
     .await?;
-    reevaluate_for(&state, &caller, DeviceScope::All).await?;
-    let values: Vec<Map<String, Value>> = p.assignments.iter().map(|a| render_assignment(a, &ctx)).collect();
+    let values: Vec<Map<String, Value>> = assignments.iter().map(|a| render_assignment(a, &ctx)).collect();
     Ok(collection_response(
         ctx.context("Collection(microsoft.graph.deviceCompliancePolicyAssignment)", None),
         values,
@@ -952,20 +865,8 @@ async fn schedule_actions(
             "The parameter '{other}' in the request payload is not a valid parameter for the operation 'scheduleActionsForRules'."
         )));
     }
-    let mut rules = parse_rules(rules, PARAM, ctx.version)?;
-    let current = load(&state, &caller.tenant.id, &id).await?;
-    // Items that name an existing action keep its id.
-    for r in &mut rules {
-        if let Some(old) = current.scheduled_actions.iter().find(|o| o.rule_name == r.rule_name) {
-            r.id = old.id.clone();
-        }
-    }
-    let p = update_policy(&state, &caller, &id, |p| {
-        p.scheduled_actions = rules.clone();
-        Ok(())
-    })
-    .await?;
-    reevaluate_for(&state, &caller, platform_scope(&p)).await?;
+    let rules = parse_rules(rules, PARAM, ctx.version)?;
+    policies::schedule_actions(&caller.cx(&state.app), &id, rules).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -993,7 +894,7 @@ async fn list_assignments(
     Path(id): Path<String>,
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
-    let p = load(&state, &caller.tenant.id, &id).await?;
+    let p = policies::get(&caller.cx(&state.app), &id).await?;
     let docs: Vec<Map<String, Value>> = p.assignments.iter().map(|a| render_assignment(a, &ctx)).collect();
     let context = ctx.context(
         &format!("deviceManagement/deviceCompliancePolicies('{}')/assignments", p.id),
@@ -1002,33 +903,21 @@ async fn list_assignments(
     list_of(&q, docs, "deviceCompliancePolicyAssignment", context)
 }
 
-fn assignment_not_found(id: &str) -> ApiError {
-    ApiError::not_found(format!("The assignment '{id}' does not exist."))
-}
-
 async fn get_assignment(
     caller: GraphCaller,
     ctx: GraphCtx,
     Path((id, aid)): Path<(String, String)>,
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
-    let p = load(&state, &caller.tenant.id, &id).await?;
-    let a = p
-        .assignments
-        .iter()
-        .find(|a| a.id.eq_ignore_ascii_case(&aid))
-        .ok_or_else(|| assignment_not_found(&aid))?;
+    let (policy_id, a) = policies::assignment(&caller.cx(&state.app), &id, &aid).await?;
     Ok(graph_json(
         StatusCode::OK,
         with_context(
             ctx.context(
-                &format!(
-                    "deviceManagement/deviceCompliancePolicies('{}')/assignments/$entity",
-                    p.id
-                ),
+                &format!("deviceManagement/deviceCompliancePolicies('{policy_id}')/assignments/$entity"),
                 None,
             ),
-            render_assignment(a, &ctx),
+            render_assignment(&a, &ctx),
         ),
     ))
 }
@@ -1040,34 +929,15 @@ async fn create_assignment(
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    let current = load(&state, &caller.tenant.id, &id).await?;
-    let a = parse_assignment(&current.id, &body, ctx.version)?;
-    if current.assignments.iter().any(|x| x.id == a.id) {
-        return Err(ApiError::conflict(format!(
-            "The policy is already assigned to this target ('{}').",
-            a.id
-        )));
-    }
-    let p = update_policy(&state, &caller, &id, |p| {
-        if p.assignments.iter().any(|x| x.id == a.id) {
-            return Err(ApiError::conflict(format!(
-                "The policy is already assigned to this target ('{}').",
-                a.id
-            )));
-        }
-        p.assignments.push(a.clone());
-        Ok(())
+    let (policy_id, a) = policies::add_assignment(&caller.cx(&state.app), &id, |policy_id| {
+        parse_assignment(policy_id, &body, ctx.version)
     })
     .await?;
-    reevaluate_for(&state, &caller, DeviceScope::All).await?;
     Ok(graph_json(
         StatusCode::CREATED,
         with_context(
             ctx.context(
-                &format!(
-                    "deviceManagement/deviceCompliancePolicies('{}')/assignments/$entity",
-                    p.id
-                ),
+                &format!("deviceManagement/deviceCompliancePolicies('{policy_id}')/assignments/$entity"),
                 None,
             ),
             render_assignment(&a, &ctx),
@@ -1080,16 +950,7 @@ async fn delete_assignment(
     Path((id, aid)): Path<(String, String)>,
     State(state): State<AppState>,
 ) -> ApiResult<StatusCode> {
-    update_policy(&state, &caller, &id, |p| {
-        let before = p.assignments.len();
-        p.assignments.retain(|a| !a.id.eq_ignore_ascii_case(&aid));
-        if p.assignments.len() == before {
-            return Err(assignment_not_found(&aid));
-        }
-        Ok(())
-    })
-    .await?;
-    reevaluate_for(&state, &caller, DeviceScope::All).await?;
+    policies::remove_assignment(&caller.cx(&state.app), &id, &aid).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -1241,16 +1102,6 @@ fn overview(
     m
 }
 
-async fn states_of(
-    state: &AppState,
-    caller: &GraphCaller,
-    id: &str,
-) -> ApiResult<(StoredPolicy, Vec<(PolicyStateRow, ManagedDeviceRow)>)> {
-    let p = load(state, &caller.tenant.id, id).await?;
-    let rows = state.store.policy_states_of_policy(&caller.tenant.id, &p.id).await?;
-    Ok((p, rows))
-}
-
 fn list_of(q: &QueryOptions, docs: Vec<Map<String, Value>>, type_name: &str, context: String) -> ApiResult<Response> {
     super::reject_expand(q, type_name)?;
     memory::page(q, docs, type_name, context)
@@ -1263,7 +1114,7 @@ async fn device_statuses(
     Path(id): Path<String>,
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
-    let (p, rows) = states_of(&state, &caller, &id).await?;
+    let (p, rows) = policies::with_statuses(&caller.cx(&state.app), &id).await?;
     let docs = rows.iter().map(|(s, d)| device_status_doc(&p, s, d)).collect();
     let context = ctx.context(
         &format!("deviceManagement/deviceCompliancePolicies('{}')/deviceStatuses", p.id),
@@ -1278,7 +1129,7 @@ async fn device_status(
     Path((id, sid)): Path<(String, String)>,
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
-    let (p, rows) = states_of(&state, &caller, &id).await?;
+    let (p, rows) = policies::with_statuses(&caller.cx(&state.app), &id).await?;
     let doc = rows
         .iter()
         .map(|(s, d)| device_status_doc(&p, s, d))
@@ -1301,7 +1152,7 @@ async fn user_statuses(
     Path(id): Path<String>,
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
-    let (p, rows) = states_of(&state, &caller, &id).await?;
+    let (p, rows) = policies::with_statuses(&caller.cx(&state.app), &id).await?;
     let docs = user_status_docs(&p, &rows);
     let context = ctx.context(
         &format!("deviceManagement/deviceCompliancePolicies('{}')/userStatuses", p.id),
@@ -1316,7 +1167,7 @@ async fn user_status(
     Path((id, sid)): Path<(String, String)>,
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
-    let (p, rows) = states_of(&state, &caller, &id).await?;
+    let (p, rows) = policies::with_statuses(&caller.cx(&state.app), &id).await?;
     let doc = user_status_docs(&p, &rows)
         .into_iter()
         .find(|d| d["id"].as_str().is_some_and(|i| i.eq_ignore_ascii_case(&sid)))
@@ -1337,7 +1188,7 @@ async fn device_status_overview(
     Path(id): Path<String>,
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
-    let (p, rows) = states_of(&state, &caller, &id).await?;
+    let (p, rows) = policies::with_statuses(&caller.cx(&state.app), &id).await?;
     let context = ctx.context(
         &format!(
             "deviceManagement/deviceCompliancePolicies('{}')/deviceStatusOverview/$entity",
@@ -1357,7 +1208,7 @@ async fn user_status_overview(
     Path(id): Path<String>,
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
-    let (p, rows) = states_of(&state, &caller, &id).await?;
+    let (p, rows) = policies::with_statuses(&caller.cx(&state.app), &id).await?;
     let context = ctx.context(
         &format!(
             "deviceManagement/deviceCompliancePolicies('{}')/userStatusOverview/$entity",
