@@ -2,6 +2,9 @@
 //! must keep (a threat-level policy reaches user groups only), what a change marks for
 //! re-evaluation, and the stored results the status views are made of.
 
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::compliance::{mark, platforms_of};
@@ -12,9 +15,6 @@ use crate::domain::policy::{Assignment, ScheduledActionRule, StoredPolicy, Targe
 use crate::domain::tenant::parse_guid;
 use crate::schema::merge_patch;
 use crate::store::{DeviceScope, PolicyStateRow, StoreError};
-
-/// The policy's stored results: each state with its device, in device id order.
-pub type StatusRows = Vec<(PolicyStateRow, ManagedDevice)>;
 
 pub fn not_found(id: &str) -> ServiceError {
     ServiceError::not_found(format!("The device compliance policy '{id}' does not exist."))
@@ -41,16 +41,17 @@ pub async fn list(cx: &Ctx<'_>) -> ServiceResult<Vec<StoredPolicy>> {
     Ok(cx.store().list_policies(cx.tenant_id).await?)
 }
 
-/// The stored results of a policy already read (what `$expand` of a status view renders).
-pub async fn statuses_of(cx: &Ctx<'_>, policy: &StoredPolicy) -> ServiceResult<StatusRows> {
-    Ok(cx.store().policy_states_of_policy(cx.tenant_id, &policy.id).await?)
+/// The status views of a policy already read (what `$expand` of a status view renders).
+pub async fn statuses_of(cx: &Ctx<'_>, policy: &StoredPolicy) -> ServiceResult<Statuses> {
+    let rows = cx.store().policy_states_of_policy(cx.tenant_id, &policy.id).await?;
+    Ok(Statuses::of(policy, &rows))
 }
 
-/// A policy with its stored results (the status views).
-pub async fn with_statuses(cx: &Ctx<'_>, id: &str) -> ServiceResult<(StoredPolicy, StatusRows)> {
+/// A policy with its status views.
+pub async fn with_statuses(cx: &Ctx<'_>, id: &str) -> ServiceResult<(StoredPolicy, Statuses)> {
     let p = get(cx, id).await?;
-    let rows = statuses_of(cx, &p).await?;
-    Ok((p, rows))
+    let statuses = statuses_of(cx, &p).await?;
+    Ok((p, statuses))
 }
 
 /// One assignment of a policy: the policy's id and the assignment.
@@ -317,4 +318,275 @@ pub async fn user_device_states(
         return Err(device_not_found(device_id));
     }
     Ok(Some((user.id, states_of(cx, d).await?)))
+}
+
+/// `complianceStatus` of a stored policy state: a device in its grace period is already
+/// noncompliant with the policy.
+pub fn compliance_status(state: &str) -> &'static str {
+    match state {
+        "compliant" => "compliant",
+        "inGracePeriod" | "noncompliant" => "nonCompliant",
+        "notApplicable" => "notApplicable",
+        _ => "unknown",
+    }
+}
+
+/// Worst first: a user is as compliant as their least compliant device.
+fn status_rank(status: &str) -> u8 {
+    match status {
+        "nonCompliant" => 3,
+        "compliant" => 2,
+        "notApplicable" => 1,
+        _ => 0,
+    }
+}
+
+/// A `deviceComplianceDeviceStatus`: one device's result for the policy.
+#[derive(Debug, Clone)]
+pub struct DeviceStatus {
+    /// `{policy id}_{device id}`.
+    pub id: String,
+    pub device_display_name: String,
+    pub user_name: Option<String>,
+    pub device_model: Option<String>,
+    pub user_principal_name: Option<String>,
+    /// When the grace period ends, for a device that is not compliant.
+    pub grace_expires_at: Option<DateTime<Utc>>,
+    pub status: &'static str,
+    pub last_reported: DateTime<Utc>,
+}
+
+/// A `deviceComplianceUserStatus`: a user's devices taken together.
+#[derive(Debug, Clone)]
+pub struct UserStatus {
+    /// `{policy id}_{user id}`.
+    pub id: String,
+    pub user_display_name: Option<String>,
+    pub user_principal_name: Option<String>,
+    pub devices_count: i64,
+    /// The worst status of the user's devices.
+    pub status: &'static str,
+    pub last_reported: DateTime<Utc>,
+}
+
+/// `deviceStatusOverview` or `userStatusOverview`: the statuses counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overview {
+    pub pending: i64,
+    pub not_applicable: i64,
+    pub success: i64,
+    pub error: i64,
+    pub failed: i64,
+    pub conflict: i64,
+    pub last_update: DateTime<Utc>,
+    pub configuration_version: i64,
+}
+
+/// The status views of a policy, from its stored results.
+#[derive(Debug, Clone)]
+pub struct Statuses {
+    /// In device id order.
+    pub devices: Vec<DeviceStatus>,
+    /// In user id order; devices without a user count in no user's status.
+    pub users: Vec<UserStatus>,
+    /// The newest evaluation, else the policy's last change.
+    pub last_update: DateTime<Utc>,
+    pub configuration_version: i64,
+}
+
+impl Statuses {
+    pub fn of(p: &StoredPolicy, rows: &[(PolicyStateRow, ManagedDevice)]) -> Self {
+        let devices = rows
+            .iter()
+            .map(|(s, d)| DeviceStatus {
+                id: format!("{}_{}", p.id, d.id),
+                device_display_name: d.device_name.clone(),
+                user_name: d.user_display_name.clone(),
+                device_model: d.model.clone(),
+                user_principal_name: d.user_principal_name.clone(),
+                grace_expires_at: match s.state.as_str() {
+                    "inGracePeriod" | "noncompliant" => s.grace_deadline,
+                    _ => None,
+                },
+                status: compliance_status(&s.state),
+                last_reported: s.evaluated_at,
+            })
+            .collect();
+        let mut users: BTreeMap<&str, UserStatus> = BTreeMap::new();
+        for (s, d) in rows {
+            let Some(uid) = &d.user_id else { continue };
+            let status = compliance_status(&s.state);
+            let u = users.entry(uid).or_insert_with(|| UserStatus {
+                id: format!("{}_{uid}", p.id),
+                user_display_name: d.user_display_name.clone(),
+                user_principal_name: d.user_principal_name.clone(),
+                devices_count: 0,
+                status,
+                last_reported: s.evaluated_at,
+            });
+            if status_rank(status) > status_rank(u.status) {
+                u.status = status;
+            }
+            u.devices_count += 1;
+            u.last_reported = u.last_reported.max(s.evaluated_at);
+        }
+        Statuses {
+            devices,
+            users: users.into_values().collect(),
+            last_update: rows
+                .iter()
+                .map(|(s, _)| s.evaluated_at)
+                .max()
+                .unwrap_or(p.last_modified_at),
+            configuration_version: p.version,
+        }
+    }
+
+    /// `deviceStatusOverview`.
+    pub fn device_overview(&self) -> Overview {
+        self.overview(self.devices.iter().map(|d| d.status))
+    }
+
+    /// `userStatusOverview`.
+    pub fn user_overview(&self) -> Overview {
+        self.overview(self.users.iter().map(|u| u.status))
+    }
+
+    fn overview<'s>(&self, statuses: impl Iterator<Item = &'s str>) -> Overview {
+        let mut o = Overview {
+            pending: 0,
+            not_applicable: 0,
+            success: 0,
+            error: 0,
+            failed: 0,
+            conflict: 0,
+            last_update: self.last_update,
+            configuration_version: self.configuration_version,
+        };
+        for s in statuses {
+            match s {
+                // Evaluation runs with every change, so no device waits for a first result.
+                "unknown" => o.pending += 1,
+                "notApplicable" => o.not_applicable += 1,
+                "compliant" => o.success += 1,
+                "error" => o.error += 1,
+                "nonCompliant" => o.failed += 1,
+                "conflict" => o.conflict += 1,
+                _ => {}
+            }
+        }
+        o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::device::{OwnerType, Platform};
+
+    fn at(minute: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 1, 10, minute, 0).unwrap()
+    }
+
+    fn policy() -> StoredPolicy {
+        StoredPolicy {
+            tenant_id: "t".into(),
+            id: "p".into(),
+            family: PolicyFamily::Ios,
+            properties: Map::new(),
+            scheduled_actions: Vec::new(),
+            assignments: Vec::new(),
+            version: 3,
+            created_at: at(0),
+            last_modified_at: at(1),
+            revision: 0,
+        }
+    }
+
+    fn row(device: &str, user: Option<&str>, state: &str, minute: u32) -> (PolicyStateRow, ManagedDevice) {
+        let s = PolicyStateRow {
+            device_id: device.into(),
+            policy_id: "p".into(),
+            state: state.into(),
+            settings: json!([]),
+            episode_start: None,
+            grace_deadline: Some(at(59)),
+            policy_version: 3,
+            evaluated_at: at(minute),
+        };
+        let d = ManagedDevice {
+            tenant_id: "t".into(),
+            id: device.into(),
+            device_name: format!("{device} name"),
+            operating_system: "iOS".into(),
+            os_version: "17.1".into(),
+            platform: Platform::Ios,
+            owner_type: OwnerType::Company,
+            user_id: user.map(str::to_string),
+            user_principal_name: user.map(|u| format!("{u}@contoso.com")),
+            user_display_name: user.map(str::to_string),
+            email_address: None,
+            azure_ad_device_id: device.into(),
+            model: None,
+            manufacturer: None,
+            serial_number: None,
+            imei: None,
+            phone_number: None,
+            enrolled_at: at(0),
+            last_sync_at: at(0),
+            compliance_state: "unknown".into(),
+            compliance_grace_expires_at: None,
+            partner_threat_state: "unknown".into(),
+            management_state: "managed".into(),
+            properties: Map::new(),
+        };
+        (s, d)
+    }
+
+    #[test]
+    fn a_user_is_as_compliant_as_their_least_compliant_device() {
+        let rows = vec![
+            row("d1", Some("alice"), "compliant", 10),
+            row("d2", Some("alice"), "inGracePeriod", 20),
+            row("d3", Some("bob"), "notApplicable", 5),
+            row("d4", None, "compliant", 30),
+        ];
+        let s = Statuses::of(&policy(), &rows);
+        let users: Vec<(&str, &str, i64, DateTime<Utc>)> = s
+            .users
+            .iter()
+            .map(|u| (u.id.as_str(), u.status, u.devices_count, u.last_reported))
+            .collect();
+        assert_eq!(
+            users,
+            vec![
+                ("p_alice", "nonCompliant", 2, at(20)),
+                ("p_bob", "notApplicable", 1, at(5)),
+            ],
+            "a device without a user counts in no user's status"
+        );
+        let grace: Vec<Option<DateTime<Utc>>> = s.devices.iter().map(|d| d.grace_expires_at).collect();
+        assert_eq!(
+            grace,
+            vec![None, Some(at(59)), None, None],
+            "only a device not compliant has a grace end"
+        );
+        let o = s.device_overview();
+        assert_eq!(
+            (o.success, o.failed, o.not_applicable, o.pending, o.last_update),
+            (2, 1, 1, 0, at(30))
+        );
+        let o = s.user_overview();
+        assert_eq!((o.success, o.failed, o.not_applicable), (0, 1, 1));
+    }
+
+    #[test]
+    fn a_policy_without_results_was_last_updated_when_it_changed() {
+        let s = Statuses::of(&policy(), &[]);
+        let o = s.device_overview();
+        assert_eq!((o.last_update, o.configuration_version, o.pending), (at(1), 3, 0));
+    }
 }

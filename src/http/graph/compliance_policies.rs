@@ -2,18 +2,14 @@
 //! `@odata.type`, with their assignments, actions for noncompliance and the status views that
 //! evaluation keeps.
 
-use std::collections::BTreeMap;
-
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
-use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
 use super::memory;
 use super::{collection_response, graph_json, with_context, GraphCtx};
 use crate::domain::compliance::PolicyFamily;
-use crate::domain::device::ManagedDevice as ManagedDeviceRow;
 use crate::domain::permissions::GraphPermission;
 use crate::domain::policy::{
     assignment_id, check_grace_hours, check_one_block, ActionItem, Assignment, AssignmentTarget, ScheduledActionRule,
@@ -33,9 +29,8 @@ use crate::schema::compliance::{
 };
 use crate::schema::{render, validate_patch, Invalid, StructType};
 use crate::service::clock::rfc3339;
-use crate::service::policies::{self, StatusRows};
+use crate::service::policies::{self, DeviceStatus, Statuses, UserStatus};
 use crate::service::Ctx;
-use crate::store::PolicyStateRow;
 
 pub(super) const READ: GraphPermission = GraphPermission {
     any_of: &[
@@ -530,12 +525,12 @@ fn expands_statuses(expand: &[crate::odata::Expand]) -> bool {
     })
 }
 
-/// The policy's stored results, read once if `$expand` names a status view.
-async fn statuses_for_expand(cx: &Ctx<'_>, p: &StoredPolicy, expand: &[crate::odata::Expand]) -> ApiResult<StatusRows> {
+/// The policy's status views, read once if `$expand` names one.
+async fn statuses_for_expand(cx: &Ctx<'_>, p: &StoredPolicy, expand: &[crate::odata::Expand]) -> ApiResult<Statuses> {
     if expands_statuses(expand) {
         Ok(policies::statuses_of(cx, p).await?)
     } else {
-        Ok(Vec::new())
+        Ok(Statuses::of(p, &[]))
     }
 }
 
@@ -543,7 +538,7 @@ async fn statuses_for_expand(cx: &Ctx<'_>, p: &StoredPolicy, expand: &[crate::od
 fn expand_into(
     ctx: &GraphCtx,
     p: &StoredPolicy,
-    rows: &StatusRows,
+    statuses: &Statuses,
     expand: &[crate::odata::Expand],
     out: &mut Map<String, Value>,
 ) -> ApiResult<()> {
@@ -590,13 +585,21 @@ fn expand_into(
                 )
             }
             "deviceStatuses" => Value::Array(
-                rows.iter()
-                    .map(|(s, d)| Value::Object(device_status_doc(p, s, d)))
+                statuses
+                    .devices
+                    .iter()
+                    .map(|d| Value::Object(device_status_doc(d)))
                     .collect(),
             ),
-            "userStatuses" => Value::Array(user_status_docs(p, rows).into_iter().map(Value::Object).collect()),
-            "deviceStatusOverview" => Value::Object(overview(p, rows, ctx, false)),
-            "userStatusOverview" => Value::Object(overview(p, rows, ctx, true)),
+            "userStatuses" => Value::Array(
+                statuses
+                    .users
+                    .iter()
+                    .map(|u| Value::Object(user_status_doc(u)))
+                    .collect(),
+            ),
+            "deviceStatusOverview" => Value::Object(overview_doc(p, statuses, ctx, false)),
+            "userStatusOverview" => Value::Object(overview_doc(p, statuses, ctx, true)),
             other => {
                 return Err(ApiError::bad_request(format!(
                     "The navigation property '{other}' cannot be expanded: the emulator does not compute it."
@@ -679,8 +682,8 @@ async fn list(
         d.remove("odataType");
         let id = d.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
         let p = policies.iter().find(|p| p.id == id).expect("rendered from this list");
-        let rows = statuses_for_expand(&cx, p, &q.expand).await?;
-        expand_into(&ctx, p, &rows, &q.expand, &mut d)?;
+        let statuses = statuses_for_expand(&cx, p, &q.expand).await?;
+        expand_into(&ctx, p, &statuses, &q.expand, &mut d)?;
         values.push(select_policy(d, p, &q, ctx.version)?);
     }
     Ok(collection_response(
@@ -704,9 +707,9 @@ async fn get(
     if !in_version(p.family, ctx.version) {
         return Err(policies::not_found(&id).into());
     }
-    let rows = statuses_for_expand(&cx, &p, &q.expand).await?;
+    let statuses = statuses_for_expand(&cx, &p, &q.expand).await?;
     let mut body = render_policy(&p, &ctx);
-    expand_into(&ctx, &p, &rows, &q.expand, &mut body)?;
+    expand_into(&ctx, &p, &statuses, &q.expand, &mut body)?;
     let body = select_policy(body, &p, &q, ctx.version)?;
     let context = ctx.context("deviceManagement/deviceCompliancePolicies/$entity", q.select.as_deref());
     Ok(graph_json(StatusCode::OK, with_context(context, body)))
@@ -954,151 +957,79 @@ async fn delete_assignment(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `complianceStatus` of a stored policy state: a device in its grace period is already
-/// noncompliant with the policy.
-pub fn compliance_status(state: &str) -> &'static str {
-    match state {
-        "compliant" => "compliant",
-        "inGracePeriod" | "noncompliant" => "nonCompliant",
-        "notApplicable" => "notApplicable",
-        _ => "unknown",
-    }
-}
-
+/// `complianceGracePeriodExpirationDateTime` of a device that has no grace period running.
 const NO_GRACE: &str = "9999-12-31T23:59:59Z";
 
-fn device_status_doc(p: &StoredPolicy, s: &PolicyStateRow, d: &ManagedDeviceRow) -> Map<String, Value> {
+fn device_status_doc(d: &DeviceStatus) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert(
         "@odata.type".into(),
         "#microsoft.graph.deviceComplianceDeviceStatus".into(),
     );
-    m.insert("id".into(), format!("{}_{}", p.id, d.id).into());
-    m.insert("deviceDisplayName".into(), d.device_name.clone().into());
-    m.insert("userName".into(), json!(d.user_display_name));
-    m.insert("deviceModel".into(), json!(d.model));
-    let grace = match s.state.as_str() {
-        "inGracePeriod" | "noncompliant" => s.grace_deadline.map(rfc3339),
-        _ => None,
-    };
+    m.insert("id".into(), d.id.clone().into());
+    m.insert("deviceDisplayName".into(), d.device_display_name.clone().into());
+    m.insert("userName".into(), json!(d.user_name));
+    m.insert("deviceModel".into(), json!(d.device_model));
     m.insert(
         "complianceGracePeriodExpirationDateTime".into(),
-        grace.unwrap_or_else(|| NO_GRACE.into()).into(),
+        d.grace_expires_at
+            .map(rfc3339)
+            .unwrap_or_else(|| NO_GRACE.into())
+            .into(),
     );
-    m.insert("status".into(), compliance_status(&s.state).into());
-    m.insert("lastReportedDateTime".into(), rfc3339(s.evaluated_at).into());
+    m.insert("status".into(), d.status.into());
+    m.insert("lastReportedDateTime".into(), rfc3339(d.last_reported).into());
     m.insert("userPrincipalName".into(), json!(d.user_principal_name));
     m
 }
 
-/// Per user: worst status, display name, user principal name, devices, last evaluation.
-type UserTally = (String, Option<String>, Option<String>, i64, DateTime<Utc>);
-
-/// Worst first: a user is as compliant as their least compliant device.
-fn status_rank(status: &str) -> u8 {
-    match status {
-        "nonCompliant" => 3,
-        "compliant" => 2,
-        "notApplicable" => 1,
-        _ => 0,
-    }
-}
-
-fn user_status_docs(p: &StoredPolicy, rows: &[(PolicyStateRow, ManagedDeviceRow)]) -> Vec<Map<String, Value>> {
-    let mut users: BTreeMap<String, UserTally> = BTreeMap::new();
-    for (s, d) in rows {
-        let Some(uid) = &d.user_id else { continue };
-        let status = compliance_status(&s.state);
-        let e = users.entry(uid.clone()).or_insert((
-            status.to_string(),
-            d.user_display_name.clone(),
-            d.user_principal_name.clone(),
-            0,
-            s.evaluated_at,
-        ));
-        if status_rank(status) > status_rank(&e.0) {
-            e.0 = status.to_string();
-        }
-        e.3 += 1;
-        e.4 = e.4.max(s.evaluated_at);
-    }
-    users
-        .into_iter()
-        .map(|(uid, (status, name, upn, count, at))| {
-            let mut m = Map::new();
-            m.insert(
-                "@odata.type".into(),
-                "#microsoft.graph.deviceComplianceUserStatus".into(),
-            );
-            m.insert("id".into(), format!("{}_{uid}", p.id).into());
-            m.insert("userDisplayName".into(), json!(name));
-            m.insert("devicesCount".into(), count.into());
-            m.insert("status".into(), status.into());
-            m.insert("lastReportedDateTime".into(), rfc3339(at).into());
-            m.insert("userPrincipalName".into(), json!(upn));
-            m
-        })
-        .collect()
-}
-
-/// `deviceStatusOverview` (or, with `users`, `userStatusOverview`) from the stored states.
-fn overview(
-    p: &StoredPolicy,
-    rows: &[(PolicyStateRow, ManagedDeviceRow)],
-    ctx: &GraphCtx,
-    users: bool,
-) -> Map<String, Value> {
-    let statuses: Vec<String> = if users {
-        user_status_docs(p, rows)
-            .iter()
-            .map(|u| u["status"].as_str().unwrap_or("unknown").to_string())
-            .collect()
-    } else {
-        rows.iter()
-            .map(|(s, _)| compliance_status(&s.state).to_string())
-            .collect()
-    };
-    let count = |st: &str| statuses.iter().filter(|s| s.as_str() == st).count() as i64;
-    let last = rows
-        .iter()
-        .map(|(s, _)| s.evaluated_at)
-        .max()
-        .unwrap_or(p.last_modified_at);
+fn user_status_doc(u: &UserStatus) -> Map<String, Value> {
     let mut m = Map::new();
-    let type_name = if users {
-        "deviceComplianceUserOverview"
-    } else {
-        "deviceComplianceDeviceOverview"
-    };
-    m.insert("@odata.type".into(), format!("#microsoft.graph.{type_name}").into());
     m.insert(
-        "id".into(),
-        format!(
-            "{}_{}",
-            p.id,
-            if users {
-                "userStatusOverview"
-            } else {
-                "deviceStatusOverview"
-            }
-        )
-        .into(),
+        "@odata.type".into(),
+        "#microsoft.graph.deviceComplianceUserStatus".into(),
     );
-    // Evaluation runs with every change, so no device waits for a first result.
-    m.insert("pendingCount".into(), count("unknown").into());
-    m.insert("notApplicableCount".into(), count("notApplicable").into());
+    m.insert("id".into(), u.id.clone().into());
+    m.insert("userDisplayName".into(), json!(u.user_display_name));
+    m.insert("devicesCount".into(), u.devices_count.into());
+    m.insert("status".into(), u.status.into());
+    m.insert("lastReportedDateTime".into(), rfc3339(u.last_reported).into());
+    m.insert("userPrincipalName".into(), json!(u.user_principal_name));
+    m
+}
+
+/// `deviceStatusOverview` (or, with `users`, `userStatusOverview`).
+fn overview_doc(p: &StoredPolicy, statuses: &Statuses, ctx: &GraphCtx, users: bool) -> Map<String, Value> {
+    let (o, type_name, nav) = if users {
+        (
+            statuses.user_overview(),
+            "deviceComplianceUserOverview",
+            "userStatusOverview",
+        )
+    } else {
+        (
+            statuses.device_overview(),
+            "deviceComplianceDeviceOverview",
+            "deviceStatusOverview",
+        )
+    };
+    let mut m = Map::new();
+    m.insert("@odata.type".into(), format!("#microsoft.graph.{type_name}").into());
+    m.insert("id".into(), format!("{}_{nav}", p.id).into());
+    m.insert("pendingCount".into(), o.pending.into());
+    m.insert("notApplicableCount".into(), o.not_applicable.into());
     if ctx.version == ApiVersion::Beta && !users {
         // Every "not applicable" the emulator computes is a platform mismatch.
-        m.insert("notApplicablePlatformCount".into(), count("notApplicable").into());
+        m.insert("notApplicablePlatformCount".into(), o.not_applicable.into());
     }
-    m.insert("successCount".into(), count("compliant").into());
-    m.insert("errorCount".into(), count("error").into());
-    m.insert("failedCount".into(), count("nonCompliant").into());
+    m.insert("successCount".into(), o.success.into());
+    m.insert("errorCount".into(), o.error.into());
+    m.insert("failedCount".into(), o.failed.into());
     if ctx.version == ApiVersion::Beta {
-        m.insert("conflictCount".into(), count("conflict").into());
+        m.insert("conflictCount".into(), o.conflict.into());
     }
-    m.insert("lastUpdateDateTime".into(), rfc3339(last).into());
-    m.insert("configurationVersion".into(), p.version.into());
+    m.insert("lastUpdateDateTime".into(), rfc3339(o.last_update).into());
+    m.insert("configurationVersion".into(), o.configuration_version.into());
     m
 }
 
@@ -1114,8 +1045,8 @@ async fn device_statuses(
     Path(id): Path<String>,
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
-    let (p, rows) = policies::with_statuses(&caller.cx(&state.app), &id).await?;
-    let docs = rows.iter().map(|(s, d)| device_status_doc(&p, s, d)).collect();
+    let (p, statuses) = policies::with_statuses(&caller.cx(&state.app), &id).await?;
+    let docs = statuses.devices.iter().map(device_status_doc).collect();
     let context = ctx.context(
         &format!("deviceManagement/deviceCompliancePolicies('{}')/deviceStatuses", p.id),
         None,
@@ -1129,11 +1060,12 @@ async fn device_status(
     Path((id, sid)): Path<(String, String)>,
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
-    let (p, rows) = policies::with_statuses(&caller.cx(&state.app), &id).await?;
-    let doc = rows
+    let (p, statuses) = policies::with_statuses(&caller.cx(&state.app), &id).await?;
+    let doc = statuses
+        .devices
         .iter()
-        .map(|(s, d)| device_status_doc(&p, s, d))
-        .find(|d| d["id"].as_str().is_some_and(|i| i.eq_ignore_ascii_case(&sid)))
+        .find(|d| d.id.eq_ignore_ascii_case(&sid))
+        .map(device_status_doc)
         .ok_or_else(|| ApiError::not_found(format!("The device status '{sid}' does not exist.")))?;
     let context = ctx.context(
         &format!(
@@ -1152,8 +1084,8 @@ async fn user_statuses(
     Path(id): Path<String>,
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
-    let (p, rows) = policies::with_statuses(&caller.cx(&state.app), &id).await?;
-    let docs = user_status_docs(&p, &rows);
+    let (p, statuses) = policies::with_statuses(&caller.cx(&state.app), &id).await?;
+    let docs = statuses.users.iter().map(user_status_doc).collect();
     let context = ctx.context(
         &format!("deviceManagement/deviceCompliancePolicies('{}')/userStatuses", p.id),
         None,
@@ -1167,10 +1099,12 @@ async fn user_status(
     Path((id, sid)): Path<(String, String)>,
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
-    let (p, rows) = policies::with_statuses(&caller.cx(&state.app), &id).await?;
-    let doc = user_status_docs(&p, &rows)
-        .into_iter()
-        .find(|d| d["id"].as_str().is_some_and(|i| i.eq_ignore_ascii_case(&sid)))
+    let (p, statuses) = policies::with_statuses(&caller.cx(&state.app), &id).await?;
+    let doc = statuses
+        .users
+        .iter()
+        .find(|u| u.id.eq_ignore_ascii_case(&sid))
+        .map(user_status_doc)
         .ok_or_else(|| ApiError::not_found(format!("The user status '{sid}' does not exist.")))?;
     let context = ctx.context(
         &format!(
@@ -1188,7 +1122,7 @@ async fn device_status_overview(
     Path(id): Path<String>,
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
-    let (p, rows) = policies::with_statuses(&caller.cx(&state.app), &id).await?;
+    let (p, statuses) = policies::with_statuses(&caller.cx(&state.app), &id).await?;
     let context = ctx.context(
         &format!(
             "deviceManagement/deviceCompliancePolicies('{}')/deviceStatusOverview/$entity",
@@ -1198,7 +1132,7 @@ async fn device_status_overview(
     );
     Ok(graph_json(
         StatusCode::OK,
-        with_context(context, overview(&p, &rows, &ctx, false)),
+        with_context(context, overview_doc(&p, &statuses, &ctx, false)),
     ))
 }
 
@@ -1208,7 +1142,7 @@ async fn user_status_overview(
     Path(id): Path<String>,
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
-    let (p, rows) = policies::with_statuses(&caller.cx(&state.app), &id).await?;
+    let (p, statuses) = policies::with_statuses(&caller.cx(&state.app), &id).await?;
     let context = ctx.context(
         &format!(
             "deviceManagement/deviceCompliancePolicies('{}')/userStatusOverview/$entity",
@@ -1218,7 +1152,7 @@ async fn user_status_overview(
     );
     Ok(graph_json(
         StatusCode::OK,
-        with_context(context, overview(&p, &rows, &ctx, true)),
+        with_context(context, overview_doc(&p, &statuses, &ctx, true)),
     ))
 }
 

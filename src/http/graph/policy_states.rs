@@ -6,7 +6,7 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 
-use super::compliance_policies::{compliance_status, platform_type, setting_id};
+use super::compliance_policies::{platform_type, setting_id};
 use super::{graph_json, memory, with_context, GraphCtx};
 use crate::domain::device::ManagedDevice;
 use crate::domain::permissions::GraphPermission;
@@ -18,7 +18,7 @@ use crate::http::extract::{ApiVersion, OData};
 use crate::http::routes::{Access, RouteTable};
 use crate::http::AppState;
 use crate::odata::QueryOptions;
-use crate::service::policies::{self, DevicePolicyStates};
+use crate::service::policies::{self, compliance_status, DevicePolicyStates};
 use crate::store::PolicyStateRow;
 
 const READ: GraphPermission = GraphPermission {
