@@ -240,11 +240,12 @@ async fn create(
             "Invalid value for property 'displayName': it must have 1 to 256 characters.",
         ));
     }
-    let (tenant, bootstrap) = match create_tenant(state.store.as_ref(), state.app.clock(), id, req.display_name).await {
-        Ok(created) => created,
-        Err(StoreError::Conflict(_)) => return Err(ApiError::conflict("A tenant with this id already exists.")),
-        Err(e) => return Err(e.into()),
-    };
+    let (tenant, bootstrap) =
+        match create_tenant(state.store.as_ref(), state.app.clock(), id, req.display_name).await {
+            Ok(created) => created,
+            Err(StoreError::Conflict(_)) => return Err(ApiError::conflict("A tenant with this id already exists.")),
+            Err(e) => return Err(e.into()),
+        };
     let mut body = tenant_json(&tenant, state.app.clock().wall_now(), &base);
     let mut app = app_json(&bootstrap.app);
     app.insert("clientSecret".into(), json!(bootstrap.client_secret));
@@ -328,11 +329,7 @@ async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let tenant = load_tenant(&state, &id).await?;
-    Ok(Json(Value::Object(tenant_json(
-        &tenant,
-        state.app.clock().wall_now(),
-        &base,
-    ))))
+    Ok(Json(Value::Object(tenant_json(&tenant, state.app.clock().wall_now(), &base))))
 }
 
 async fn delete(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
@@ -355,11 +352,7 @@ async fn reset(
         return Err(tenant_not_found(&id));
     }
     let tenant = load_tenant(&state, &tenant.id).await?;
-    Ok(Json(Value::Object(tenant_json(
-        &tenant,
-        state.app.clock().wall_now(),
-        &base,
-    ))))
+    Ok(Json(Value::Object(tenant_json(&tenant, state.app.clock().wall_now(), &base))))
 }
 
 #[derive(Deserialize)]
