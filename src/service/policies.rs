@@ -1,5 +1,5 @@
 //! Compliance policies: their lifecycle, assignments and scheduled actions, the rules a change
-//! must keep (a threat-level policy reaches user groups only), what a change marks for
+//! must keep (a threat-level policy reaches user groups only), what a change queues for
 //! re-evaluation, and the stored results the status views are made of.
 
 use std::collections::BTreeMap;
@@ -7,14 +7,14 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::compliance::{mark, platforms_of};
+use super::compliance::platforms_of;
 use super::{Ctx, ServiceError, ServiceResult};
 use crate::domain::compliance::PolicyFamily;
 use crate::domain::device::ManagedDevice;
 use crate::domain::policy::{Assignment, ScheduledActionRule, StoredPolicy, TargetKind, THREAT_LEVEL_USER_GROUPS_ONLY};
 use crate::domain::tenant::parse_guid;
 use crate::schema::merge_patch;
-use crate::store::{DeviceScope, PolicyStateRow, StoreError};
+use crate::store::{DeviceScope, Effects, PolicyStateRow, StoreError};
 
 pub fn not_found(id: &str) -> ServiceError {
     ServiceError::not_found(format!("The device compliance policy '{id}' does not exist."))
@@ -100,26 +100,24 @@ where
 {
     let current = get(cx, id).await?;
     let props = validate(current.family)?;
-    let p = update(cx, id, |p| {
+    update(cx, id, platform_scope, |p| {
         merge_patch(&mut p.properties, props.clone());
         Ok(())
     })
     .await?;
-    // effects:
-    mark(cx.store(), cx.tenant_id, &platform_scope(&p))
-        .await
-        .map_err(ServiceError::from)?;
     Ok(())
 }
 
 pub async fn delete(cx: &Ctx<'_>, id: &str) -> ServiceResult<()> {
     let p = get(cx, id).await?;
-    if !cx.store().delete_policy(cx.tenant_id, &p.id).await? {
+    // An assigned policy took part in every device's evaluation.
+    let fx = if p.assignments.is_empty() {
+        Effects::none()
+    } else {
+        Effects::enqueue(DeviceScope::All)
+    };
+    if !cx.store().delete_policy(cx.tenant_id, &p.id, &fx).await? {
         return Err(not_found(id));
-    }
-    if !p.assignments.is_empty() {
-        // effects:
-        mark(cx.store(), cx.tenant_id, &DeviceScope::All).await?;
     }
     Ok(())
 }
@@ -138,15 +136,11 @@ where
             assignments.push(a);
         }
     }
-    let p = update(cx, id, |p| {
+    let p = update(cx, id, any_device, |p| {
         p.assignments = assignments.clone();
         Ok(())
     })
     .await?;
-    // effects:
-    mark(cx.store(), cx.tenant_id, &DeviceScope::All)
-        .await
-        .map_err(ServiceError::from)?;
     Ok(p.assignments)
 }
 
@@ -162,7 +156,7 @@ where
     if current.assignments.iter().any(|x| x.id == a.id) {
         return Err(already_assigned(&a.id).into());
     }
-    let p = update(cx, id, |p| {
+    let p = update(cx, id, any_device, |p| {
         if p.assignments.iter().any(|x| x.id == a.id) {
             return Err(already_assigned(&a.id));
         }
@@ -170,15 +164,11 @@ where
         Ok(())
     })
     .await?;
-    // effects:
-    mark(cx.store(), cx.tenant_id, &DeviceScope::All)
-        .await
-        .map_err(ServiceError::from)?;
     Ok((p.id, a))
 }
 
 pub async fn remove_assignment(cx: &Ctx<'_>, id: &str, assignment_id: &str) -> ServiceResult<()> {
-    update(cx, id, |p| {
+    update(cx, id, any_device, |p| {
         let before = p.assignments.len();
         p.assignments.retain(|a| !a.id.eq_ignore_ascii_case(assignment_id));
         if p.assignments.len() == before {
@@ -187,8 +177,6 @@ pub async fn remove_assignment(cx: &Ctx<'_>, id: &str, assignment_id: &str) -> S
         Ok(())
     })
     .await?;
-    // effects:
-    mark(cx.store(), cx.tenant_id, &DeviceScope::All).await?;
     Ok(())
 }
 
@@ -201,19 +189,23 @@ pub async fn schedule_actions(cx: &Ctx<'_>, id: &str, mut rules: Vec<ScheduledAc
             r.id = old.id.clone();
         }
     }
-    let p = update(cx, id, |p| {
+    update(cx, id, platform_scope, |p| {
         p.scheduled_actions = rules.clone();
         Ok(())
     })
     .await?;
-    // effects:
-    mark(cx.store(), cx.tenant_id, &platform_scope(&p)).await?;
     Ok(())
 }
 
 /// Applies `change` to the stored policy with compare-and-set, bumping `version` and
-/// `lastModifiedDateTime`; the changed policy must keep the threat-level rule.
-async fn update<F>(cx: &Ctx<'_>, id: &str, change: F) -> ServiceResult<StoredPolicy>
+/// `lastModifiedDateTime`; the changed policy must keep the threat-level rule. The devices
+/// `reach` names for the changed policy are queued for re-evaluation with the change.
+async fn update<F>(
+    cx: &Ctx<'_>,
+    id: &str,
+    reach: fn(&StoredPolicy) -> DeviceScope,
+    change: F,
+) -> ServiceResult<StoredPolicy>
 where
     F: Fn(&mut StoredPolicy) -> ServiceResult<()>,
 {
@@ -223,7 +215,7 @@ where
         check_threat_targets(cx, &p).await?;
         p.version += 1;
         p.last_modified_at = cx.now.max(p.last_modified_at);
-        if cx.store().update_policy(&p).await? {
+        if cx.store().update_policy(&p, &Effects::enqueue(reach(&p))).await? {
             return Ok(p);
         }
     }
@@ -261,6 +253,11 @@ async fn check_threat_targets(cx: &Ctx<'_>, policy: &StoredPolicy) -> ServiceRes
 /// What a change of the policy's settings or actions can reach: devices of its platform.
 fn platform_scope(p: &StoredPolicy) -> DeviceScope {
     DeviceScope::Platforms(platforms_of(&[p]))
+}
+
+/// What a change of the policy's assignments can reach: any device, in a target or not.
+fn any_device(_: &StoredPolicy) -> DeviceScope {
+    DeviceScope::All
 }
 
 /// A device's policy results: each policy that has a stored state for it, with the state.
