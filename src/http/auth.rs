@@ -10,12 +10,12 @@ use subtle::ConstantTimeEq;
 use super::error::ApiError;
 use super::routes::Access;
 use super::AppState;
+use super::RequestIds;
 use crate::clock::tenant_now;
 use crate::domain::tenant::{Tenant, PARTNER_ROLE};
 use crate::identity::tokens::{check_lifetime, verify_signature, AccessClaims, TokenRejection};
 use crate::service::rbac;
 use crate::service::{App, Cause, Ctx};
-use super::RequestIds;
 
 /// The caller of a Graph route: a valid token of an existing tenant holding the route's permission.
 #[derive(Debug, Clone)]
@@ -96,8 +96,9 @@ impl FromRequestParts<AppState> for GraphCaller {
                 if !permission.is_granted_by(scopes.split(' ').filter(|s| !s.is_empty())) {
                     return Err(scope_refused());
                 }
-                let allowed =
-                    rbac::user_meets(state.store.as_ref(), &tenant.id, &claims.oid, &claims.wids, requirement).await?;
+                let cause = request_cause(parts);
+                let cx = state.app.cx(&tenant.id, now, &cause);
+                let allowed = rbac::user_meets(&cx, &claims.oid, &claims.wids, requirement).await?;
                 if !allowed {
                     return Err(ApiError::forbidden(
                         "The signed-in user is not authorized to perform this operation: no role assigned to the user allows it.",

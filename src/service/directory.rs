@@ -262,9 +262,9 @@ pub async fn delete_group(cx: &Ctx<'_>, key: &str) -> ServiceResult<()> {
 /// A member of a group as the directory shows it.
 #[derive(Debug, Clone)]
 pub enum DirectoryObject {
-    User(User),
+    User(Box<User>),
     /// An enrolled device, as the Entra device object named by its Entra device id.
-    Device(ManagedDevice),
+    Device(Box<ManagedDevice>),
 }
 
 /// One page of a group's members.
@@ -279,7 +279,12 @@ pub struct MemberPage {
 
 /// A page of `page_size` members of the group (`query` asks for one row more, to learn whether
 /// another page follows).
-pub async fn list_members(cx: &Ctx<'_>, group_key: &str, query: &ListQuery, page_size: u64) -> ServiceResult<MemberPage> {
+pub async fn list_members(
+    cx: &Ctx<'_>,
+    group_key: &str,
+    query: &ListQuery,
+    page_size: u64,
+) -> ServiceResult<MemberPage> {
     let group = group(cx, group_key).await?;
     let result = cx.store().list_members(cx.tenant_id, &group.id, query).await?;
     let more = result.items.len() as u64 > page_size;
@@ -290,12 +295,12 @@ pub async fn list_members(cx: &Ctx<'_>, group_key: &str, query: &ListQuery, page
                 .store()
                 .get_user(cx.tenant_id, &m.member_id)
                 .await?
-                .map(DirectoryObject::User),
+                .map(|u| DirectoryObject::User(Box::new(u))),
             MemberKind::Device => cx
                 .store()
                 .find_device_by_entra_id(cx.tenant_id, &m.member_id)
                 .await?
-                .map(DirectoryObject::Device),
+                .map(|d| DirectoryObject::Device(Box::new(d))),
         };
         objects.extend(object);
     }

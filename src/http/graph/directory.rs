@@ -321,7 +321,6 @@ pub fn render_user(u: &User, ctx: &GraphCtx, select: Option<&Vec<String>>) -> Ap
     }
 }
 
-
 /// Entra's directory answers with its own codes: `Request_BadRequest` and
 /// `Request_ResourceNotFound` where Intune says `BadRequest` and `ResourceNotFound`.
 fn entra(e: ServiceError) -> ApiError {
@@ -412,7 +411,9 @@ async fn delete_user(
     Path(id): Path<String>,
     State(state): State<AppState>,
 ) -> ApiResult<StatusCode> {
-    directory::delete_user(&caller.cx(&state.app), &id).await.map_err(entra)?;
+    directory::delete_user(&caller.cx(&state.app), &id)
+        .await
+        .map_err(entra)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -431,7 +432,6 @@ fn group_document(g: &Group) -> Map<String, Value> {
     );
     m
 }
-
 
 async fn create_group(
     caller: GraphCaller,
@@ -525,7 +525,9 @@ async fn delete_group(
     Path(id): Path<String>,
     State(state): State<AppState>,
 ) -> ApiResult<StatusCode> {
-    directory::delete_group(&caller.cx(&state.app), &id).await.map_err(entra)?;
+    directory::delete_group(&caller.cx(&state.app), &id)
+        .await
+        .map_err(entra)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -545,7 +547,6 @@ fn device_object(d: &crate::domain::device::ManagedDevice) -> Map<String, Value>
     m.insert("isManaged".into(), true.into());
     m
 }
-
 
 async fn list_members(
     caller: GraphCaller,
@@ -616,7 +617,6 @@ fn referenced_id(reference: &str) -> Option<(Option<&'static str>, String)> {
         .into_owned();
     (!key.is_empty()).then_some((kind, key))
 }
-
 
 async fn add_member(
     caller: GraphCaller,
