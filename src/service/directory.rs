@@ -6,12 +6,12 @@
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::{compliance, Ctx, ServiceError, ServiceResult};
+use super::{Ctx, ServiceError, ServiceResult};
 use crate::domain::device::ManagedDevice;
 use crate::domain::directory::{hash_password, valid_user_principal_name, Group, Member, MemberKind, User};
 use crate::domain::tenant::parse_guid;
 use crate::schema::merge_patch;
-use crate::store::{DeviceScope, ListPage, ListQuery, StoreError};
+use crate::store::{DeviceScope, Effects, ListPage, ListQuery, StoreError};
 
 const UPN_TAKEN: &str = "Another object with the same value for property userPrincipalName already exists.";
 
@@ -146,7 +146,12 @@ pub async fn create_user(cx: &Ctx<'_>, props: Map<String, Value>) -> ServiceResu
 pub async fn update_user(cx: &Ctx<'_>, key: &str, props: Map<String, Value>) -> ServiceResult<()> {
     let mut user = user(cx, key).await?;
     apply_user_properties(&mut user, props)?;
-    if cx.store().update_user(&user).await.map_err(upn_taken)? {
+    if cx
+        .store()
+        .update_user(&user, &Effects::none())
+        .await
+        .map_err(upn_taken)?
+    {
         Ok(())
     } else {
         Err(not_found(key))
@@ -155,12 +160,9 @@ pub async fn update_user(cx: &Ctx<'_>, key: &str, props: Map<String, Value>) -> 
 
 pub async fn delete_user(cx: &Ctx<'_>, key: &str) -> ServiceResult<()> {
     let user = user(cx, key).await?;
-    // The user's devices lose their primary user, and with it user-targeted policies: they are
-    // queued while they can still be found through the user, so before the delete.
-    let scope = DeviceScope::Members(vec![user.id.clone()]);
-    // effects: (before the write: the scope resolves through the user the write removes)
-    compliance::mark(cx.store(), cx.tenant_id, &scope).await?;
-    if cx.store().delete_user(cx.tenant_id, &user.id).await? {
+    // The user's devices lose their primary user, and with it user-targeted policies: the store
+    // queues them itself, in the delete's transaction, while it can still find them.
+    if cx.store().delete_user(cx.tenant_id, &user.id, &Effects::none()).await? {
         Ok(())
     } else {
         Err(not_found(key))
@@ -249,12 +251,12 @@ pub async fn update_group(cx: &Ctx<'_>, key: &str, props: Map<String, Value>) ->
 /// Policies assigned to the group no longer reach its members: every device is re-evaluated.
 pub async fn delete_group(cx: &Ctx<'_>, key: &str) -> ServiceResult<()> {
     let group = group(cx, key).await?;
-    if !cx.store().delete_group(cx.tenant_id, &group.id).await? {
-        return Err(not_found(key));
+    let fx = Effects::enqueue(DeviceScope::All);
+    if cx.store().delete_group(cx.tenant_id, &group.id, &fx).await? {
+        Ok(())
+    } else {
+        Err(not_found(key))
     }
-    // effects:
-    compliance::mark(cx.store(), cx.tenant_id, &DeviceScope::All).await?;
-    Ok(())
 }
 
 // ---- members ----
@@ -352,28 +354,26 @@ pub async fn add_member(cx: &Ctx<'_>, group_key: &str, kind: Option<ObjectKind>,
             }
         }
     };
-    if !cx.store().add_member(cx.tenant_id, &member).await? {
-        return Err(ServiceError::invalid(
+    let fx = Effects::enqueue(DeviceScope::Members(vec![member.member_id.clone()]));
+    if cx.store().add_member(cx.tenant_id, &member, &fx).await? {
+        Ok(())
+    } else {
+        Err(ServiceError::invalid(
             "One or more added object references already exist for the following modified properties: 'members'.",
-        ));
+        ))
     }
-    let scope = DeviceScope::Members(vec![member.member_id.clone()]);
-    // effects:
-    compliance::mark(cx.store(), cx.tenant_id, &scope).await?;
-    Ok(())
 }
 
 /// Removes a member (by object id) from the group, and queues its devices for re-evaluation.
 pub async fn remove_member(cx: &Ctx<'_>, group_key: &str, member_id: &str) -> ServiceResult<()> {
     let group = group(cx, group_key).await?;
     let id = member_id.to_ascii_lowercase();
-    if !cx.store().remove_member(cx.tenant_id, &group.id, &id).await? {
-        return Err(not_found(member_id));
+    let fx = Effects::enqueue(DeviceScope::Members(vec![id.clone()]));
+    if cx.store().remove_member(cx.tenant_id, &group.id, &id, &fx).await? {
+        Ok(())
+    } else {
+        Err(not_found(member_id))
     }
-    let scope = DeviceScope::Members(vec![id]);
-    // effects:
-    compliance::mark(cx.store(), cx.tenant_id, &scope).await?;
-    Ok(())
 }
 
 #[cfg(test)]
