@@ -96,8 +96,9 @@ impl FromRequestParts<AppState> for GraphCaller {
                 if !permission.is_granted_by(scopes.split(' ').filter(|s| !s.is_empty())) {
                     return Err(scope_refused());
                 }
-                let allowed =
-                    rbac::user_meets(state.store.as_ref(), &tenant.id, &claims.oid, &claims.wids, requirement).await?;
+                let cause = request_cause(parts);
+                let cx = state.app.cx(&tenant.id, now, &cause);
+                let allowed = rbac::user_meets(&cx, &claims.oid, &claims.wids, requirement).await?;
                 if !allowed {
                     return Err(ApiError::forbidden(
                         "The signed-in user is not authorized to perform this operation: no role assigned to the user allows it.",

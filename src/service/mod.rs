@@ -7,6 +7,7 @@
 pub mod clock;
 pub mod compliance;
 pub mod devices;
+pub mod directory;
 pub mod error;
 pub mod policies;
 pub mod rbac;
