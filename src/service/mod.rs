@@ -6,8 +6,10 @@
 
 pub mod clock;
 pub mod compliance;
+pub mod connectors;
 pub mod devices;
 pub mod error;
+pub mod partner;
 pub mod rbac;
 pub mod tenants;
 pub mod worker;

@@ -125,7 +125,7 @@ async fn list(
     Path(id): Path<String>,
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
-    let d = load(&state, &caller.tenant.id, &id).await?;
+    let d = load(&caller.cx(&state.app), &id).await?;
     let docs = docs(&state, &caller, &d, &ctx).await?;
     let context = ctx.context(
         &format!(
@@ -144,8 +144,8 @@ async fn list_of_user(
     Path((user, id)): Path<(String, String)>,
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
-    let user_id = user_scope(&state, &caller.tenant.id, &user).await?;
-    let d = load(&state, &caller.tenant.id, &id).await?;
+    let user_id = user_scope(&caller.cx(&state.app), &user).await?;
+    let d = load(&caller.cx(&state.app), &id).await?;
     if d.user_id.as_deref() != Some(user_id.as_str()) {
         return Err(ApiError::not_found(format!(
             "The managed device '{id}' does not exist."
@@ -168,7 +168,7 @@ async fn get(
     Path((id, sid)): Path<(String, String)>,
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
-    let d = load(&state, &caller.tenant.id, &id).await?;
+    let d = load(&caller.cx(&state.app), &id).await?;
     let found = docs(&state, &caller, &d, &ctx)
         .await?
         .into_iter()
