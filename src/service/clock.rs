@@ -59,6 +59,4 @@ pub async fn move_clock(
     }
 }
 
-pub fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+pub use crate::domain::time::rfc3339;

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::{compliance, Ctx, ServiceError, ServiceResult};
 use crate::domain::mtd::{catalog_partner, Connector};
-use crate::store::StoreError;
+use crate::store::{Effects, StoreError};
 
 fn not_found(id: &str) -> ServiceError {
     ServiceError::not_found(format!("The mobile threat defense connector '{id}' does not exist."))
@@ -26,6 +26,15 @@ fn check_settings(props: &Map<String, Value>) -> ServiceResult<()> {
         }
     }
     Ok(())
+}
+
+/// A connector change re-evaluates the devices on the platforms the connectors (as they were
+/// and as they are) take data for.
+pub(crate) fn connectors_effects(connectors: &[&Connector]) -> Effects {
+    Effects {
+        enqueue: compliance::connectors_scope(connectors).into_iter().collect(),
+        events: Vec::new(),
+    }
 }
 
 /// The tenant's connectors.
@@ -66,7 +75,11 @@ pub async fn create(cx: &Ctx<'_>, id: Option<&str>, properties: Map<String, Valu
         created_at: cx.now,
         revision: 0,
     };
-    match cx.store().insert_connector(&connector).await {
+    match cx
+        .store()
+        .insert_connector(&connector, &connectors_effects(&[&connector]))
+        .await
+    {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
             return Err(ServiceError::conflict(format!(
@@ -76,8 +89,6 @@ pub async fn create(cx: &Ctx<'_>, id: Option<&str>, properties: Map<String, Valu
         }
         Err(e) => return Err(e.into()),
     }
-    // effects:
-    compliance::mark_for_connectors(cx.store(), cx.tenant_id, &[&connector]).await?;
     Ok(connector)
 }
 
@@ -89,10 +100,12 @@ pub async fn update(cx: &Ctx<'_>, id: &str, properties: Map<String, Value>) -> S
         let before = get(cx, id).await?;
         let mut c = before.clone();
         crate::schema::merge_patch(&mut c.properties, properties.clone());
-        if cx.store().update_connector(&c).await? {
-            // Toggles and per-platform settings decide which devices its data reaches.
-            // effects:
-            compliance::mark_for_connectors(cx.store(), cx.tenant_id, &[&before, &c]).await?;
+        // Toggles and per-platform settings decide which devices its data reaches.
+        if cx
+            .store()
+            .update_connector(&c, &connectors_effects(&[&before, &c]))
+            .await?
+        {
             return Ok(());
         }
     }
@@ -101,9 +114,11 @@ pub async fn update(cx: &Ctx<'_>, id: &str, properties: Map<String, Value>) -> S
 /// Deletes the connector and the reports its partner sent.
 pub async fn delete(cx: &Ctx<'_>, id: &str) -> ServiceResult<()> {
     let c = get(cx, id).await?;
-    if cx.store().delete_connector(cx.tenant_id, &c.id).await? {
-        // effects:
-        compliance::mark_for_connectors(cx.store(), cx.tenant_id, &[&c]).await?;
+    if cx
+        .store()
+        .delete_connector(cx.tenant_id, &c.id, &connectors_effects(&[&c]))
+        .await?
+    {
         Ok(())
     } else {
         Err(not_found(id))

@@ -8,7 +8,7 @@ use super::{compliance, Ctx, ServiceError, ServiceResult};
 use crate::domain::device::{DeviceApp, ManagedDevice, OwnerType, Platform};
 use crate::domain::directory::User;
 use crate::domain::tenant::parse_guid;
-use crate::store::{DetectedApp, ListPage, ListQuery, PolicyStateRow, StoreError};
+use crate::store::{DetectedApp, DeviceScope, Effects, ListPage, ListQuery, PolicyStateRow, StoreError};
 
 /// What the control plane was asked to enroll, already validated.
 #[derive(Debug, Clone, Default)]
@@ -301,14 +301,16 @@ pub async fn update(
     device
         .properties
         .insert("ownerType".into(), device.owner_type.as_str().into());
-    cx.store().update_device(&device).await?;
+    cx.store().update_device(&device, &Effects::none()).await?;
     Ok(())
 }
 
 /// Removes the device from Intune.
 pub async fn delete(cx: &Ctx<'_>, id: &str) -> ServiceResult<()> {
     let device = get(cx, id).await?;
-    cx.store().delete_device(cx.tenant_id, &device.id).await?;
+    cx.store()
+        .delete_device(cx.tenant_id, &device.id, &Effects::none())
+        .await?;
     Ok(())
 }
 
@@ -316,7 +318,7 @@ pub async fn delete(cx: &Ctx<'_>, id: &str) -> ServiceResult<()> {
 pub async fn act(cx: &Ctx<'_>, id: &str, action: RemoteAction) -> ServiceResult<()> {
     let mut device = get(cx, id).await?;
     issue(&mut device, action, cx.now);
-    cx.store().update_device(&device).await?;
+    cx.store().update_device(&device, &Effects::none()).await?;
     Ok(())
 }
 
@@ -409,7 +411,10 @@ pub async fn enroll_devices(cx: &Ctx<'_>, requests: Vec<EnrollRequest>) -> Servi
         }
         devices.push(device);
     }
-    match store.insert_devices(cx.tenant_id, &devices).await {
+    // Queued with the enrolment, then evaluated at once: if the evaluation fails, the worker
+    // evaluates them.
+    let fx = Effects::enqueue(DeviceScope::Devices(devices.iter().map(|d| d.id.clone()).collect()));
+    match store.insert_devices(cx.tenant_id, &devices, &fx).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
             return Err(ServiceError::conflict(
@@ -418,7 +423,7 @@ pub async fn enroll_devices(cx: &Ctx<'_>, requests: Vec<EnrollRequest>) -> Servi
         }
         Err(e) => return Err(e.into()),
     }
-    compliance::evaluate_now(store, cx.tenant_id, cx.now, &mut devices).await?;
+    compliance::evaluate_now(cx, &mut devices).await?;
     Ok(devices)
 }
 
@@ -433,11 +438,15 @@ pub async fn check_in_device(
     let outcome = check_in(&mut device, os_version, cx.now);
     match outcome {
         CheckInOutcome::StillManaged => {
-            cx.store().update_device(&device).await?;
-            compliance::evaluate_now(cx.store(), cx.tenant_id, cx.now, std::slice::from_mut(&mut device)).await?;
+            // Queued with the check-in, then evaluated at once.
+            let fx = Effects::enqueue(DeviceScope::Devices(vec![device.id.clone()]));
+            cx.store().update_device(&device, &fx).await?;
+            compliance::evaluate_now(cx, std::slice::from_mut(&mut device)).await?;
         }
         CheckInOutcome::Removed => {
-            cx.store().delete_device(cx.tenant_id, &device.id).await?;
+            cx.store()
+                .delete_device(cx.tenant_id, &device.id, &Effects::none())
+                .await?;
         }
     }
     Ok((device, outcome))

@@ -6,11 +6,12 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
+use super::connectors::connectors_effects;
 use super::{compliance, Ctx, ServiceError, ServiceResult};
 use crate::domain::device::{DeviceApp, ManagedDevice, OwnerType, Platform, PLATFORMS};
 use crate::domain::mtd::{decide, is_unresponsive, Connector, Outcome, ReportItem, ReportTarget};
 use crate::domain::tenant::parse_guid;
-use crate::store::{ListPage, ListQuery};
+use crate::store::{DeviceScope, Effects, ListPage, ListQuery};
 
 fn fresh_connector(cx: &Ctx<'_>, connector_id: &str) -> Connector {
     Connector {
@@ -43,20 +44,20 @@ async fn usable_connector(cx: &Ctx<'_>, connector_id: &str) -> ServiceResult<Con
 /// The partner is alive. Provisions the connector on the first heartbeat, and brings an
 /// unresponsive or deprovisioned one back.
 pub async fn heartbeat(cx: &Ctx<'_>, connector_id: &str) -> ServiceResult<()> {
-    let store = cx.store();
-    let before = store.get_connector(cx.tenant_id, connector_id).await?;
-    let after = store
-        .record_heartbeat(&fresh_connector(cx, connector_id), cx.now)
-        .await?;
-    if before.as_ref().is_some_and(|c| c.deprovisioned) {
-        store.refresh_threat_states(cx.tenant_id, connector_id).await?;
-    }
-    // A connector whose data did not count (new, deprovisioned or unresponsive) counts again.
-    let counted = |c: &Connector| c.set_up && !c.deprovisioned && !is_unresponsive(&c.status(), cx.now);
-    if !before.as_ref().is_some_and(counted) {
-        // effects:
-        compliance::mark_for_connectors(store, cx.tenant_id, &[&after]).await?;
-    }
+    let fresh = fresh_connector(cx, connector_id);
+    let now = cx.now;
+    // A connector whose data did not count (new, deprovisioned or unresponsive) counts again:
+    // the devices it covers are re-evaluated. The store refreshes the threat states of a
+    // connector provisioned again in the same change.
+    let counted = move |c: &Connector| c.set_up && !c.deprovisioned && !is_unresponsive(&c.status(), now);
+    let fx_if = |before: Option<&Connector>| -> Effects {
+        if before.is_some_and(counted) {
+            return Effects::none();
+        }
+        let after = before.cloned().unwrap_or_else(|| fresh.clone());
+        connectors_effects(&[&after])
+    };
+    cx.store().record_heartbeat(&fresh, cx.now, &fx_if).await?;
     Ok(())
 }
 
@@ -74,10 +75,8 @@ pub async fn update_metadata(
         if let Some(code) = error_code {
             c.error_code = code;
         }
-        if cx.store().update_connector(&c).await? {
-            // Minimum OS versions take part in evaluation.
-            // effects:
-            compliance::mark_for_connectors(cx.store(), cx.tenant_id, &[&c]).await?;
+        // Minimum OS versions take part in evaluation.
+        if cx.store().update_connector(&c, &connectors_effects(&[&c])).await? {
             return Ok(());
         }
     }
@@ -89,10 +88,8 @@ pub async fn deprovision(cx: &Ctx<'_>, connector_id: &str) -> ServiceResult<()> 
     loop {
         let mut c = usable_connector(cx, connector_id).await?;
         c.deprovisioned = true;
-        if cx.store().update_connector(&c).await? {
-            cx.store().refresh_threat_states(cx.tenant_id, connector_id).await?;
-            // effects:
-            compliance::mark_for_connectors(cx.store(), cx.tenant_id, &[&c]).await?;
+        // The store stops counting its reports in the same change.
+        if cx.store().update_connector(&c, &connectors_effects(&[&c])).await? {
             return Ok(());
         }
     }
@@ -129,14 +126,16 @@ pub async fn report_threat_states(
         targets.insert(row.device_id, target);
     }
     let (outcomes, accepted) = decide(items, &targets, connector.toggles());
-    cx.store()
-        .apply_reports(cx.tenant_id, &connector.id, &accepted, cx.now)
-        .await?;
-    // Each reported device's compliance is up to date before the partner hears back.
+    // Each reported device's compliance is up to date before the partner hears back: queued
+    // with the reports, then evaluated at once.
     let mut reported: Vec<String> = accepted.iter().map(|a| a.device_id.clone()).collect();
     reported.sort();
     reported.dedup();
-    compliance::reevaluate_device(cx.store(), cx.tenant_id, cx.now, &reported).await?;
+    let fx = Effects::enqueue(DeviceScope::Devices(reported.clone()));
+    cx.store()
+        .apply_reports(cx.tenant_id, &connector.id, &accepted, cx.now, &fx)
+        .await?;
+    compliance::reevaluate_device(cx, &reported).await?;
     Ok(outcomes)
 }
 

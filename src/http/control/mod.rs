@@ -580,11 +580,8 @@ async fn notifications(
 /// `POST /_emulator/tenants/{tid}/settle`: everything due or pending for the tenant, now.
 async fn settle(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let tenant = load_tenant(&state, &id).await?;
-    let run = format!("settle {}", uuid::Uuid::new_v4());
-    match crate::service::compliance::CAUSE
-        .scope(run, state.app.worker().settle(&tenant.id, tenant.clock_offset_us))
-        .await
-    {
+    let cause = crate::service::Cause::Settle(uuid::Uuid::new_v4().to_string());
+    match state.app.worker().settle(&tenant.id, tenant.clock_offset_us, &cause).await {
         Ok((summary, now)) => Ok(Json(summary.to_json(now))),
         Err(crate::service::worker::SettleError::Busy) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
