@@ -5,7 +5,7 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::{compliance, Ctx, ServiceError, ServiceResult};
-use crate::domain::device::{DeviceApp, ManagedDevice, OwnerType, Platform};
+use crate::domain::device::{record_pending_action, DeviceApp, ManagedDevice, OwnerType, Platform};
 use crate::domain::directory::User;
 use crate::domain::tenant::parse_guid;
 use crate::store::{DetectedApp, DeviceScope, Effects, ListPage, ListQuery, PolicyStateRow, StoreError};
@@ -161,25 +161,6 @@ impl RemoteAction {
     }
 }
 
-/// Records a pending device action in the device's properties as Intune shows it: one
-/// `deviceActionResults` entry per action name, the latest.
-pub fn record_pending_action(properties: &mut Map<String, Value>, name: &str, now: DateTime<Utc>) {
-    let stamp = crate::service::clock::rfc3339(now);
-    let entry = json!({
-        "actionName": name,
-        "actionState": "pending",
-        "startDateTime": stamp,
-        "lastUpdatedDateTime": stamp,
-    });
-    let results = properties
-        .entry("deviceActionResults")
-        .or_insert_with(|| Value::Array(Vec::new()));
-    if let Value::Array(items) = results {
-        items.retain(|r| r.get("actionName").and_then(Value::as_str) != Some(name));
-        items.push(entry);
-    }
-}
-
 /// Records an issued remote action: its pending result, and for retire and wipe the pending
 /// management state.
 pub fn issue(device: &mut ManagedDevice, action: RemoteAction, now: DateTime<Utc>) {
@@ -203,7 +184,7 @@ pub fn check_in(device: &mut ManagedDevice, os_version: Option<String>, now: Dat
         device.os_version = v;
     }
     device.last_sync_at = now;
-    let stamp = crate::service::clock::rfc3339(now);
+    let stamp = crate::domain::time::rfc3339(now);
     let mut removed = false;
     if let Some(Value::Array(items)) = device.properties.get_mut("deviceActionResults") {
         for r in items.iter_mut() {

@@ -240,12 +240,11 @@ async fn create(
             "Invalid value for property 'displayName': it must have 1 to 256 characters.",
         ));
     }
-    let (tenant, bootstrap) =
-        match create_tenant(state.store.as_ref(), state.app.clock(), id, req.display_name).await {
-            Ok(created) => created,
-            Err(StoreError::Conflict(_)) => return Err(ApiError::conflict("A tenant with this id already exists.")),
-            Err(e) => return Err(e.into()),
-        };
+    let (tenant, bootstrap) = match create_tenant(state.store.as_ref(), state.app.clock(), id, req.display_name).await {
+        Ok(created) => created,
+        Err(StoreError::Conflict(_)) => return Err(ApiError::conflict("A tenant with this id already exists.")),
+        Err(e) => return Err(e.into()),
+    };
     let mut body = tenant_json(&tenant, state.app.clock().wall_now(), &base);
     let mut app = app_json(&bootstrap.app);
     app.insert("clientSecret".into(), json!(bootstrap.client_secret));
@@ -329,7 +328,11 @@ async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let tenant = load_tenant(&state, &id).await?;
-    Ok(Json(Value::Object(tenant_json(&tenant, state.app.clock().wall_now(), &base))))
+    Ok(Json(Value::Object(tenant_json(
+        &tenant,
+        state.app.clock().wall_now(),
+        &base,
+    ))))
 }
 
 async fn delete(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
@@ -352,7 +355,11 @@ async fn reset(
         return Err(tenant_not_found(&id));
     }
     let tenant = load_tenant(&state, &tenant.id).await?;
-    Ok(Json(Value::Object(tenant_json(&tenant, state.app.clock().wall_now(), &base))))
+    Ok(Json(Value::Object(tenant_json(
+        &tenant,
+        state.app.clock().wall_now(),
+        &base,
+    ))))
 }
 
 #[derive(Deserialize)]
@@ -581,7 +588,12 @@ async fn notifications(
 async fn settle(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let tenant = load_tenant(&state, &id).await?;
     let cause = crate::service::Cause::Settle(uuid::Uuid::new_v4().to_string());
-    match state.app.worker().settle(&tenant.id, tenant.clock_offset_us, &cause).await {
+    match state
+        .app
+        .worker()
+        .settle(&tenant.id, tenant.clock_offset_us, &cause)
+        .await
+    {
         Ok((summary, now)) => Ok(Json(summary.to_json(now))),
         Err(crate::service::worker::SettleError::Busy) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
