@@ -6,9 +6,11 @@
 
 pub mod clock;
 pub mod compliance;
+pub mod connectors;
 pub mod devices;
 pub mod directory;
 pub mod error;
+pub mod partner;
 pub mod policies;
 pub mod rbac;
 pub mod settings;

@@ -12,7 +12,6 @@ use super::{Ctx, ServiceError, ServiceResult};
 use crate::domain::compliance::PolicyFamily;
 use crate::domain::device::ManagedDevice;
 use crate::domain::policy::{Assignment, ScheduledActionRule, StoredPolicy, TargetKind, THREAT_LEVEL_USER_GROUPS_ONLY};
-use crate::domain::tenant::parse_guid;
 use crate::schema::merge_patch;
 use crate::store::{DeviceScope, Effects, PolicyStateRow, StoreError};
 
@@ -266,20 +265,6 @@ pub struct DevicePolicyStates {
     pub states: Vec<(StoredPolicy, PolicyStateRow)>,
 }
 
-fn device_not_found(id: &str) -> ServiceError {
-    ServiceError::not_found(format!("The managed device '{id}' does not exist."))
-}
-
-async fn device(cx: &Ctx<'_>, id: &str) -> ServiceResult<ManagedDevice> {
-    let Some(key) = parse_guid(id) else {
-        return Err(device_not_found(id));
-    };
-    cx.store()
-        .get_device(cx.tenant_id, &key)
-        .await?
-        .ok_or_else(|| device_not_found(id))
-}
-
 async fn states_of(cx: &Ctx<'_>, device: ManagedDevice) -> ServiceResult<DevicePolicyStates> {
     let rows = cx.store().policy_states_of_device(cx.tenant_id, &device.id).await?;
     let policies = cx.store().list_policies(cx.tenant_id).await?;
@@ -292,7 +277,7 @@ async fn states_of(cx: &Ctx<'_>, device: ManagedDevice) -> ServiceResult<DeviceP
 
 /// `deviceCompliancePolicyStates` of a managed device.
 pub async fn device_states(cx: &Ctx<'_>, device_id: &str) -> ServiceResult<DevicePolicyStates> {
-    let d = device(cx, device_id).await?;
+    let d = super::devices::get(cx, device_id).await?;
     states_of(cx, d).await
 }
 
@@ -303,18 +288,14 @@ pub async fn user_device_states(
     user_key: &str,
     device_id: &str,
 ) -> ServiceResult<Option<(String, DevicePolicyStates)>> {
-    let user = match parse_guid(user_key) {
-        Some(id) => cx.store().get_user(cx.tenant_id, &id).await?,
-        None => cx.store().find_user_by_upn(cx.tenant_id, user_key).await?,
-    };
-    let Some(user) = user else {
+    let Some(user_id) = super::devices::user_id(cx, user_key).await? else {
         return Ok(None);
     };
-    let d = device(cx, device_id).await?;
-    if d.user_id.as_deref() != Some(user.id.as_str()) {
-        return Err(device_not_found(device_id));
+    let d = super::devices::get(cx, device_id).await?;
+    if d.user_id.as_deref() != Some(user_id.as_str()) {
+        return Err(ServiceError::not_found(format!("The managed device '{device_id}' does not exist.")));
     }
-    Ok(Some((user.id, states_of(cx, d).await?)))
+    Ok(Some((user_id, states_of(cx, d).await?)))
 }
 
 /// `complianceStatus` of a stored policy state: a device in its grace period is already
