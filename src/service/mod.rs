@@ -8,6 +8,7 @@ pub mod clock;
 pub mod compliance;
 pub mod devices;
 pub mod error;
+pub mod identity;
 pub mod rbac;
 pub mod tenants;
 pub mod worker;
