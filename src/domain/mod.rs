@@ -10,3 +10,4 @@ pub mod policy;
 pub mod rbac;
 pub mod tenant;
 pub mod version;
+pub mod time;

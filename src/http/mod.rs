@@ -198,10 +198,7 @@ async fn request_context(State(state): State<AppState>, mut req: Request, next: 
         client_request_id: client_request_id.clone(),
     });
 
-    let cause = format!("request {request_id}");
-    let mut response = crate::service::compliance::CAUSE
-        .scope(cause, next.run(req).instrument(span.clone()))
-        .await;
+    let mut response = next.run(req).instrument(span.clone()).await;
 
     let error = response.extensions_mut().remove::<ApiError>().or_else(|| {
         let status = response.status();

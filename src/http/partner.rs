@@ -26,6 +26,7 @@ use crate::domain::tenant::parse_guid;
 use crate::odata::{ColType, Column, Entity, SqlFragment, SqlValue};
 use crate::service::clock::rfc3339;
 use crate::service::compliance;
+use crate::store::{DeviceScope, Effects};
 
 pub fn routes() -> RouteTable {
     let mut t = RouteTable::new(Surface::Partner);
@@ -99,25 +100,23 @@ async fn heartbeat(
     if !(body.is_null() || body.as_object().is_some_and(Map::is_empty)) {
         return Err(ApiError::bad_request("A heartbeat carries no body."));
     }
-    let before = state
-        .store
-        .get_connector(&caller.tenant.id, &caller.connector_id)
-        .await?;
-    let after = state
-        .store
-        .record_heartbeat(&fresh_connector(&caller), caller.now)
-        .await?;
-    if before.as_ref().is_some_and(|c| c.deprovisioned) {
-        state
-            .store
-            .refresh_threat_states(&caller.tenant.id, &caller.connector_id)
-            .await?;
-    }
-    // A connector whose data did not count (new, deprovisioned or unresponsive) counts again.
-    let counted = |c: &Connector| c.set_up && !c.deprovisioned && !is_unresponsive(&c.status(), caller.now);
-    if !before.as_ref().is_some_and(counted) {
-        compliance::mark_for_connectors(state.store.as_ref(), &caller.tenant.id, &[&after]).await?;
-    }
+    let fresh = fresh_connector(&caller);
+    // A connector whose data did not count (new, deprovisioned or unresponsive) counts again:
+    // the devices it covers are re-evaluated. The store refreshes the threat states of a
+    // connector provisioned again in the same change.
+    let now = caller.now;
+    let counted = move |c: &Connector| c.set_up && !c.deprovisioned && !is_unresponsive(&c.status(), now);
+    let fx_if = |before: Option<&Connector>| -> Effects {
+        if before.is_some_and(counted) {
+            return Effects::none();
+        }
+        let after = before.cloned().unwrap_or_else(|| fresh.clone());
+        Effects {
+            enqueue: compliance::connectors_scope(&[&after]).into_iter().collect(),
+            events: Vec::new(),
+        }
+    };
+    state.store.record_heartbeat(&fresh, caller.now, &fx_if).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -224,9 +223,12 @@ async fn update_metadata(
         if let Some(code) = req.error_code {
             c.error_code = code;
         }
-        if state.store.update_connector(&c).await? {
-            // Minimum OS versions take part in evaluation.
-            compliance::mark_for_connectors(state.store.as_ref(), &caller.tenant.id, &[&c]).await?;
+        // Minimum OS versions take part in evaluation.
+        let fx = Effects {
+            enqueue: compliance::connectors_scope(&[&c]).into_iter().collect(),
+            events: Vec::new(),
+        };
+        if state.store.update_connector(&c, &fx).await? {
             return Ok(StatusCode::NO_CONTENT);
         }
     }
@@ -238,12 +240,12 @@ async fn deprovision(caller: PartnerCaller, State(state): State<AppState>) -> Ap
     loop {
         let mut c = usable_connector(&state, &caller).await?;
         c.deprovisioned = true;
-        if state.store.update_connector(&c).await? {
-            state
-                .store
-                .refresh_threat_states(&caller.tenant.id, &caller.connector_id)
-                .await?;
-            compliance::mark_for_connectors(state.store.as_ref(), &caller.tenant.id, &[&c]).await?;
+        // The store stops counting its reports in the same change.
+        let fx = Effects {
+            enqueue: compliance::connectors_scope(&[&c]).into_iter().collect(),
+            events: Vec::new(),
+        };
+        if state.store.update_connector(&c, &fx).await? {
             return Ok(StatusCode::NO_CONTENT);
         }
     }
@@ -347,15 +349,17 @@ async fn report_threat_states(
         targets.insert(row.device_id, target);
     }
     let (outcomes, accepted) = decide(&parsed, &targets, connector.toggles());
-    state
-        .store
-        .apply_reports(&caller.tenant.id, &connector.id, &accepted, caller.now)
-        .await?;
-    // Each reported device's compliance is up to date before the partner hears back.
+    // Each reported device's compliance is up to date before the partner hears back: queued
+    // with the reports, then evaluated at once.
     let mut reported: Vec<String> = accepted.iter().map(|a| a.device_id.clone()).collect();
     reported.sort();
     reported.dedup();
-    compliance::reevaluate_device(state.store.as_ref(), &caller.tenant.id, caller.now, &reported).await?;
+    let fx = Effects::enqueue(DeviceScope::Devices(reported.clone()));
+    state
+        .store
+        .apply_reports(&caller.tenant.id, &connector.id, &accepted, caller.now, &fx)
+        .await?;
+    compliance::reevaluate_device(&caller.cx(&state.app), &reported).await?;
     let mut counts = [0u64; 3];
     let value: Vec<Value> = parsed
         .iter()

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Ctx, ServiceError, ServiceResult};
+use super::{App, ServiceError, ServiceResult};
 use crate::clock::tenant_now;
 use crate::domain::duration::IsoDuration;
 use crate::domain::tenant::Tenant;
@@ -20,15 +20,15 @@ fn out_of_range() -> ServiceError {
 /// Moves the tenant's clock and returns the tenant with its new offset. What the move made due
 /// (grace deadlines, check-in thresholds, partners turning unresponsive, actions) the worker
 /// finds from the devices' due times; `settle` forces it.
-pub async fn move_clock(cx: &Ctx<'_>, mv: ClockMove) -> ServiceResult<Tenant> {
-    let store = cx.store();
+pub async fn move_clock(app: &App, tenant_id: &str, mv: ClockMove) -> ServiceResult<Tenant> {
+    let store = app.store.as_ref();
     // Compare-and-set: a concurrent move makes this one re-read and apply on top of it.
     loop {
         let mut tenant = store
-            .get_tenant(cx.tenant_id)
+            .get_tenant(tenant_id)
             .await?
-            .ok_or_else(|| ServiceError::not_found(format!("Tenant '{}' does not exist.", cx.tenant_id)))?;
-        let now = tenant_now(cx.clock().wall_now(), tenant.clock_offset_us);
+            .ok_or_else(|| ServiceError::not_found(format!("Tenant '{tenant_id}' does not exist.")))?;
+        let now = tenant_now(app.clock().wall_now(), tenant.clock_offset_us);
         let target = match mv {
             ClockMove::AdvanceBy(d) => d.after(now).ok_or_else(out_of_range)?,
             ClockMove::SetTo(t) => t,
@@ -43,7 +43,7 @@ pub async fn move_clock(cx: &Ctx<'_>, mv: ClockMove) -> ServiceResult<Tenant> {
         let step = (target - now).num_microseconds().ok_or_else(out_of_range)?;
         let offset = tenant.clock_offset_us.checked_add(step).ok_or_else(out_of_range)?;
         if store
-            .set_clock_offset(cx.tenant_id, tenant.clock_offset_us, offset)
+            .set_clock_offset(tenant_id, tenant.clock_offset_us, offset)
             .await?
         {
             tenant.clock_offset_us = offset;
@@ -52,6 +52,4 @@ pub async fn move_clock(cx: &Ctx<'_>, mv: ClockMove) -> ServiceResult<Tenant> {
     }
 }
 
-pub fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+pub use crate::domain::time::rfc3339;

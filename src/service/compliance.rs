@@ -14,7 +14,8 @@ use crate::domain::device::Platform;
 use crate::domain::mtd::{catalog_partner, is_unresponsive, partner_state, unresponsive_at, Connector, Reported};
 use crate::domain::policy::StoredPolicy;
 use crate::schema::device_management::DEFAULT_CHECKIN_THRESHOLD_DAYS;
-use crate::service::clock::rfc3339;
+use crate::domain::time::rfc3339;
+use crate::service::{Cause, Ctx, ServiceResult};
 use crate::store::{
     ComplianceRecord, DeviceScope, EvaluationInput, Event, FiredAction, PolicyStateRow, Store, StoreError,
 };
@@ -22,18 +23,11 @@ use crate::store::{
 /// Devices evaluated per store round trip.
 pub const BATCH: u64 = 500;
 
-tokio::task_local! {
-    /// What caused the work under way, for the event log: `request <id>` for an API call, the
-    /// worker's run otherwise.
-    pub static CAUSE: String;
-}
-
-pub fn cause() -> String {
-    CAUSE.try_with(Clone::clone).unwrap_or_else(|_| "worker".into())
-}
-
 /// What every device of a tenant is evaluated against.
 pub struct TenantContext {
+    /// The tenant's change number when this was read (see `WorkerStore::queue_version`): the
+    /// version of every evaluation made with it.
+    pub version: i64,
     pub now: DateTime<Utc>,
     pub policies: Vec<StoredPolicy>,
     rules: Vec<Policy>,
@@ -44,6 +38,8 @@ pub struct TenantContext {
 }
 
 pub async fn load_context(store: &dyn Store, tenant_id: &str, now: DateTime<Utc>) -> Result<TenantContext, StoreError> {
+    // First: every change up to this number is visible to what is read next.
+    let version = store.queue_version(tenant_id).await?;
     let policies = store.list_policies(tenant_id).await?;
     let connectors = store.list_connectors(tenant_id).await?;
     let dm = store.get_device_management(tenant_id).await?;
@@ -63,6 +59,7 @@ pub async fn load_context(store: &dyn Store, tenant_id: &str, now: DateTime<Utc>
         .and_then(|v| v.as_bool())
         .unwrap_or(true);
     Ok(TenantContext {
+        version,
         actions_enabled,
         now,
         rules: policies.iter().map(StoredPolicy::rules).collect(),
@@ -213,6 +210,7 @@ pub fn evaluate_one(ctx: &TenantContext, input: &EvaluationInput) -> (Verdict, C
         state: verdict.state.graph_name().into(),
         grace_expires_at: verdict.grace_expires,
         due_at: verdict.next_change_at,
+        evaluated_at: ctx.now,
         policies,
     };
     (verdict, record)
@@ -300,49 +298,56 @@ fn compliance_event(input: &EvaluationInput, record: &ComplianceRecord, now: Dat
     }
 }
 
-/// Evaluates the devices with these ids (those that exist), stores the outcome with an event
-/// for each change, and fires the actions for noncompliance that are due.
+/// Evaluates the devices with these ids (those that exist) and stores each verdict in one
+/// transaction per batch with its event and the actions for noncompliance it makes due.
 pub async fn reevaluate_devices(
     store: &dyn Store,
     ctx: &TenantContext,
     tenant_id: &str,
     ids: &[String],
+    cause: &Cause,
 ) -> Result<(Summary, Vec<ComplianceRecord>), StoreError> {
     let mut summary = Summary::default();
     let mut all = Vec::new();
-    let cause = cause();
+    let cause = cause.describe();
+    let mut lookups = ActionLookups::default();
     for chunk in ids.chunks(BATCH as usize) {
-        let started = Utc::now();
         let inputs = store.evaluation_inputs(tenant_id, chunk).await?;
         let mut records = Vec::with_capacity(inputs.len());
         let mut events = Vec::new();
-        let mut due_now = Vec::new();
+        let mut actions = Vec::new();
         for input in &inputs {
             let (verdict, mut record) = evaluate_one(ctx, input);
             summary.evaluated += 1;
             // Actions still to come are a change to come too.
             for a in pending_actions(ctx, input, &verdict) {
                 if a.due <= ctx.now {
-                    due_now.push((input, a));
+                    actions.push(prepare_action(store, ctx, tenant_id, &input.device, a, &cause, &mut lookups).await?);
                 } else {
                     record.due_at = Some(record.due_at.map_or(a.due, |d| d.min(a.due)));
                 }
             }
             if input.device.compliance_state != record.state {
-                summary.changed += 1;
                 events.push(compliance_event(input, &record, ctx.now, &cause));
             }
             records.push(record);
         }
-        store.store_compliance(tenant_id, &records, &events, started).await?;
-        for (input, a) in due_now {
-            if fire(store, ctx, tenant_id, &input.device, a, &cause).await? {
-                summary.actions_fired += 1;
-            }
-        }
+        let stored = store
+            .store_compliance(tenant_id, ctx.version, &records, &events, &actions)
+            .await?;
+        summary.changed += stored.changed;
+        summary.actions_fired += stored.actions_fired;
         all.extend(records);
     }
     Ok((summary, all))
+}
+
+/// What preparing a batch's actions reads, read once per batch: templates and the users of
+/// CC groups.
+#[derive(Default)]
+struct ActionLookups {
+    templates: HashMap<String, Option<crate::domain::policy::NotificationTemplate>>,
+    cc: HashMap<String, Vec<String>>,
 }
 
 /// Intune's notification tokens, filled from the device and its user.
@@ -353,15 +358,17 @@ fn fill_tokens(text: &str, d: &crate::domain::device::ManagedDevice) -> String {
         .replace("{{OSAndVersion}}", &format!("{} {}", d.operating_system, d.os_version))
 }
 
-/// Fires one action: its message or device change and its event, once per episode.
-async fn fire(
+/// An action that falls due: its message or device change and its event, to store with the
+/// verdict that makes it due (it fires once per episode).
+async fn prepare_action(
     store: &dyn Store,
     ctx: &TenantContext,
     tenant_id: &str,
     device: &crate::domain::device::ManagedDevice,
     a: PendingAction,
     cause: &str,
-) -> Result<bool, StoreError> {
+    lookups: &mut ActionLookups,
+) -> Result<FiredAction, StoreError> {
     use crate::service::devices::RemoteAction;
     let policy_name = ctx
         .policies
@@ -379,16 +386,29 @@ async fn fire(
     match a.item.action_type.as_str() {
         "notification" => {
             let template = match &a.item.notification_template_id {
-                Some(id) => store.get_template(tenant_id, &id.to_ascii_lowercase()).await?,
+                Some(id) => {
+                    let id = id.to_ascii_lowercase();
+                    if !lookups.templates.contains_key(&id) {
+                        let t = store.get_template(tenant_id, &id).await?;
+                        lookups.templates.insert(id.clone(), t);
+                    }
+                    lookups.templates[&id].clone()
+                }
                 None => None,
             };
             let mut cc = Vec::new();
             for group in &a.item.notification_message_cc_list {
-                for user_id in store.user_members_of(tenant_id, &group.to_ascii_lowercase()).await? {
-                    if let Some(u) = store.get_user(tenant_id, &user_id).await? {
-                        cc.push(u.mail.unwrap_or(u.user_principal_name));
+                let group = group.to_ascii_lowercase();
+                if !lookups.cc.contains_key(&group) {
+                    let mut addresses = Vec::new();
+                    for user_id in store.user_members_of(tenant_id, &group).await? {
+                        if let Some(u) = store.get_user(tenant_id, &user_id).await? {
+                            addresses.push(u.mail.unwrap_or(u.user_principal_name));
+                        }
                     }
+                    lookups.cc.insert(group.clone(), addresses);
                 }
+                cc.extend(lookups.cc[&group].iter().cloned());
             }
             match template.as_ref().and_then(|t| {
                 let locale = t.properties.get("defaultLocale").and_then(Value::as_str);
@@ -464,56 +484,43 @@ async fn fire(
     if let Some(m) = document.as_object_mut() {
         m.extend(detail);
     }
-    store
-        .fire_action(
-            tenant_id,
-            &FiredAction {
-                device_id: device.id.clone(),
-                policy_id: a.policy_id.clone(),
-                episode_start: a.episode_start,
-                action_id: a.item.id.clone(),
-                fired_at: ctx.now,
-                message,
-                device_action,
-                event: Event {
-                    kind: "actionFired".into(),
-                    device_id: Some(device.id.clone()),
-                    connector_id: None,
-                    document,
-                    virtual_at: ctx.now,
-                },
-            },
-        )
-        .await
+    Ok(FiredAction {
+        device_id: device.id.clone(),
+        policy_id: a.policy_id.clone(),
+        episode_start: a.episode_start,
+        action_id: a.item.id.clone(),
+        fired_at: ctx.now,
+        message,
+        device_action,
+        event: Event {
+            kind: "actionFired".into(),
+            device_id: Some(device.id.clone()),
+            connector_id: None,
+            document,
+            virtual_at: ctx.now,
+        },
+    })
 }
 
-/// Evaluates these devices now (a threat report or a check-in concerns them alone).
-pub async fn reevaluate_device(
-    store: &dyn Store,
-    tenant_id: &str,
-    now: DateTime<Utc>,
-    ids: &[String],
-) -> Result<Summary, StoreError> {
+/// Evaluates these devices now (a threat report or a check-in concerns them alone). The change
+/// that concerns them queued them in its own transaction: if this fails, the worker evaluates
+/// them later.
+pub async fn reevaluate_device(cx: &Ctx<'_>, ids: &[String]) -> ServiceResult<Summary> {
     if ids.is_empty() {
         return Ok(Summary::default());
     }
-    let ctx = load_context(store, tenant_id, now).await?;
-    Ok(reevaluate_devices(store, &ctx, tenant_id, ids).await?.0)
+    let ctx = load_context(cx.store(), cx.tenant_id, cx.now).await?;
+    Ok(reevaluate_devices(cx.store(), &ctx, cx.tenant_id, ids, cx.cause).await?.0)
 }
 
 /// Evaluates the devices now and sets their stored state on them, for answers that show them.
-pub async fn evaluate_now(
-    store: &dyn Store,
-    tenant_id: &str,
-    now: DateTime<Utc>,
-    devices: &mut [crate::domain::device::ManagedDevice],
-) -> Result<(), StoreError> {
+pub async fn evaluate_now(cx: &Ctx<'_>, devices: &mut [crate::domain::device::ManagedDevice]) -> ServiceResult<()> {
     if devices.is_empty() {
         return Ok(());
     }
-    let ctx = load_context(store, tenant_id, now).await?;
+    let ctx = load_context(cx.store(), cx.tenant_id, cx.now).await?;
     let ids: Vec<String> = devices.iter().map(|d| d.id.clone()).collect();
-    let (_, records) = reevaluate_devices(store, &ctx, tenant_id, &ids).await?;
+    let (_, records) = reevaluate_devices(cx.store(), &ctx, cx.tenant_id, &ids, cx.cause).await?;
     let by_id: HashMap<&str, &ComplianceRecord> = records.iter().map(|r| (r.device_id.as_str(), r)).collect();
     for d in devices.iter_mut() {
         if let Some(r) = by_id.get(d.id.as_str()) {
@@ -524,22 +531,30 @@ pub async fn evaluate_now(
     Ok(())
 }
 
-/// Marks the devices in scope for re-evaluation: the worker (or `settle`) applies it.
+/// Marks the devices in scope for re-evaluation, as a change of its own. Transitional: a
+/// change passes the scope in its `Effects` instead, to commit with it.
 pub async fn mark(store: &dyn Store, tenant_id: &str, scope: &DeviceScope) -> Result<u64, StoreError> {
-    store.enqueue(tenant_id, scope, Utc::now()).await
+    store.enqueue(tenant_id, scope).await?;
+    Ok(0)
 }
 
-/// Marks the devices on the platforms the connectors take data for.
+/// Transitional, like `mark`: the devices on the platforms the connectors take data for.
 pub async fn mark_for_connectors(
     store: &dyn Store,
     tenant_id: &str,
     connectors: &[&Connector],
 ) -> Result<u64, StoreError> {
-    let platforms = platforms_of_connectors(connectors);
-    if platforms.is_empty() {
-        return Ok(0);
+    match connectors_scope(connectors) {
+        Some(scope) => mark(store, tenant_id, &scope).await,
+        None => Ok(0),
     }
-    mark(store, tenant_id, &DeviceScope::Platforms(platforms)).await
+}
+
+/// The devices a change of these connectors (before and after it) can reach: those on the
+/// platforms their toggles cover. None when they cover none.
+pub fn connectors_scope(connectors: &[&Connector]) -> Option<DeviceScope> {
+    let platforms = platforms_of_connectors(connectors);
+    (!platforms.is_empty()).then_some(DeviceScope::Platforms(platforms))
 }
 
 /// The platforms (`managedDevice` families) a policy family applies to.

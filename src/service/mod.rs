@@ -92,7 +92,6 @@ impl App {
     pub fn cx<'a>(&'a self, tenant_id: &'a str, now: DateTime<Utc>, cause: &'a Cause) -> Ctx<'a> {
         Ctx {
             store: self.store.as_ref(),
-            clock: self.clock.as_ref(),
             tenant_id,
             now,
             cause,
@@ -109,7 +108,6 @@ impl App {
 #[derive(Clone, Copy)]
 pub struct Ctx<'a> {
     store: &'a dyn Store,
-    clock: &'a dyn Clock,
     pub tenant_id: &'a str,
     /// The tenant's now, read once for the request or the worker's pass.
     pub now: DateTime<Utc>,
@@ -119,9 +117,5 @@ pub struct Ctx<'a> {
 impl<'a> Ctx<'a> {
     fn store(&self) -> &'a dyn Store {
         self.store
-    }
-
-    fn clock(&self) -> &'a dyn Clock {
-        self.clock
     }
 }

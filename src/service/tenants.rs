@@ -151,7 +151,7 @@ pub struct NewApp {
 
 /// Registers an app in the tenant: a Graph app with known application permissions (each
 /// once, by its canonical name), or a partner app speaking for a catalog connector.
-pub async fn register_app(cx: &Ctx<'_>, req: NewApp) -> ServiceResult<Registered> {
+pub async fn register_app(app: &Services, tenant: &Tenant, req: NewApp) -> ServiceResult<Registered> {
     check_display_name(&req.display_name)?;
     let mut permissions: Vec<String> = Vec::with_capacity(req.permissions.len());
     for p in &req.permissions {
@@ -189,14 +189,14 @@ pub async fn register_app(cx: &Ctx<'_>, req: NewApp) -> ServiceResult<Registered
         }
     };
     let registered = new_app(
-        cx.tenant_id,
+        &tenant.id,
         req.display_name.trim(),
         req.kind,
         permissions,
         connector_id,
-        cx.clock(),
+        app.clock(),
     );
-    cx.store().insert_app(&registered.app).await?;
+    app.store.insert_app(&registered.app).await?;
     Ok(registered)
 }
 
@@ -218,11 +218,8 @@ pub async fn events(cx: &Ctx<'_>, filter: &EventFilter, after: i64, limit: u64) 
 /// Everything due or pending for the tenant, now, as a run of its own in the event log.
 /// `Busy` when another replica holds the tenant for over a minute.
 pub async fn settle(app: &Services, tenant: &Tenant) -> ServiceResult<(PassSummary, DateTime<Utc>)> {
-    let run = Cause::Settle(Uuid::new_v4().to_string());
-    match super::compliance::CAUSE
-        .scope(run.describe(), app.worker.settle(&tenant.id, tenant.clock_offset_us))
-        .await
-    {
+    let cause = Cause::Settle(Uuid::new_v4().to_string());
+    match app.worker.settle(&tenant.id, tenant.clock_offset_us, &cause).await {
         Ok(done) => Ok(done),
         Err(SettleError::Busy) => Err(ServiceError::Busy(
             "Another replica has been working this tenant for over a minute; try again.".into(),

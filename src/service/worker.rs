@@ -21,9 +21,10 @@ use serde_json::{json, Value};
 
 use crate::clock::{tenant_now, Clock};
 use crate::domain::mtd::partner_state;
-use crate::service::clock::rfc3339;
-use crate::service::compliance::{self, load_context, reevaluate_devices, Summary, BATCH, CAUSE};
-use crate::store::{Event, Store, StoreError};
+use crate::domain::time::rfc3339;
+use crate::service::compliance::{self, load_context, reevaluate_devices, Summary, BATCH};
+use crate::service::Cause;
+use crate::store::{Effects, Event, Store, StoreError};
 
 /// How long a replica's hold on a tenant lasts without renewal.
 const LEASE: StdDuration = StdDuration::from_secs(30);
@@ -91,8 +92,8 @@ impl Worker {
             if !self.needs_pass(&tenant_id, now).await? || !self.lease(&tenant_id).await? {
                 continue;
             }
-            let run = format!("worker {} tick", &self.owner[..8]);
-            let result = CAUSE.scope(run, self.pass(&tenant_id, offset)).await;
+            let cause = Cause::Worker(self.owner[..8].to_string());
+            let result = self.pass(&tenant_id, offset, &cause).await;
             self.store.release_lease(&tenant_id, &self.owner).await?;
             total.add(result?);
         }
@@ -118,47 +119,48 @@ impl Worker {
     }
 
     /// Works the tenant (lease held) until its queue is empty and nothing is due.
-    async fn pass(&self, tenant_id: &str, offset: i64) -> Result<PassSummary, StoreError> {
+    async fn pass(&self, tenant_id: &str, offset: i64, cause: &Cause) -> Result<PassSummary, StoreError> {
         let store = self.store.as_ref();
         let now = tenant_now(self.clock.wall_now(), offset);
         let mut summary = PassSummary::default();
 
         // Partner states: log each change once; a change of what counts re-evaluates.
         let observed = store.observed_states(tenant_id).await?;
-        let cause = compliance::cause();
+        let cause_text = cause.describe();
         for c in store.list_connectors(tenant_id).await? {
             let state = partner_state(&c.status(), now);
             let seen = observed.iter().find(|(id, _)| *id == c.id).and_then(|(_, s)| s.clone());
             if seen.as_deref() == Some(state) {
                 continue;
             }
-            store
-                .append_events(
-                    tenant_id,
-                    &[Event {
-                        kind: "partnerStateChanged".into(),
-                        device_id: None,
-                        connector_id: Some(c.id.clone()),
-                        document: json!({
-                            "kind": "partnerStateChanged",
-                            "connectorId": c.id,
-                            "from": seen,
-                            "to": state,
-                            "lastHeartbeatDateTime": c.last_heartbeat_at.map(rfc3339),
-                            "virtualDateTime": rfc3339(now),
-                            "cause": cause,
-                        }),
-                        virtual_at: now,
-                    }],
-                )
-                .await?;
-            store.set_observed_state(tenant_id, &c.id, state).await?;
-            compliance::mark_for_connectors(store, tenant_id, &[&c]).await?;
+            // The event, the state it logs and the devices whose evaluation it changes: one change.
+            let event = Event {
+                kind: "partnerStateChanged".into(),
+                device_id: None,
+                connector_id: Some(c.id.clone()),
+                document: json!({
+                    "kind": "partnerStateChanged",
+                    "connectorId": c.id,
+                    "from": seen,
+                    "to": state,
+                    "lastHeartbeatDateTime": c.last_heartbeat_at.map(rfc3339),
+                    "virtualDateTime": rfc3339(now),
+                    "cause": cause_text,
+                }),
+                virtual_at: now,
+            };
+            let fx = Effects {
+                enqueue: compliance::connectors_scope(&[&c]).into_iter().collect(),
+                events: vec![event],
+            };
+            store.set_observed_state(tenant_id, &c.id, state, &fx).await?;
             summary.partner_state_changes += 1;
         }
 
+        // Changes up to ctx.version are in what is evaluated; later ones stay queued for the next
+        // pass.
         let ctx = load_context(store, tenant_id, now).await?;
-        let version = store.queue_version(tenant_id).await?;
+        let version = ctx.version;
         // The queue: every batch leaves it in the transaction that stores the batch's results.
         let mut rounds = 0u64;
         // Keyset through the queue, so that no scan walks the entries already taken off (until
@@ -166,7 +168,7 @@ impl Worker {
         // cursor are found by a next sweep.
         let mut cursor: Option<String> = None;
         loop {
-            let ids = store.queued(tenant_id, cursor.as_deref(), 2 * BATCH).await?;
+            let ids = store.queued(tenant_id, version, cursor.as_deref(), 2 * BATCH).await?;
             if ids.is_empty() {
                 if cursor.is_none() {
                     // Drained: enqueues after `version` was read bumped it and show again.
@@ -177,7 +179,7 @@ impl Worker {
                 continue;
             }
             cursor = ids.last().cloned();
-            summary.compliance.add(two_batches(store, &ctx, tenant_id, &ids).await?);
+            summary.compliance.add(two_batches(store, &ctx, tenant_id, &ids, cause).await?);
             rounds += 1;
             // Devices queued again while being evaluated come back; renew the hold meanwhile.
             if rounds % 20 == 0 && !self.lease(tenant_id).await? {
@@ -189,7 +191,7 @@ impl Worker {
         loop {
             let ids = store.due_devices(tenant_id, now, after.as_deref(), 2 * BATCH).await?;
             let Some(last) = ids.last().cloned() else { break };
-            summary.compliance.add(two_batches(store, &ctx, tenant_id, &ids).await?);
+            summary.compliance.add(two_batches(store, &ctx, tenant_id, &ids, cause).await?);
             rounds += 1;
             if rounds % 20 == 0 && !self.lease(tenant_id).await? {
                 return Ok(summary);
@@ -204,7 +206,12 @@ impl Worker {
 
     /// Runs everything due or pending for the tenant now and returns when nothing is left.
     /// Waits (up to a minute) while another replica holds the tenant.
-    pub async fn settle(&self, tenant_id: &str, offset: i64) -> Result<(PassSummary, DateTime<Utc>), SettleError> {
+    pub async fn settle(
+        &self,
+        tenant_id: &str,
+        offset: i64,
+        cause: &Cause,
+    ) -> Result<(PassSummary, DateTime<Utc>), SettleError> {
         let mut total = PassSummary::default();
         let mut waited = StdDuration::ZERO;
         loop {
@@ -216,7 +223,7 @@ impl Worker {
                 waited += StdDuration::from_millis(20);
                 continue;
             }
-            let result = self.pass(tenant_id, offset).await;
+            let result = self.pass(tenant_id, offset, cause).await;
             self.store.release_lease(tenant_id, &self.owner).await?;
             let pass = result?;
             total.add(pass);
@@ -239,11 +246,12 @@ async fn two_batches(
     ctx: &compliance::TenantContext,
     tenant_id: &str,
     ids: &[String],
+    cause: &Cause,
 ) -> Result<Summary, StoreError> {
     let (a, b) = ids.split_at(ids.len().min(BATCH as usize));
     let (x, y) = tokio::try_join!(
-        reevaluate_devices(store, ctx, tenant_id, a),
-        reevaluate_devices(store, ctx, tenant_id, b)
+        reevaluate_devices(store, ctx, tenant_id, a, cause),
+        reevaluate_devices(store, ctx, tenant_id, b, cause)
     )?;
     let mut s = x.0;
     s.add(y.0);

@@ -135,7 +135,8 @@ pub trait TenantStore: Send + Sync + 'static {
     async fn get_device_management(&self, tenant_id: &str) -> Result<Option<DeviceManagementRecord>, StoreError>;
     /// Stores `record.properties` if the stored revision is still `record.revision` (bumping
     /// it). False when another update came first or the tenant is gone.
-    async fn update_device_management(&self, record: &DeviceManagementRecord) -> Result<bool, StoreError>;
+    async fn update_device_management(&self, record: &DeviceManagementRecord, fx: &Effects)
+        -> Result<bool, StoreError>;
 }
 
 /// Users, groups and group members.
@@ -149,20 +150,27 @@ pub trait DirectoryStore: Send + Sync + 'static {
     async fn list_users(&self, tenant_id: &str, query: &ListQuery) -> Result<ListPage<User>, StoreError>;
     /// Also refreshes the user's name and mail on the devices whose primary user it is.
     /// `Conflict` when the new user principal name is taken.
-    async fn update_user(&self, user: &User) -> Result<bool, StoreError>;
-    /// Also removes the user from groups and from the devices it was primary user of.
-    async fn delete_user(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError>;
+    async fn update_user(&self, user: &User, fx: &Effects) -> Result<bool, StoreError>;
+    /// Also removes the user from groups and from the devices it was primary user of, and
+    /// queues those devices for re-evaluation.
+    async fn delete_user(&self, tenant_id: &str, id: &str, fx: &Effects) -> Result<bool, StoreError>;
 
     async fn insert_group(&self, group: &Group) -> Result<(), StoreError>;
     async fn get_group(&self, tenant_id: &str, id: &str) -> Result<Option<Group>, StoreError>;
     /// Filter placeholders start at `$2`.
     async fn list_groups(&self, tenant_id: &str, query: &ListQuery) -> Result<ListPage<Group>, StoreError>;
     async fn update_group(&self, group: &Group) -> Result<bool, StoreError>;
-    async fn delete_group(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError>;
+    async fn delete_group(&self, tenant_id: &str, id: &str, fx: &Effects) -> Result<bool, StoreError>;
 
     /// False when the member was in the group already.
-    async fn add_member(&self, tenant_id: &str, member: &Member) -> Result<bool, StoreError>;
-    async fn remove_member(&self, tenant_id: &str, group_id: &str, member_id: &str) -> Result<bool, StoreError>;
+    async fn add_member(&self, tenant_id: &str, member: &Member, fx: &Effects) -> Result<bool, StoreError>;
+    async fn remove_member(
+        &self,
+        tenant_id: &str,
+        group_id: &str,
+        member_id: &str,
+        fx: &Effects,
+    ) -> Result<bool, StoreError>;
     /// Members in a stable order; `query.filter` is not used.
     async fn list_members(
         &self,
@@ -190,7 +198,7 @@ pub struct DetectedApp {
 #[async_trait]
 pub trait DeviceStore: Send + Sync + 'static {
     /// All or nothing, in one transaction. `Conflict` when an id or an Entra device id is taken.
-    async fn insert_devices(&self, tenant_id: &str, devices: &[ManagedDevice]) -> Result<(), StoreError>;
+    async fn insert_devices(&self, tenant_id: &str, devices: &[ManagedDevice], fx: &Effects) -> Result<(), StoreError>;
     async fn get_device(&self, tenant_id: &str, id: &str) -> Result<Option<ManagedDevice>, StoreError>;
     async fn find_device_by_entra_id(
         &self,
@@ -199,9 +207,9 @@ pub trait DeviceStore: Send + Sync + 'static {
     ) -> Result<Option<ManagedDevice>, StoreError>;
     /// Filter placeholders start at `$2`. Keyset paging by id when `after` is set.
     async fn list_devices(&self, tenant_id: &str, query: &ListQuery) -> Result<ListPage<ManagedDevice>, StoreError>;
-    async fn update_device(&self, device: &ManagedDevice) -> Result<bool, StoreError>;
+    async fn update_device(&self, device: &ManagedDevice, fx: &Effects) -> Result<bool, StoreError>;
     /// Also removes its apps and its group memberships.
-    async fn delete_device(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError>;
+    async fn delete_device(&self, tenant_id: &str, id: &str, fx: &Effects) -> Result<bool, StoreError>;
 
     /// Replaces the device's inventory. False when the device does not exist.
     async fn set_device_apps(&self, tenant_id: &str, device_id: &str, apps: &[DeviceApp]) -> Result<bool, StoreError>;
@@ -235,16 +243,23 @@ pub struct ReportTargetRow {
 #[async_trait]
 pub trait ConnectorStore: Send + Sync + 'static {
     /// `Conflict` when the tenant has this connector already.
-    async fn insert_connector(&self, connector: &Connector) -> Result<(), StoreError>;
+    async fn insert_connector(&self, connector: &Connector, fx: &Effects) -> Result<(), StoreError>;
     async fn get_connector(&self, tenant_id: &str, id: &str) -> Result<Option<Connector>, StoreError>;
     async fn list_connectors(&self, tenant_id: &str) -> Result<Vec<Connector>, StoreError>;
     /// Stores the connector if its revision is still `connector.revision` (bumping it).
-    async fn update_connector(&self, connector: &Connector) -> Result<bool, StoreError>;
+    async fn update_connector(&self, connector: &Connector, fx: &Effects) -> Result<bool, StoreError>;
     /// Also deletes the reports the partner sent through it.
-    async fn delete_connector(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError>;
+    async fn delete_connector(&self, tenant_id: &str, id: &str, fx: &Effects) -> Result<bool, StoreError>;
     /// A heartbeat: provisions the connector (`fresh`) when absent, else marks it set up and
     /// not deprovisioned, at `at`. Returns the connector as stored.
-    async fn record_heartbeat(&self, fresh: &Connector, at: DateTime<Utc>) -> Result<Connector, StoreError>;
+    /// `fx` is applied only when `fx_if` holds for the connector as it was before (None when
+    /// provisioned by this heartbeat).
+    async fn record_heartbeat(
+        &self,
+        fresh: &Connector,
+        at: DateTime<Utc>,
+        fx_if: &(dyn for<'c> Fn(Option<&'c Connector>) -> Effects + Send + Sync),
+    ) -> Result<Connector, StoreError>;
     /// Recomputes `partnerReportedThreatState` of the devices the connector reported on, after
     /// it was deprovisioned or provisioned again.
     async fn refresh_threat_states(&self, tenant_id: &str, connector_id: &str) -> Result<(), StoreError>;
@@ -264,6 +279,7 @@ pub trait ConnectorStore: Send + Sync + 'static {
         connector_id: &str,
         reports: &[Accepted],
         received_at: DateTime<Utc>,
+        fx: &Effects,
     ) -> Result<(), StoreError>;
 }
 
@@ -291,7 +307,19 @@ pub struct ComplianceRecord {
     pub grace_expires_at: Option<DateTime<Utc>>,
     /// When time alone may next change the outcome.
     pub due_at: Option<DateTime<Utc>>,
+    /// The tenant's now the verdict is for.
+    pub evaluated_at: DateTime<Utc>,
     pub policies: Vec<PolicyStateRow>,
+}
+
+/// What `store_compliance` stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoredOutcome {
+    /// Verdicts stored (the others had a verdict from newer inputs, or their device is gone).
+    pub written: u64,
+    /// Events logged for stored verdicts (changes of `complianceState`).
+    pub changed: u64,
+    pub actions_fired: u64,
 }
 
 /// What evaluating a device reads besides the tenant-wide policies, connectors and settings.
@@ -349,16 +377,24 @@ pub struct EventFilter {
 /// The background worker's bookkeeping.
 #[async_trait]
 pub trait WorkerStore: Send + Sync + 'static {
-    /// Puts the devices in scope on the re-evaluation queue. Returns how many were added.
-    async fn enqueue(&self, tenant_id: &str, scope: &DeviceScope, at: DateTime<Utc>) -> Result<u64, StoreError>;
-    /// The tenant's queue version: bumped by every enqueue.
+    /// Puts the devices in scope on the re-evaluation queue, as a change of its own.
+    async fn enqueue(&self, tenant_id: &str, scope: &DeviceScope) -> Result<(), StoreError>;
+    /// The number of the tenant's last committed change (every change bumps it, in the order
+    /// the changes take the tenant's lock). Read before an evaluation reads its inputs, it is
+    /// the version of those inputs: every change up to it is visible to them.
     async fn queue_version(&self, tenant_id: &str) -> Result<i64, StoreError>;
     /// Records that a pass drained the queue as it was at `version`.
     async fn mark_queue_seen(&self, tenant_id: &str, version: i64) -> Result<(), StoreError>;
     /// Whether the tenant has queued devices or devices due at `now`: the idle check.
     async fn has_work(&self, tenant_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
-    /// Queued device ids after `after`, in id order.
-    async fn queued(&self, tenant_id: &str, after: Option<&str>, limit: u64) -> Result<Vec<String>, StoreError>;
+    /// Ids of the devices queued by changes up to `version`, after `after`, in id order.
+    async fn queued(
+        &self,
+        tenant_id: &str,
+        version: i64,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<String>, StoreError>;
     /// Every tenant id with its clock offset (microseconds).
     async fn tenant_clocks(&self) -> Result<Vec<(String, i64)>, StoreError>;
     /// Takes or renews the tenant's worker lease until `until` (wall time) unless another
@@ -380,21 +416,53 @@ pub trait WorkerStore: Send + Sync + 'static {
         after_seq: i64,
         limit: u64,
     ) -> Result<Vec<(i64, Value)>, StoreError>;
-    /// Fires the action unless it fired already in this episode, with its message, device change
-    /// and event, in one transaction. False when it had fired.
-    async fn fire_action(&self, tenant_id: &str, action: &FiredAction) -> Result<bool, StoreError>;
-    /// Records the `partnerState` last logged for the connector.
-    async fn set_observed_state(&self, tenant_id: &str, connector_id: &str, state: &str) -> Result<(), StoreError>;
+    /// Records the `partnerState` last logged for the connector, with the change's effects (its
+    /// event, the devices it re-evaluates).
+    async fn set_observed_state(
+        &self,
+        tenant_id: &str,
+        connector_id: &str,
+        state: &str,
+        fx: &Effects,
+    ) -> Result<(), StoreError>;
     /// Ids of the users among the group's direct members (an action's CC list).
     async fn user_members_of(&self, tenant_id: &str, group_id: &str) -> Result<Vec<String>, StoreError>;
     /// The `partnerState` last logged per connector.
     async fn observed_states(&self, tenant_id: &str) -> Result<Vec<(String, Option<String>)>, StoreError>;
 }
 
+/// What a change implies, committed in the change's own transaction: the devices it queues for
+/// re-evaluation and the events it logs. A crash leaves either the change with all of these, or
+/// none of them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Effects {
+    pub enqueue: Vec<DeviceScope>,
+    pub events: Vec<Event>,
+}
+
+impl Effects {
+    pub fn none() -> Self {
+        Effects::default()
+    }
+
+    pub fn enqueue(scope: DeviceScope) -> Self {
+        Effects {
+            enqueue: vec![scope],
+            events: Vec::new(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.enqueue.is_empty() && self.events.is_empty()
+    }
+}
+
 /// Which devices a change concerns.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DeviceScope {
     All,
+    /// Devices with these managed device ids.
+    Devices(Vec<String>),
     /// Devices of these `platform` values.
     Platforms(Vec<String>),
     /// Devices with these Entra device ids (as groups name them), and devices whose primary
@@ -411,9 +479,9 @@ pub trait ComplianceStore: Send + Sync + 'static {
     /// Oldest first.
     async fn list_policies(&self, tenant_id: &str) -> Result<Vec<StoredPolicy>, StoreError>;
     /// Stores the policy if its revision is still `policy.revision` (bumping it).
-    async fn update_policy(&self, policy: &StoredPolicy) -> Result<bool, StoreError>;
+    async fn update_policy(&self, policy: &StoredPolicy, fx: &Effects) -> Result<bool, StoreError>;
     /// Also deletes the devices' states for it.
-    async fn delete_policy(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError>;
+    async fn delete_policy(&self, tenant_id: &str, id: &str, fx: &Effects) -> Result<bool, StoreError>;
 
     async fn insert_template(&self, template: &NotificationTemplate) -> Result<(), StoreError>;
     async fn get_template(&self, tenant_id: &str, id: &str) -> Result<Option<NotificationTemplate>, StoreError>;
@@ -450,17 +518,20 @@ pub trait ComplianceStore: Send + Sync + 'static {
     /// The inputs of the devices that exist among `ids`, with the actions already fired in
     /// their open episodes.
     async fn evaluation_inputs(&self, tenant_id: &str, ids: &[String]) -> Result<Vec<EvaluationInput>, StoreError>;
-    /// Stores the outcomes in one transaction: each device's state, and its policy states
-    /// (replacing the previous ones), the events, and takes the devices off the re-evaluation
-    /// queue where they were queued before `started` (wall time). Devices deleted meanwhile
-    /// are skipped.
+    /// Stores an evaluation of devices whose inputs were read at `version` (see
+    /// `queue_version`), in one transaction: each verdict and its policy states (replacing the
+    /// previous ones) unless the stored verdict comes from newer inputs, or from the same ones
+    /// at a later tenant time; the events and the actions for noncompliance of the verdicts
+    /// stored (each action once per episode, with its message and device change); and the
+    /// devices' queue entries up to `version`. Devices deleted meanwhile are skipped.
     async fn store_compliance(
         &self,
         tenant_id: &str,
+        version: i64,
         records: &[ComplianceRecord],
         events: &[Event],
-        started: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
+        actions: &[FiredAction],
+    ) -> Result<StoredOutcome, StoreError>;
     async fn policy_states_of_device(
         &self,
         tenant_id: &str,

@@ -55,6 +55,7 @@ impl PostgresStore {
     }
 }
 
+include!("sql_change.rs");
 include!("sql_impl.rs");
 include!("sql_directory.rs");
 include!("sql_devices.rs");

@@ -105,7 +105,8 @@ impl ComplianceStore for StoreImpl {
         rows.iter().map(policy_from_row).collect()
     }
 
-    async fn update_policy(&self, p: &StoredPolicy) -> Result<bool, StoreError> {
+    async fn update_policy(&self, p: &StoredPolicy, fx: &Effects) -> Result<bool, StoreError> {
+        let done = change!(self, &p.tenant_id, fx, |tx| {
         let updated = sqlx::query(
             "UPDATE compliance_policies SET properties = $3, scheduled_actions = $4, assignments = $5, version = $6, \
              last_modified_at = $7, revision = revision + 1 WHERE tenant_id = $1 AND id = $2 AND revision = $8",
@@ -118,14 +119,19 @@ impl ComplianceStore for StoreImpl {
         .bind(p.version)
         .bind(p.last_modified_at)
         .bind(p.revision)
-        .execute(self.writer())
+        .execute(&mut *tx)
         .await?
         .rows_affected();
-        Ok(updated == 1)
+        if updated != 1 {
+            return Ok(Some(false));
+        }
+        true
+        })?;
+        Ok(done == Some(true))
     }
 
-    async fn delete_policy(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.writer().begin().await?;
+    async fn delete_policy(&self, tenant_id: &str, id: &str, fx: &Effects) -> Result<bool, StoreError> {
+        let done = change!(self, tenant_id, fx, |tx| {
         sqlx::query("DELETE FROM device_policy_states WHERE tenant_id = $1 AND policy_id = $2")
             .bind(tenant_id)
             .bind(id)
@@ -137,8 +143,12 @@ impl ComplianceStore for StoreImpl {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        tx.commit().await?;
-        Ok(deleted == 1)
+        if deleted != 1 {
+            return Ok(Some(false));
+        }
+        true
+        })?;
+        Ok(done == Some(true))
     }
 
     async fn insert_template(&self, t: &NotificationTemplate) -> Result<(), StoreError> {
@@ -359,86 +369,24 @@ impl ComplianceStore for StoreImpl {
     async fn store_compliance(
         &self,
         tenant_id: &str,
+        version: i64,
         records: &[ComplianceRecord],
         events: &[Event],
-        started: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+        actions: &[FiredAction],
+    ) -> Result<StoredOutcome, StoreError> {
         if records.is_empty() {
-            return Ok(());
+            return Ok(StoredOutcome::default());
         }
-        let mut tx = self.writer().begin().await?;
-        insert_events(&mut *tx, tenant_id, events).await?;
-        for chunk in records.chunks(500) {
-            let mut b = sqlx::QueryBuilder::<Db>::new(
-                "UPDATE managed_devices SET compliance_state = k.column2, compliance_grace_expires_at = k.column3, \
-                 compliance_due_at = k.column4 FROM (VALUES ",
-            );
-            for (i, r) in chunk.iter().enumerate() {
-                b.push(if i == 0 { "(" } else { ", (" });
-                b.push_bind(r.device_id.as_str());
-                b.push(", ");
-                b.push_bind(r.state.as_str());
-                b.push(", ");
-                b.push_bind(r.grace_expires_at);
-                b.push(", ");
-                b.push_bind(r.due_at);
-                b.push(")");
-            }
-            b.push(") AS k WHERE managed_devices.tenant_id = ");
-            b.push_bind(tenant_id);
-            // The update locks the rows it finds: a device deleted before it is not among them,
-            // and one deleted after it waits for this transaction. Only those keep states.
-            b.push(" AND managed_devices.id = k.column1 RETURNING managed_devices.id");
-            let existing: std::collections::HashSet<String> = b
-                .build_query_scalar::<String>()
-                .fetch_all(&mut *tx)
-                .await?
-                .into_iter()
-                .collect();
-
-            let ids: Vec<String> = chunk.iter().map(|r| r.device_id.clone()).collect();
-            let list = values_list(2, ids.len());
-            let sql = format!(
-                "DELETE FROM device_policy_states WHERE tenant_id = $1 AND device_id IN (SELECT column1 FROM ({list}) AS k)"
-            );
-            bind_ids(&sql, tenant_id, &ids).execute(&mut *tx).await?;
-            // Off the queue, unless queued again after this evaluation read its inputs.
-            let list = values_list(3, ids.len());
-            let sql = format!(
-                "DELETE FROM reevaluation_queue WHERE tenant_id = $1 AND enqueued_at <= $2 \
-                 AND device_id IN (SELECT column1 FROM ({list}) AS k)"
-            );
-            let mut q = sqlx::query(&sql).bind(tenant_id).bind(started);
-            for id in &ids {
-                q = q.bind(id.as_str());
-            }
-            q.execute(&mut *tx).await?;
-
-            let states: Vec<&PolicyStateRow> = chunk
-                .iter()
-                .filter(|r| existing.contains(&r.device_id))
-                .flat_map(|r| &r.policies)
-                .collect();
-            for part in states.chunks(500) {
-                let mut b = sqlx::QueryBuilder::<Db>::new(format!(
-                    "INSERT INTO device_policy_states (tenant_id, {STATE_COLUMNS}) "
-                ));
-                b.push_values(part, |mut row, s| {
-                    row.push_bind(tenant_id)
-                        .push_bind(s.device_id.as_str())
-                        .push_bind(s.policy_id.as_str())
-                        .push_bind(s.state.as_str())
-                        .push_bind(sqlx::types::Json(&s.settings))
-                        .push_bind(s.episode_start)
-                        .push_bind(s.grace_deadline)
-                        .push_bind(s.policy_version)
-                        .push_bind(s.evaluated_at);
-                });
-                b.build().execute(&mut *tx).await?;
+        let mut attempt = 0u32;
+        loop {
+            match store_compliance_once(self, tenant_id, version, records, events, actions).await {
+                Err(e) if is_retryable(&e) && attempt < RETRIES => {
+                    attempt += 1;
+                    tracing::warn!(error = %e, attempt, "an evaluation batch was rolled back by the database to break a deadlock; running it again");
+                }
+                other => return other,
             }
         }
-        tx.commit().await?;
-        Ok(())
     }
 
     async fn groups_with_devices(&self, tenant_id: &str, group_ids: &[String]) -> Result<Vec<String>, StoreError> {
@@ -494,4 +442,205 @@ impl ComplianceStore for StoreImpl {
             .map(|r| Ok((state_from_row(r)?, device_from_row(r)?)))
             .collect()
     }
+}
+
+/// One attempt of `store_compliance`: devices locked in id order, then their queue entries in id
+/// order (the order every change takes them), verdicts stored where no newer one is, the queue
+/// entries this evaluation covers taken off, and the events and the actions of the stored
+/// verdicts written, all in one transaction.
+async fn store_compliance_once(
+    store: &StoreImpl,
+    tenant_id: &str,
+    version: i64,
+    records: &[ComplianceRecord],
+    events: &[Event],
+    actions: &[FiredAction],
+) -> Result<StoredOutcome, StoreError> {
+    use std::collections::HashSet;
+    let mut tx = store.writer().begin().await?;
+    let mut ids: Vec<String> = records.iter().map(|r| r.device_id.clone()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    lock_devices(&mut tx, tenant_id, &ids).await?;
+
+    let mut written: HashSet<String> = HashSet::with_capacity(records.len());
+    for chunk in records.chunks(500) {
+        let mut b = sqlx::QueryBuilder::<Db>::new(
+            "UPDATE managed_devices SET compliance_state = k.column2, compliance_grace_expires_at = k.column3, \
+             compliance_due_at = k.column4, compliance_evaluated_at = k.column5, compliance_input_version = ",
+        );
+        b.push_bind(version);
+        b.push(" FROM (VALUES ");
+        for (i, r) in chunk.iter().enumerate() {
+            b.push(if i == 0 { "(" } else { ", (" });
+            b.push_bind(r.device_id.as_str());
+            b.push(", ");
+            b.push_bind(r.state.as_str());
+            b.push(", ");
+            b.push_bind(r.grace_expires_at);
+            b.push(", ");
+            b.push_bind(r.due_at);
+            b.push(", ");
+            b.push_bind(r.evaluated_at);
+            b.push(")");
+        }
+        b.push(") AS k WHERE managed_devices.tenant_id = ");
+        b.push_bind(tenant_id);
+        // A verdict never replaces one computed from newer inputs, nor one computed from the
+        // same inputs at a later tenant time. A device deleted meanwhile is not found.
+        b.push(" AND managed_devices.id = k.column1 AND (managed_devices.compliance_input_version < ");
+        b.push_bind(version);
+        b.push(" OR (managed_devices.compliance_input_version = ");
+        b.push_bind(version);
+        b.push(
+            " AND (managed_devices.compliance_evaluated_at IS NULL OR managed_devices.compliance_evaluated_at <= k.column5))) \
+             RETURNING managed_devices.id",
+        );
+        written.extend(b.build_query_scalar::<String>().fetch_all(&mut *tx).await?);
+    }
+
+    for chunk in ids.chunks(1000) {
+        let list = values_list(2, chunk.len());
+        if DIALECT_NAME == "postgres" {
+            let sql = format!(
+                "SELECT device_id FROM reevaluation_queue WHERE tenant_id = $1 \
+                 AND device_id IN (SELECT column1 FROM ({list}) AS k) ORDER BY device_id FOR UPDATE"
+            );
+            bind_ids(&sql, tenant_id, chunk).execute(&mut *tx).await?;
+        }
+        // Off the queue: the entries of changes this evaluation saw. A change after it keeps
+        // its entry.
+        let list = values_list(3, chunk.len());
+        let sql = format!(
+            "DELETE FROM reevaluation_queue WHERE tenant_id = $1 AND gen <= $2 \
+             AND device_id IN (SELECT column1 FROM ({list}) AS k)"
+        );
+        let mut q = sqlx::query(&sql).bind(tenant_id).bind(version);
+        for id in chunk {
+            q = q.bind(id.as_str());
+        }
+        q.execute(&mut *tx).await?;
+    }
+
+    let kept: Vec<&String> = ids.iter().filter(|id| written.contains(*id)).collect();
+    for chunk in kept.chunks(1000) {
+        let list = values_list(2, chunk.len());
+        let sql = format!(
+            "DELETE FROM device_policy_states WHERE tenant_id = $1 AND device_id IN (SELECT column1 FROM ({list}) AS k)"
+        );
+        let mut q = sqlx::query(&sql).bind(tenant_id);
+        for id in chunk {
+            q = q.bind(id.as_str());
+        }
+        q.execute(&mut *tx).await?;
+    }
+    let states: Vec<&PolicyStateRow> = records
+        .iter()
+        .filter(|r| written.contains(&r.device_id))
+        .flat_map(|r| &r.policies)
+        .collect();
+    for part in states.chunks(500) {
+        let mut b = sqlx::QueryBuilder::<Db>::new(format!("INSERT INTO device_policy_states (tenant_id, {STATE_COLUMNS}) "));
+        b.push_values(part, |mut row, s| {
+            row.push_bind(tenant_id)
+                .push_bind(s.device_id.as_str())
+                .push_bind(s.policy_id.as_str())
+                .push_bind(s.state.as_str())
+                .push_bind(sqlx::types::Json(&s.settings))
+                .push_bind(s.episode_start)
+                .push_bind(s.grace_deadline)
+                .push_bind(s.policy_version)
+                .push_bind(s.evaluated_at);
+        });
+        b.build().execute(&mut *tx).await?;
+    }
+
+    let mut log: Vec<Event> = events
+        .iter()
+        .filter(|e| e.device_id.as_ref().is_none_or(|d| written.contains(d)))
+        .cloned()
+        .collect();
+    let changed = log.len() as u64;
+
+    // Actions of the stored verdicts: each fires once per episode (the key), with its message,
+    // its device change and its event.
+    let due: Vec<&FiredAction> = actions.iter().filter(|a| written.contains(&a.device_id)).collect();
+    let mut fired: Vec<&FiredAction> = Vec::new();
+    for part in due.chunks(500) {
+        let mut b = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO fired_actions (tenant_id, device_id, policy_id, episode_start, action_id, fired_at) ",
+        );
+        b.push_values(part, |mut row, a| {
+            row.push_bind(tenant_id)
+                .push_bind(a.device_id.as_str())
+                .push_bind(a.policy_id.as_str())
+                .push_bind(a.episode_start)
+                .push_bind(a.action_id.as_str())
+                .push_bind(a.fired_at);
+        });
+        b.push(" ON CONFLICT DO NOTHING RETURNING device_id, policy_id, action_id");
+        let rows = b.build().fetch_all(&mut *tx).await?;
+        let mut keys: HashSet<(String, String, String)> = HashSet::with_capacity(rows.len());
+        for r in &rows {
+            keys.insert((r.try_get("device_id")?, r.try_get("policy_id")?, r.try_get("action_id")?));
+        }
+        // One episode per device and policy in a batch: the three ids name the action.
+        fired.extend(
+            part.iter()
+                .filter(|a| keys.contains(&(a.device_id.clone(), a.policy_id.clone(), a.action_id.clone()))),
+        );
+    }
+    let messages: Vec<(&FiredAction, &String, &serde_json::Value)> = fired
+        .iter()
+        .filter_map(|a| a.message.as_ref().map(|(kind, doc)| (*a, kind, doc)))
+        .collect();
+    let wall = Utc::now();
+    for part in messages.chunks(500) {
+        let mut b = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO notifications (tenant_id, id, kind, document, created_at, wall_at) ",
+        );
+        b.push_values(part, |mut row, (a, kind, doc)| {
+            row.push_bind(tenant_id)
+                .push_bind(doc.get("id").and_then(serde_json::Value::as_str).unwrap_or_default().to_string())
+                .push_bind(kind.as_str())
+                .push_bind(sqlx::types::Json(*doc))
+                .push_bind(a.fired_at)
+                .push_bind(wall);
+        });
+        b.build().execute(&mut *tx).await?;
+    }
+    for a in &fired {
+        let Some((name, management_state)) = &a.device_action else {
+            continue;
+        };
+        // Applied to the row as it is now (locked above): another action or a change of the
+        // device keeps what it wrote.
+        let row = sqlx::query(
+            "UPDATE managed_devices SET management_state = COALESCE($3, management_state) \
+             WHERE tenant_id = $1 AND id = $2 RETURNING properties",
+        )
+        .bind(tenant_id)
+        .bind(&a.device_id)
+        .bind(management_state.as_deref())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = row {
+            let mut props: sqlx::types::Json<serde_json::Map<String, serde_json::Value>> = row.try_get("properties")?;
+            crate::domain::device::record_pending_action(&mut props.0, name, a.fired_at);
+            sqlx::query("UPDATE managed_devices SET properties = $3 WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant_id)
+                .bind(&a.device_id)
+                .bind(props)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    log.extend(fired.iter().map(|a| a.event.clone()));
+    insert_events(&mut *tx, tenant_id, &log).await?;
+    tx.commit().await?;
+    Ok(StoredOutcome {
+        written: written.len() as u64,
+        changed,
+        actions_fired: fired.len() as u64,
+    })
 }

@@ -28,17 +28,25 @@ const NEWEST_USABLE_REPORT: &str = "COALESCE((SELECT r.state FROM threat_reports
      ORDER BY r.reported_at DESC, r.connector_id LIMIT 1), 'unknown')";
 
 /// Recomputes the state of every device the connector has a report for.
-async fn refresh_for_connector<'e, E>(executor: E, tenant_id: &str, connector_id: &str) -> Result<(), sqlx::Error>
-where
-    E: sqlx::Executor<'e, Database = Db>,
-{
+async fn refresh_for_connector(
+    tx: &mut sqlx::Transaction<'static, Db>,
+    tenant_id: &str,
+    connector_id: &str,
+) -> Result<(), sqlx::Error> {
+    lock_devices_where(
+        tx,
+        tenant_id,
+        "id IN (SELECT device_id FROM threat_reports WHERE tenant_id = $1 AND connector_id = $2)",
+        connector_id,
+    )
+    .await?;
     sqlx::query(&format!(
         "UPDATE managed_devices SET partner_threat_state = {NEWEST_USABLE_REPORT} WHERE tenant_id = $1 AND id IN \
          (SELECT device_id FROM threat_reports WHERE tenant_id = $1 AND connector_id = $2)"
     ))
     .bind(tenant_id)
     .bind(connector_id)
-    .execute(executor)
+    .execute(&mut **tx)
     .await?;
     Ok(())
 }
@@ -52,7 +60,8 @@ fn values_list(first: usize, n: usize) -> String {
 
 #[async_trait]
 impl ConnectorStore for StoreImpl {
-    async fn insert_connector(&self, c: &Connector) -> Result<(), StoreError> {
+    async fn insert_connector(&self, c: &Connector, fx: &Effects) -> Result<(), StoreError> {
+        change!(self, &c.tenant_id, fx, |tx| {
         sqlx::query(&format!(
             "INSERT INTO mtd_connectors ({CONNECTOR_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         ))
@@ -66,9 +75,10 @@ impl ConnectorStore for StoreImpl {
         .bind(c.last_heartbeat_at)
         .bind(c.created_at)
         .bind(c.revision)
-        .execute(self.writer())
+        .execute(&mut *tx)
         .await
         .map_err(map_unique)?;
+        })?;
         Ok(())
     }
 
@@ -88,7 +98,14 @@ impl ConnectorStore for StoreImpl {
         Ok(rows.iter().map(connector_from_row).collect::<Result<Vec<_>, _>>()?)
     }
 
-    async fn update_connector(&self, c: &Connector) -> Result<bool, StoreError> {
+    async fn update_connector(&self, c: &Connector, fx: &Effects) -> Result<bool, StoreError> {
+        let done = change!(self, &c.tenant_id, fx, |tx| {
+        let was_deprovisioned: Option<bool> =
+            sqlx::query_scalar("SELECT deprovisioned FROM mtd_connectors WHERE tenant_id = $1 AND id = $2")
+                .bind(&c.tenant_id)
+                .bind(&c.id)
+                .fetch_optional(&mut *tx)
+                .await?;
         let updated = sqlx::query(
             "UPDATE mtd_connectors SET properties = $3, partner_metadata = $4, set_up = $5, deprovisioned = $6, \
              error_code = $7, last_heartbeat_at = $8, revision = revision + 1 \
@@ -103,14 +120,23 @@ impl ConnectorStore for StoreImpl {
         .bind(c.error_code)
         .bind(c.last_heartbeat_at)
         .bind(c.revision)
-        .execute(self.writer())
+        .execute(&mut *tx)
         .await?
         .rows_affected();
-        Ok(updated == 1)
+        if updated != 1 {
+            return Ok(Some(false));
+        }
+        // Deprovisioned, its reports stop counting; provisioned again, they count again.
+        if was_deprovisioned.is_some_and(|w| w != c.deprovisioned) {
+            refresh_for_connector(&mut tx, &c.tenant_id, &c.id).await?;
+        }
+        true
+        })?;
+        Ok(done == Some(true))
     }
 
-    async fn delete_connector(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.writer().begin().await?;
+    async fn delete_connector(&self, tenant_id: &str, id: &str, fx: &Effects) -> Result<bool, StoreError> {
+        let done = change!(self, tenant_id, fx, |tx| {
         let deleted = sqlx::query("DELETE FROM mtd_connectors WHERE tenant_id = $1 AND id = $2")
             .bind(tenant_id)
             .bind(id)
@@ -118,38 +144,77 @@ impl ConnectorStore for StoreImpl {
             .await?
             .rows_affected();
         // With the connector gone its reports no longer count, then they go too.
-        refresh_for_connector(&mut *tx, tenant_id, id).await?;
+        refresh_for_connector(&mut tx, tenant_id, id).await?;
         sqlx::query("DELETE FROM threat_reports WHERE tenant_id = $1 AND connector_id = $2")
             .bind(tenant_id)
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
-        Ok(deleted == 1)
+        if deleted != 1 {
+            return Ok(Some(false));
+        }
+        true
+        })?;
+        Ok(done == Some(true))
     }
 
     async fn refresh_threat_states(&self, tenant_id: &str, connector_id: &str) -> Result<(), StoreError> {
-        refresh_for_connector(self.writer(), tenant_id, connector_id).await?;
+        change!(self, tenant_id, &Effects::none(), |tx| {
+            refresh_for_connector(&mut tx, tenant_id, connector_id).await?;
+        })?;
         Ok(())
     }
 
-    async fn record_heartbeat(&self, fresh: &Connector, at: DateTime<Utc>) -> Result<Connector, StoreError> {
+    async fn record_heartbeat(
+        &self,
+        fresh: &Connector,
+        at: DateTime<Utc>,
+        fx_if: &(dyn for<'c> Fn(Option<&'c Connector>) -> Effects + Send + Sync),
+    ) -> Result<Connector, StoreError> {
+        let before_sql = format!("SELECT {CONNECTOR_COLUMNS} FROM mtd_connectors WHERE tenant_id = $1 AND id = $2");
         let sql = format!(
             "INSERT INTO mtd_connectors ({CONNECTOR_COLUMNS}) VALUES ($1, $2, $3, $4, TRUE, FALSE, 0, $5, $6, 0) \
              ON CONFLICT (tenant_id, id) DO UPDATE SET set_up = TRUE, deprovisioned = FALSE, \
              last_heartbeat_at = excluded.last_heartbeat_at, revision = mtd_connectors.revision + 1 \
              RETURNING {CONNECTOR_COLUMNS}"
         );
-        let row = sqlx::query(&sql)
-            .bind(&fresh.tenant_id)
-            .bind(&fresh.id)
-            .bind(sqlx::types::Json(&fresh.properties))
-            .bind(sqlx::types::Json(&fresh.partner_metadata))
-            .bind(at)
-            .bind(fresh.created_at)
-            .fetch_one(self.writer())
-            .await?;
-        Ok(connector_from_row(&row)?)
+        let mut attempt = 0u32;
+        loop {
+            let run = async {
+                let mut tx = self.writer().begin().await?;
+                let Some(gen) = lock_tenant(&mut tx, &fresh.tenant_id).await? else {
+                    return Err(StoreError::Corrupt(format!("tenant {} is gone", fresh.tenant_id)));
+                };
+                let before = sqlx::query(&before_sql)
+                    .bind(&fresh.tenant_id)
+                    .bind(&fresh.id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(|r| connector_from_row(&r))
+                    .transpose()?;
+                let row = sqlx::query(&sql)
+                    .bind(&fresh.tenant_id)
+                    .bind(&fresh.id)
+                    .bind(sqlx::types::Json(&fresh.properties))
+                    .bind(sqlx::types::Json(&fresh.partner_metadata))
+                    .bind(at)
+                    .bind(fresh.created_at)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                // Its reports count again once it is provisioned again.
+                if before.as_ref().is_some_and(|c| c.deprovisioned) {
+                    refresh_for_connector(&mut tx, &fresh.tenant_id, &fresh.id).await?;
+                }
+                let fx = fx_if(before.as_ref());
+                apply_effects(&mut tx, &fresh.tenant_id, gen, &fx).await?;
+                tx.commit().await?;
+                Ok::<_, StoreError>(connector_from_row(&row)?)
+            };
+            match run.await {
+                Err(e) if is_retryable(&e) && attempt < RETRIES => attempt += 1,
+                other => return other,
+            }
+        }
     }
 
     async fn report_targets(
@@ -195,11 +260,14 @@ impl ConnectorStore for StoreImpl {
         connector_id: &str,
         reports: &[Accepted],
         received_at: DateTime<Utc>,
+        fx: &Effects,
     ) -> Result<(), StoreError> {
         if reports.is_empty() {
             return Ok(());
         }
-        let mut tx = self.writer().begin().await?;
+        let ids: Vec<String> = reports.iter().map(|r| r.device_id.clone()).collect();
+        change!(self, tenant_id, fx, |tx| {
+        lock_devices(&mut tx, tenant_id, &ids).await?;
         for chunk in reports.chunks(1000) {
             let mut b = sqlx::QueryBuilder::<Db>::new(
                 "INSERT INTO threat_reports (tenant_id, device_id, connector_id, state, reported_at, received_at) ",
@@ -232,7 +300,7 @@ impl ConnectorStore for StoreImpl {
             }
             q.execute(&mut *tx).await?;
         }
-        tx.commit().await?;
+        })?;
         Ok(())
     }
 }

@@ -76,8 +76,8 @@ fn detected_app_from_row(row: &<Db as sqlx::Database>::Row) -> Result<DetectedAp
 
 #[async_trait]
 impl DeviceStore for StoreImpl {
-    async fn insert_devices(&self, tenant_id: &str, devices: &[ManagedDevice]) -> Result<(), StoreError> {
-        let mut tx = self.writer().begin().await?;
+    async fn insert_devices(&self, tenant_id: &str, devices: &[ManagedDevice], fx: &Effects) -> Result<(), StoreError> {
+        change!(self, tenant_id, fx, |tx| {
         // 24 parameters a row: 500 rows stay under both databases' parameter limits.
         for chunk in devices.chunks(500) {
             let mut b = sqlx::QueryBuilder::<Db>::new(format!("INSERT INTO managed_devices ({DEVICE_COLUMNS}) "));
@@ -109,7 +109,7 @@ impl DeviceStore for StoreImpl {
             });
             b.build().execute(&mut *tx).await.map_err(map_unique)?;
         }
-        tx.commit().await?;
+        })?;
         Ok(())
     }
 
@@ -147,13 +147,15 @@ impl DeviceStore for StoreImpl {
         })
     }
 
-    async fn update_device(&self, d: &ManagedDevice) -> Result<bool, StoreError> {
+    async fn update_device(&self, d: &ManagedDevice, fx: &Effects) -> Result<bool, StoreError> {
+        // Compliance and the partner's threat state are evaluation's and ingest's to write: a
+        // request that read the device earlier never puts back what it read.
+        let done = change!(self, &d.tenant_id, fx, |tx| {
         let updated = sqlx::query(
             "UPDATE managed_devices SET device_name = $3, operating_system = $4, os_version = $5, platform = $6, \
              owner_type = $7, user_id = $8, user_principal_name = $9, user_display_name = $10, email_address = $11, \
              model = $12, manufacturer = $13, serial_number = $14, imei = $15, phone_number = $16, last_sync_at = $17, \
-             compliance_state = $18, compliance_grace_expires_at = $19, partner_threat_state = $20, \
-             management_state = $21, properties = $22 WHERE tenant_id = $1 AND id = $2",
+             management_state = $18, properties = $19 WHERE tenant_id = $1 AND id = $2",
         )
         .bind(&d.tenant_id)
         .bind(&d.id)
@@ -172,19 +174,21 @@ impl DeviceStore for StoreImpl {
         .bind(&d.imei)
         .bind(&d.phone_number)
         .bind(d.last_sync_at)
-        .bind(&d.compliance_state)
-        .bind(d.compliance_grace_expires_at)
-        .bind(&d.partner_threat_state)
         .bind(&d.management_state)
         .bind(sqlx::types::Json(&d.properties))
-        .execute(self.writer())
+        .execute(&mut *tx)
         .await?
         .rows_affected();
-        Ok(updated == 1)
+        if updated != 1 {
+            return Ok(Some(false));
+        }
+        true
+        })?;
+        Ok(done == Some(true))
     }
 
-    async fn delete_device(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.writer().begin().await?;
+    async fn delete_device(&self, tenant_id: &str, id: &str, fx: &Effects) -> Result<bool, StoreError> {
+        let done = change!(self, tenant_id, fx, |tx| {
         let entra_id: Option<String> =
             sqlx::query_scalar("SELECT azure_ad_device_id FROM managed_devices WHERE tenant_id = $1 AND id = $2")
                 .bind(tenant_id)
@@ -192,7 +196,7 @@ impl DeviceStore for StoreImpl {
                 .fetch_optional(&mut *tx)
                 .await?;
         let Some(entra_id) = entra_id else {
-            return Ok(false);
+            return Ok(Some(false));
         };
         sqlx::query("DELETE FROM group_members WHERE tenant_id = $1 AND member_id = $2")
             .bind(tenant_id)
@@ -209,8 +213,9 @@ impl DeviceStore for StoreImpl {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
-        Ok(true)
+        true
+        })?;
+        Ok(done == Some(true))
     }
 
     async fn set_device_apps(&self, tenant_id: &str, device_id: &str, apps: &[DeviceApp]) -> Result<bool, StoreError> {

@@ -135,8 +135,9 @@ impl DirectoryStore for StoreImpl {
         Ok(ListPage { items, total })
     }
 
-    async fn update_user(&self, user: &User) -> Result<bool, StoreError> {
-        let mut tx = self.writer().begin().await?;
+    async fn update_user(&self, user: &User, fx: &Effects) -> Result<bool, StoreError> {
+        let done = change!(self, &user.tenant_id, fx, |tx| {
+        lock_devices_where(&mut tx, &user.tenant_id, "user_id = $2", &user.id).await?;
         let updated = sqlx::query(
             "UPDATE users SET user_principal_name = $3, display_name = $4, mail = $5, account_enabled = $6, \
              password_hash = $7, properties = $8 WHERE tenant_id = $1 AND id = $2",
@@ -164,12 +165,20 @@ impl DirectoryStore for StoreImpl {
         .bind(&user.mail)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
-        Ok(updated == 1)
+        if updated != 1 {
+            return Ok(Some(false));
+        }
+        true
+        })?;
+        Ok(done == Some(true))
     }
 
-    async fn delete_user(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.writer().begin().await?;
+    async fn delete_user(&self, tenant_id: &str, id: &str, fx: &Effects) -> Result<bool, StoreError> {
+        let done = change!(self, tenant_id, fx, |tx, gen| {
+        lock_devices_where(&mut tx, tenant_id, "user_id = $2", id).await?;
+        // Its devices lose their primary user, and with it user-targeted policies: queued while
+        // they can still be found through the user.
+        enqueue_in(&mut tx, tenant_id, &DeviceScope::Members(vec![id.to_string()]), gen).await?;
         sqlx::query("DELETE FROM group_members WHERE tenant_id = $1 AND member_id = $2")
             .bind(tenant_id)
             .bind(id)
@@ -189,8 +198,12 @@ impl DirectoryStore for StoreImpl {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        tx.commit().await?;
-        Ok(deleted == 1)
+        if deleted != 1 {
+            return Ok(Some(false));
+        }
+        true
+        })?;
+        Ok(done == Some(true))
     }
 
     async fn insert_group(&self, group: &Group) -> Result<(), StoreError> {
@@ -245,8 +258,8 @@ impl DirectoryStore for StoreImpl {
         Ok(updated == 1)
     }
 
-    async fn delete_group(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.writer().begin().await?;
+    async fn delete_group(&self, tenant_id: &str, id: &str, fx: &Effects) -> Result<bool, StoreError> {
+        let done = change!(self, tenant_id, fx, |tx| {
         sqlx::query("DELETE FROM group_members WHERE tenant_id = $1 AND group_id = $2")
             .bind(tenant_id)
             .bind(id)
@@ -258,11 +271,16 @@ impl DirectoryStore for StoreImpl {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        tx.commit().await?;
-        Ok(deleted == 1)
+        if deleted != 1 {
+            return Ok(Some(false));
+        }
+        true
+        })?;
+        Ok(done == Some(true))
     }
 
-    async fn add_member(&self, tenant_id: &str, member: &Member) -> Result<bool, StoreError> {
+    async fn add_member(&self, tenant_id: &str, member: &Member, fx: &Effects) -> Result<bool, StoreError> {
+        let done = change!(self, tenant_id, fx, |tx| {
         let inserted = sqlx::query(
             "INSERT INTO group_members (tenant_id, group_id, member_id, member_kind) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (tenant_id, group_id, member_id) DO NOTHING",
@@ -271,22 +289,39 @@ impl DirectoryStore for StoreImpl {
         .bind(&member.group_id)
         .bind(&member.member_id)
         .bind(member.kind.as_str())
-        .execute(self.writer())
+        .execute(&mut *tx)
         .await?
         .rows_affected();
-        Ok(inserted == 1)
+        if inserted != 1 {
+            return Ok(Some(false));
+        }
+        true
+        })?;
+        Ok(done == Some(true))
     }
 
-    async fn remove_member(&self, tenant_id: &str, group_id: &str, member_id: &str) -> Result<bool, StoreError> {
+    async fn remove_member(
+        &self,
+        tenant_id: &str,
+        group_id: &str,
+        member_id: &str,
+        fx: &Effects,
+    ) -> Result<bool, StoreError> {
+        let done = change!(self, tenant_id, fx, |tx| {
         let deleted =
             sqlx::query("DELETE FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3")
                 .bind(tenant_id)
                 .bind(group_id)
                 .bind(member_id)
-                .execute(self.writer())
+                .execute(&mut *tx)
                 .await?
                 .rows_affected();
-        Ok(deleted == 1)
+        if deleted != 1 {
+            return Ok(Some(false));
+        }
+        true
+        })?;
+        Ok(done == Some(true))
     }
 
     async fn list_members(

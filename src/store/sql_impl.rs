@@ -312,17 +312,27 @@ impl TenantStore for StoreImpl {
         }
     }
 
-    async fn update_device_management(&self, record: &DeviceManagementRecord) -> Result<bool, StoreError> {
+    async fn update_device_management(
+        &self,
+        record: &DeviceManagementRecord,
+        fx: &Effects,
+    ) -> Result<bool, StoreError> {
+        let done = change!(self, &record.tenant_id, fx, |tx| {
         let updated = sqlx::query(
             "UPDATE device_management SET properties = $2, revision = revision + 1 WHERE tenant_id = $1 AND revision = $3",
         )
         .bind(&record.tenant_id)
         .bind(sqlx::types::Json(&record.properties))
         .bind(record.revision)
-            .execute(self.writer())
+            .execute(&mut *tx)
             .await?
             .rows_affected();
-        Ok(updated == 1)
+        if updated != 1 {
+            return Ok(Some(false));
+        }
+        true
+        })?;
+        Ok(done == Some(true))
     }
 }
 

@@ -14,7 +14,7 @@ where
     b.push_values(events, |mut row, e| {
         let mut doc = e.document.clone();
         if let Some(m) = doc.as_object_mut() {
-            m.insert("wallDateTime".into(), crate::service::clock::rfc3339(wall).into());
+            m.insert("wallDateTime".into(), crate::domain::time::rfc3339(wall).into());
         }
         row.push_bind(tenant_id)
             .push_bind(e.kind.as_str())
@@ -28,48 +28,14 @@ where
     Ok(())
 }
 
+
 #[async_trait]
 impl WorkerStore for StoreImpl {
-    async fn enqueue(&self, tenant_id: &str, scope: &DeviceScope, at: DateTime<Utc>) -> Result<u64, StoreError> {
-        let (select, values): (String, &[String]) = match scope {
-            DeviceScope::All => ("SELECT d.id FROM managed_devices d WHERE d.tenant_id = $1".into(), &[]),
-            DeviceScope::Platforms(p) | DeviceScope::Members(p) if p.is_empty() => return Ok(0),
-            DeviceScope::Platforms(p) => (
-                format!(
-                    "SELECT d.id FROM ({}) AS k CROSS JOIN managed_devices d WHERE d.tenant_id = $1 \
-                     AND d.platform = k.column1",
-                    values_list(3, p.len())
-                ),
-                p.as_slice(),
-            ),
-            DeviceScope::Members(m) => (
-                format!(
-                    "SELECT d.id FROM ({list}) AS k CROSS JOIN managed_devices d WHERE d.tenant_id = $1 \
-                     AND d.azure_ad_device_id = k.column1 UNION SELECT d.id FROM ({list}) AS k CROSS JOIN \
-                     managed_devices d WHERE d.tenant_id = $1 AND d.user_id = k.column1",
-                    list = values_list(3, m.len())
-                ),
-                m.as_slice(),
-            ),
-        };
-        let sql = format!(
-            "INSERT INTO reevaluation_queue (tenant_id, device_id, enqueued_at) SELECT $1, id, $2 FROM ({select}) AS s \
-             WHERE true ON CONFLICT (tenant_id, device_id) DO UPDATE SET enqueued_at = excluded.enqueued_at"
-        );
-        let mut tx = self.writer().begin().await?;
-        let mut q = sqlx::query(&sql).bind(tenant_id).bind(at);
-        for v in values {
-            q = q.bind(v.as_str());
-        }
-        let added = q.execute(&mut *tx).await?.rows_affected();
-        if added > 0 {
-            sqlx::query("UPDATE tenants SET queue_version = queue_version + 1 WHERE id = $1")
-                .bind(tenant_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(added)
+    async fn enqueue(&self, tenant_id: &str, scope: &DeviceScope) -> Result<(), StoreError> {
+        change!(self, tenant_id, &Effects::enqueue(scope.clone()), |tx| {
+            let _ = &mut tx;
+        })?;
+        Ok(())
     }
 
     async fn queue_version(&self, tenant_id: &str) -> Result<i64, StoreError> {
@@ -112,13 +78,21 @@ impl WorkerStore for StoreImpl {
         Ok(due.is_some_and(|d| d <= now))
     }
 
-    async fn queued(&self, tenant_id: &str, after: Option<&str>, limit: u64) -> Result<Vec<String>, StoreError> {
+    async fn queued(
+        &self,
+        tenant_id: &str,
+        version: i64,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT device_id FROM reevaluation_queue WHERE tenant_id = $1 AND device_id > $2 ORDER BY device_id LIMIT $3",
+            "SELECT device_id FROM reevaluation_queue WHERE tenant_id = $1 AND device_id > $2 AND gen <= $4 \
+             ORDER BY device_id LIMIT $3",
         )
         .bind(tenant_id)
         .bind(after.unwrap_or(""))
         .bind(limit as i64)
+        .bind(version)
         .fetch_all(self.reader())
         .await?)
     }
@@ -198,80 +172,21 @@ impl WorkerStore for StoreImpl {
             .collect()
     }
 
-    async fn fire_action(&self, tenant_id: &str, a: &FiredAction) -> Result<bool, StoreError> {
-        let mut tx = self.writer().begin().await?;
-        // The key makes the action fire once per episode, whichever replica or request gets here.
-        let inserted = sqlx::query(
-            "INSERT INTO fired_actions (tenant_id, device_id, policy_id, episode_start, action_id, fired_at) \
-             SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM managed_devices WHERE tenant_id = $1 AND id = $2) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(tenant_id)
-        .bind(&a.device_id)
-        .bind(&a.policy_id)
-        .bind(a.episode_start)
-        .bind(&a.action_id)
-        .bind(a.fired_at)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
-            return Ok(false);
-        }
-        if let Some((kind, document)) = &a.message {
-            let id = document
-                .get("id")
-                .and_then(serde_json::Value::as_str)
-                .unwrap_or_default();
-            sqlx::query(
-                "INSERT INTO notifications (tenant_id, id, kind, document, created_at, wall_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(tenant_id)
-            .bind(id)
-            .bind(kind.as_str())
-            .bind(sqlx::types::Json(document))
-            .bind(a.fired_at)
-            .bind(Utc::now())
-            .execute(&mut *tx)
-            .await?;
-        }
-        if let Some((name, management_state)) = &a.device_action {
-            // Applied to the row as it is now (the update locks it first): another action or a
-            // concurrent evaluation keeps what it wrote.
-            let row = sqlx::query(
-                "UPDATE managed_devices SET management_state = COALESCE($3, management_state) \
-                 WHERE tenant_id = $1 AND id = $2 RETURNING properties",
-            )
-            .bind(tenant_id)
-            .bind(&a.device_id)
-            .bind(management_state.as_deref())
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(row) = row {
-                let mut props: sqlx::types::Json<serde_json::Map<String, serde_json::Value>> =
-                    row.try_get("properties")?;
-                crate::service::devices::record_pending_action(&mut props.0, name, a.fired_at);
-                sqlx::query("UPDATE managed_devices SET properties = $3 WHERE tenant_id = $1 AND id = $2")
-                    .bind(tenant_id)
-                    .bind(&a.device_id)
-                    .bind(props)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        insert_events(&mut *tx, tenant_id, std::slice::from_ref(&a.event)).await?;
-        tx.commit().await?;
-        Ok(true)
-    }
-
-    async fn set_observed_state(&self, tenant_id: &str, connector_id: &str, state: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE mtd_connectors SET observed_state = $3 WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant_id)
-            .bind(connector_id)
-            .bind(state)
-            .execute(self.writer())
-            .await?;
+    async fn set_observed_state(
+        &self,
+        tenant_id: &str,
+        connector_id: &str,
+        state: &str,
+        fx: &Effects,
+    ) -> Result<(), StoreError> {
+        change!(self, tenant_id, fx, |tx| {
+            sqlx::query("UPDATE mtd_connectors SET observed_state = $3 WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant_id)
+                .bind(connector_id)
+                .bind(state)
+                .execute(&mut *tx)
+                .await?;
+        })?;
         Ok(())
     }
 

@@ -76,6 +76,7 @@ impl SqliteStore {
     }
 }
 
+include!("sql_change.rs");
 include!("sql_impl.rs");
 include!("sql_directory.rs");
 include!("sql_devices.rs");

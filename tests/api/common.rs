@@ -109,7 +109,7 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub state: AppState,
     pub backend: Backend,
-    _db: TestDatabase,
+    pub db: TestDatabase,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -145,7 +145,7 @@ pub async fn spawn_with(backend: Backend, config: ServerConfig) -> TestApp {
         http: reqwest::Client::new(),
         state,
         backend,
-        _db: db,
+        db,
         _shutdown: tx,
     }
 }
@@ -252,4 +252,58 @@ pub async fn assert_error(r: Response, status: u16, code: &str) -> String {
     assert_eq!(error["innerError"]["request-id"], request_id.as_str(), "{body}");
     assert!(error["innerError"]["date"].is_string(), "{body}");
     error["message"].as_str().expect("message").to_string()
+}
+
+/// A server process of the built binary.
+pub struct Replica {
+    pub base: String,
+    pub child: tokio::process::Child,
+}
+
+/// Starts the built binary on a free port over `url` with `args` (e.g. `--no-worker`,
+/// `--worker-tick-ms 20`), its log at `warn` to `log` (a file) or to the test's output, and
+/// waits until it is ready.
+pub async fn start_replica(url: &str, args: &[&str], log: Option<&std::path::Path>) -> Replica {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let stderr = match log {
+        Some(path) => std::process::Stdio::from(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .expect("log file"),
+        ),
+        None => std::process::Stdio::inherit(),
+    };
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_intune-mtd-emulator"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--database-url",
+            url,
+            "--log-filter",
+            "warn",
+        ])
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the server binary");
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    for _ in 0..1500 {
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
+            if r.status() == 200 {
+                return Replica { base, child };
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the replica did not become ready");
 }

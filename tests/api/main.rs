@@ -16,3 +16,4 @@ mod rbac;
 mod sdk;
 mod store;
 mod worker;
+mod write_path;

@@ -4,7 +4,7 @@
 use chrono::{Duration, Utc};
 use intune_mtd_emulator::domain::tenant::{App, AppKind, Tenant};
 use intune_mtd_emulator::odata::{self, ColType, Column, Dialect, Entity};
-use intune_mtd_emulator::store::{DeviceManagementRecord, ListQuery, SigningKeyRecord, Store, StoreError};
+use intune_mtd_emulator::store::{DeviceManagementRecord, Effects, ListQuery, SigningKeyRecord, Store, StoreError};
 use serde_json::json;
 
 use crate::common::{open_store, test_database, Backend};
@@ -270,11 +270,11 @@ async fn device_management_updates_are_compare_and_set(store: std::sync::Arc<dyn
     assert_eq!(rec.properties["settings"]["n"], 1);
     let stale = rec.clone();
     rec.properties = dm("t", 2).properties;
-    assert!(store.update_device_management(&rec).await.unwrap());
+    assert!(store.update_device_management(&rec, &Effects::none()).await.unwrap());
     let mut lost = stale;
     lost.properties = dm("t", 3).properties;
     assert!(
-        !store.update_device_management(&lost).await.unwrap(),
+        !store.update_device_management(&lost, &Effects::none()).await.unwrap(),
         "an update from a stale read is refused"
     );
     let now = store.get_device_management("t").await.unwrap().unwrap();
@@ -290,7 +290,7 @@ async fn reset_and_delete_clear_what_the_tenant_owns(store: std::sync::Arc<dyn S
     assert!(store.set_clock_offset("t", 0, 5).await.unwrap());
     let mut rec = store.get_device_management("t").await.unwrap().unwrap();
     rec.properties = dm("t", 9).properties;
-    assert!(store.update_device_management(&rec).await.unwrap());
+    assert!(store.update_device_management(&rec, &Effects::none()).await.unwrap());
 
     assert!(store.reset_tenant("t", &dm("t", 1)).await.unwrap());
     let apps: Vec<String> = store

@@ -1,13 +1,11 @@
 //! The background worker on the virtual clock: grace periods and actions for noncompliance,
 //! unresponsive partners, the event log, `settle`, and several replicas on one PostgreSQL.
 
-use std::process::Stdio;
-
 use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::common::{test_database, Backend, TestApp};
+use crate::common::{start_replica, test_database, Backend, TestApp};
 use crate::compliance::{create_connector, enroll, heartbeat, report, settle};
 use crate::directory::{add_member, create_group, create_user};
 use crate::mtd::{partner_token, LOOKOUT};
@@ -405,55 +403,13 @@ async fn device_actions_fire_unless_scheduled_actions_are_off(app: TestApp) {
     assert_eq!(r.status(), 404);
 }
 
-/// A server process of the built binary, with its worker.
-struct Replica {
-    base: String,
-    child: tokio::process::Child,
-}
-
-async fn start_replica(url: &str) -> Replica {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_intune-mtd-emulator"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--database-url",
-            url,
-            "--worker-tick-ms",
-            "20",
-            "--log-filter",
-            "warn",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the server binary");
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    for _ in 0..500 {
-        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
-            if r.status() == 200 {
-                return Replica { base, child };
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    panic!("the replica did not become ready");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_fire_each_action_exactly_once() {
     let db = test_database(Backend::Postgres).await;
     // Migrate once before the replicas race to.
     crate::common::open_store(&db).await;
-    let a = start_replica(&db.url).await;
-    let b = start_replica(&db.url).await;
+    let a = start_replica(&db.url, &["--worker-tick-ms", "20"], None).await;
+    let b = start_replica(&db.url, &["--worker-tick-ms", "20"], None).await;
     let http = reqwest::Client::new();
     let post = |base: &str, path: &str, body: Value| http.post(format!("{base}{path}")).json(&body).send();
 

@@ -21,7 +21,7 @@ use crate::http::AppState;
 use crate::service::clock::rfc3339;
 use crate::service::compliance;
 use crate::service::devices::{check_in, enroll, CheckInOutcome, Enrollment};
-use crate::store::StoreError;
+use crate::store::{DeviceScope, Effects, StoreError};
 
 /// Devices one enrollment call may carry.
 pub const MAX_DEVICES_PER_CALL: usize = 1000;
@@ -197,7 +197,7 @@ fn device_json(d: &ManagedDevice, ctx: &GraphCtx) -> ApiResult<serde_json::Map<S
 
 /// `POST .../devices`: one device (an object) or several (an array of up to 1,000), all or none.
 pub async fn enroll_devices(
-    _: Admin,
+    admin: Admin,
     BaseUrl(base): BaseUrl,
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -235,7 +235,10 @@ pub async fn enroll_devices(
         }
         devices.push(device);
     }
-    match state.store.insert_devices(&tenant.id, &devices).await {
+    // Queued with the enrolment, then evaluated at once: if the evaluation fails, the worker
+    // evaluates them.
+    let fx = Effects::enqueue(DeviceScope::Devices(devices.iter().map(|d| d.id.clone()).collect()));
+    match state.store.insert_devices(&tenant.id, &devices, &fx).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
             return Err(ApiError::conflict(
@@ -244,7 +247,7 @@ pub async fn enroll_devices(
         }
         Err(e) => return Err(e.into()),
     }
-    compliance::evaluate_now(state.store.as_ref(), &tenant.id, now, &mut devices).await?;
+    compliance::evaluate_now(&state.app.cx(&tenant.id, now, &admin.cause), &mut devices).await?;
     let body = if single {
         Value::Object(device_json(&devices[0], &ctx)?)
     } else {
@@ -267,7 +270,7 @@ struct CheckIn {
 
 /// `PATCH .../devices/{id}`: the device checks in.
 pub async fn check_in_device(
-    _: Admin,
+    admin: Admin,
     BaseUrl(base): BaseUrl,
     State(state): State<AppState>,
     Path((id, device_id)): Path<(String, String)>,
@@ -288,11 +291,13 @@ pub async fn check_in_device(
     let outcome = check_in(&mut device, req.os_version, now);
     match outcome {
         CheckInOutcome::StillManaged => {
-            state.store.update_device(&device).await?;
-            compliance::evaluate_now(state.store.as_ref(), &tenant.id, now, std::slice::from_mut(&mut device)).await?;
+            let fx = Effects::enqueue(DeviceScope::Devices(vec![device.id.clone()]));
+            state.store.update_device(&device, &fx).await?;
+            let cx = state.app.cx(&tenant.id, now, &admin.cause);
+            compliance::evaluate_now(&cx, std::slice::from_mut(&mut device)).await?;
         }
         CheckInOutcome::Removed => {
-            state.store.delete_device(&tenant.id, &device.id).await?;
+            state.store.delete_device(&tenant.id, &device.id, &Effects::none()).await?;
         }
     }
     let mut body = device_json(&device, &ctx)?;

@@ -33,8 +33,8 @@ use crate::schema::compliance::{
 };
 use crate::schema::{merge_patch, render, validate_patch, Invalid, StructType};
 use crate::service::clock::rfc3339;
-use crate::service::compliance::{mark, platforms_of};
-use crate::store::{DeviceScope, PolicyStateRow, StoreError};
+use crate::service::compliance::platforms_of;
+use crate::store::{DeviceScope, Effects, PolicyStateRow, StoreError};
 
 pub(super) const READ: GraphPermission = GraphPermission {
     any_of: &[
@@ -556,12 +556,6 @@ async fn check_threat_targets(state: &AppState, policy: &StoredPolicy) -> ApiRes
     Ok(())
 }
 
-/// Marks what a change of the policy can reach for re-evaluation (the worker applies it).
-async fn reevaluate_for(state: &AppState, caller: &GraphCaller, scope: DeviceScope) -> ApiResult<()> {
-    mark(state.store.as_ref(), &caller.tenant.id, &scope).await?;
-    Ok(())
-}
-
 fn platform_scope(p: &StoredPolicy) -> DeviceScope {
     DeviceScope::Platforms(platforms_of(&[p]))
 }
@@ -825,7 +819,13 @@ async fn create(
 
 /// Applies `change` to the stored policy with compare-and-set, bumping `version` and
 /// `lastModifiedDateTime`; `check` sees the changed policy before it is stored.
-async fn update_policy<F>(state: &AppState, caller: &GraphCaller, id: &str, change: F) -> ApiResult<StoredPolicy>
+async fn update_policy<F>(
+    state: &AppState,
+    caller: &GraphCaller,
+    id: &str,
+    scope: fn(&StoredPolicy) -> DeviceScope,
+    change: F,
+) -> ApiResult<StoredPolicy>
 where
     F: Fn(&mut StoredPolicy) -> ApiResult<()>,
 {
@@ -835,7 +835,8 @@ where
         check_threat_targets(state, &p).await?;
         p.version += 1;
         p.last_modified_at = caller.now.max(p.last_modified_at);
-        if state.store.update_policy(&p).await? {
+        // The devices the change can reach are re-evaluated: queued with it.
+        if state.store.update_policy(&p, &Effects::enqueue(scope(&p))).await? {
             return Ok(p);
         }
     }
@@ -873,22 +874,23 @@ async fn patch(
     {
         return Err(ApiError::bad_request("The property 'displayName' cannot be empty."));
     }
-    let p = update_policy(&state, &caller, &id, |p| {
+    update_policy(&state, &caller, &id, platform_scope, |p| {
         merge_patch(&mut p.properties, props.clone());
         Ok(())
     })
     .await?;
-    reevaluate_for(&state, &caller, platform_scope(&p)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn delete(caller: GraphCaller, Path(id): Path<String>, State(state): State<AppState>) -> ApiResult<StatusCode> {
     let p = load(&state, &caller.tenant.id, &id).await?;
-    if !state.store.delete_policy(&caller.tenant.id, &p.id).await? {
+    let fx = if p.assignments.is_empty() {
+        Effects::none()
+    } else {
+        Effects::enqueue(DeviceScope::All)
+    };
+    if !state.store.delete_policy(&caller.tenant.id, &p.id, &fx).await? {
         return Err(not_found(&id));
-    }
-    if !p.assignments.is_empty() {
-        reevaluate_for(&state, &caller, DeviceScope::All).await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -921,12 +923,11 @@ async fn assign(
             parsed.push(a);
         }
     }
-    let p = update_policy(&state, &caller, &id, |p| {
+    let p = update_policy(&state, &caller, &id, |_| DeviceScope::All, |p| {
         p.assignments = parsed.clone();
         Ok(())
     })
     .await?;
-    reevaluate_for(&state, &caller, DeviceScope::All).await?;
     let values: Vec<Map<String, Value>> = p.assignments.iter().map(|a| render_assignment(a, &ctx)).collect();
     Ok(collection_response(
         ctx.context("Collection(microsoft.graph.deviceCompliancePolicyAssignment)", None),
@@ -960,12 +961,11 @@ async fn schedule_actions(
             r.id = old.id.clone();
         }
     }
-    let p = update_policy(&state, &caller, &id, |p| {
+    update_policy(&state, &caller, &id, platform_scope, |p| {
         p.scheduled_actions = rules.clone();
         Ok(())
     })
     .await?;
-    reevaluate_for(&state, &caller, platform_scope(&p)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -1048,7 +1048,7 @@ async fn create_assignment(
             a.id
         )));
     }
-    let p = update_policy(&state, &caller, &id, |p| {
+    let p = update_policy(&state, &caller, &id, |_| DeviceScope::All, |p| {
         if p.assignments.iter().any(|x| x.id == a.id) {
             return Err(ApiError::conflict(format!(
                 "The policy is already assigned to this target ('{}').",
@@ -1059,7 +1059,6 @@ async fn create_assignment(
         Ok(())
     })
     .await?;
-    reevaluate_for(&state, &caller, DeviceScope::All).await?;
     Ok(graph_json(
         StatusCode::CREATED,
         with_context(
@@ -1080,7 +1079,7 @@ async fn delete_assignment(
     Path((id, aid)): Path<(String, String)>,
     State(state): State<AppState>,
 ) -> ApiResult<StatusCode> {
-    update_policy(&state, &caller, &id, |p| {
+    update_policy(&state, &caller, &id, |_| DeviceScope::All, |p| {
         let before = p.assignments.len();
         p.assignments.retain(|a| !a.id.eq_ignore_ascii_case(&aid));
         if p.assignments.len() == before {
@@ -1089,7 +1088,6 @@ async fn delete_assignment(
         Ok(())
     })
     .await?;
-    reevaluate_for(&state, &caller, DeviceScope::All).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

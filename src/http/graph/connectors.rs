@@ -22,7 +22,7 @@ use crate::schema::mtd_connector::MOBILE_THREAT_DEFENSE_CONNECTOR as CONNECTOR;
 use crate::schema::{merge_patch, render, validate_patch};
 use crate::service::clock::rfc3339;
 use crate::service::compliance;
-use crate::store::StoreError;
+use crate::store::{Effects, StoreError};
 
 const READ: GraphPermission = GraphPermission {
     any_of: &[
@@ -223,7 +223,11 @@ async fn create(
         created_at: caller.now,
         revision: 0,
     };
-    match state.store.insert_connector(&connector).await {
+    let fx = Effects {
+        enqueue: compliance::connectors_scope(&[&connector]).into_iter().collect(),
+        events: Vec::new(),
+    };
+    match state.store.insert_connector(&connector, &fx).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
             return Err(ApiError::conflict(format!(
@@ -233,7 +237,6 @@ async fn create(
         }
         Err(e) => return Err(e.into()),
     }
-    compliance::mark_for_connectors(state.store.as_ref(), &caller.tenant.id, &[&connector]).await?;
     let body = render(&CONNECTOR, &connector_document(&connector, caller.now), ctx.view);
     let context = ctx.context("deviceManagement/mobileThreatDefenseConnectors/$entity", None);
     Ok(graph_json(StatusCode::CREATED, with_context(context, body)))
@@ -258,9 +261,12 @@ async fn patch(
         let before = load(&state, &caller.tenant.id, &id).await?;
         let mut c = before.clone();
         merge_patch(&mut c.properties, props.clone());
-        if state.store.update_connector(&c).await? {
-            // Toggles and per-platform settings decide which devices its data reaches.
-            compliance::mark_for_connectors(state.store.as_ref(), &caller.tenant.id, &[&before, &c]).await?;
+        // Toggles and per-platform settings decide which devices its data reaches.
+        let fx = Effects {
+            enqueue: compliance::connectors_scope(&[&before, &c]).into_iter().collect(),
+            events: Vec::new(),
+        };
+        if state.store.update_connector(&c, &fx).await? {
             return Ok(StatusCode::NO_CONTENT);
         }
     }
@@ -268,8 +274,11 @@ async fn patch(
 
 async fn delete(caller: GraphCaller, Path(id): Path<String>, State(state): State<AppState>) -> ApiResult<StatusCode> {
     let c = load(&state, &caller.tenant.id, &id).await?;
-    if state.store.delete_connector(&caller.tenant.id, &c.id).await? {
-        compliance::mark_for_connectors(state.store.as_ref(), &caller.tenant.id, &[&c]).await?;
+    let fx = Effects {
+        enqueue: compliance::connectors_scope(&[&c]).into_iter().collect(),
+        events: Vec::new(),
+    };
+    if state.store.delete_connector(&caller.tenant.id, &c.id, &fx).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(not_found(&id))

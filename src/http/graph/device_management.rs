@@ -1,7 +1,6 @@
 //! `GET` and `PATCH /deviceManagement`: the tenant's Intune account and its settings.
 
-use crate::service::compliance;
-use crate::store::DeviceScope;
+use crate::store::{DeviceScope, Effects};
 use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
@@ -115,21 +114,23 @@ async fn patch(
         if let Some(Value::Object(settings)) = record.properties.get("settings") {
             check_settings(settings).map_err(|e| ApiError::bad_request(e.0))?;
         }
-        if state.store.update_device_management(&record).await? {
-            // These settings take part in every device's evaluation (isScheduledActionEnabled
-            // decides whether actions still to come are due times at all).
-            const EVALUATED: &[&str] = &[
-                "secureByDefault",
-                "deviceComplianceCheckinThresholdDays",
-                "isScheduledActionEnabled",
-            ];
-            let touches_compliance = patch
-                .get("settings")
-                .and_then(Value::as_object)
-                .is_some_and(|s| EVALUATED.iter().any(|k| s.contains_key(*k)));
-            if touches_compliance {
-                compliance::mark(state.store.as_ref(), &caller.tenant.id, &DeviceScope::All).await?;
-            }
+        // These settings take part in every device's evaluation (isScheduledActionEnabled
+        // decides whether actions still to come are due times at all).
+        const EVALUATED: &[&str] = &[
+            "secureByDefault",
+            "deviceComplianceCheckinThresholdDays",
+            "isScheduledActionEnabled",
+        ];
+        let touches_compliance = patch
+            .get("settings")
+            .and_then(Value::as_object)
+            .is_some_and(|s| EVALUATED.iter().any(|k| s.contains_key(*k)));
+        let fx = if touches_compliance {
+            Effects::enqueue(DeviceScope::All)
+        } else {
+            Effects::none()
+        };
+        if state.store.update_device_management(&record, &fx).await? {
             return Ok(StatusCode::NO_CONTENT);
         }
     }

@@ -2,8 +2,7 @@
 //! policies are assigned through. Directory errors use Entra's codes (`Request_BadRequest`,
 //! `Request_ResourceNotFound`), not Intune's.
 
-use crate::service::compliance;
-use crate::store::DeviceScope;
+use crate::store::{DeviceScope, Effects};
 use std::sync::OnceLock;
 
 use axum::extract::{OriginalUri, Path, State};
@@ -510,7 +509,7 @@ async fn patch_user(
     let mut user = load_user(&state, &caller.tenant.id, &id).await?;
     let props = validate_patch(&USER, &body, ctx.version).map_err(|e| directory_bad_request(e.0))?;
     apply_user_properties(&mut user, props)?;
-    match state.store.update_user(&user).await {
+    match state.store.update_user(&user, &Effects::none()).await {
         Ok(true) => Ok(StatusCode::NO_CONTENT),
         Ok(false) => Err(directory_not_found(&id)),
         Err(StoreError::Conflict(_)) => Err(directory_bad_request(
@@ -526,11 +525,7 @@ async fn delete_user(
     State(state): State<AppState>,
 ) -> ApiResult<StatusCode> {
     let user = load_user(&state, &caller.tenant.id, &id).await?;
-    // The user's devices lose their primary user, and with it user-targeted policies: they are
-    // queued while they can still be found through the user.
-    let scope = DeviceScope::Members(vec![user.id.clone()]);
-    compliance::mark(state.store.as_ref(), &caller.tenant.id, &scope).await?;
-    if state.store.delete_user(&caller.tenant.id, &user.id).await? {
+    if state.store.delete_user(&caller.tenant.id, &user.id, &Effects::none()).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(directory_not_found(&id))
@@ -705,8 +700,11 @@ async fn delete_group(
     State(state): State<AppState>,
 ) -> ApiResult<StatusCode> {
     let group = load_group(&state, &caller.tenant.id, &id).await?;
-    if state.store.delete_group(&caller.tenant.id, &group.id).await? {
-        compliance::mark(state.store.as_ref(), &caller.tenant.id, &DeviceScope::All).await?;
+    if state
+        .store
+        .delete_group(&caller.tenant.id, &group.id, &Effects::enqueue(DeviceScope::All))
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(directory_not_found(&id))
@@ -854,9 +852,8 @@ async fn add_member(
             }
         }
     };
-    if state.store.add_member(tenant, &member).await? {
-        let scope = DeviceScope::Members(vec![member.member_id.clone()]);
-        compliance::mark(state.store.as_ref(), tenant, &scope).await?;
+    let fx = Effects::enqueue(DeviceScope::Members(vec![member.member_id.clone()]));
+    if state.store.add_member(tenant, &member, &fx).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(directory_bad_request(
@@ -871,13 +868,12 @@ async fn remove_member(
     State(state): State<AppState>,
 ) -> ApiResult<StatusCode> {
     let group = load_group(&state, &caller.tenant.id, &id).await?;
+    let fx = Effects::enqueue(DeviceScope::Members(vec![member_id.to_ascii_lowercase()]));
     if state
         .store
-        .remove_member(&caller.tenant.id, &group.id, &member_id.to_ascii_lowercase())
+        .remove_member(&caller.tenant.id, &group.id, &member_id.to_ascii_lowercase(), &fx)
         .await?
     {
-        let scope = DeviceScope::Members(vec![member_id.to_ascii_lowercase()]);
-        compliance::mark(state.store.as_ref(), &caller.tenant.id, &scope).await?;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(directory_not_found(&member_id))

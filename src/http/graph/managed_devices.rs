@@ -27,7 +27,7 @@ use crate::schema::managed_device::{DETECTED_APP, MANAGED_DEVICE};
 use crate::schema::{merge_patch, render, validate_patch, Avail, Default, Prop, StructType, Ty, Writable};
 use crate::service::clock::rfc3339;
 use crate::service::devices::{issue, RemoteAction};
-use crate::store::DetectedApp;
+use crate::store::{DetectedApp, Effects};
 
 const READ: GraphPermission = GraphPermission {
     any_of: &[
@@ -702,20 +702,23 @@ async fn patch(
     device
         .properties
         .insert("ownerType".into(), device.owner_type.as_str().into());
-    state.store.update_device(&device).await?;
+    state.store.update_device(&device, &Effects::none()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn delete(caller: GraphCaller, Path(id): Path<String>, State(state): State<AppState>) -> ApiResult<StatusCode> {
     let device = load(&state, &caller.tenant.id, &id).await?;
-    state.store.delete_device(&caller.tenant.id, &device.id).await?;
+    state
+        .store
+        .delete_device(&caller.tenant.id, &device.id, &Effects::none())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn act(state: &AppState, caller: &GraphCaller, id: &str, action: RemoteAction) -> ApiResult<StatusCode> {
     let mut device = load(state, &caller.tenant.id, id).await?;
     issue(&mut device, action, caller.now);
-    state.store.update_device(&device).await?;
+    state.store.update_device(&device, &Effects::none()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

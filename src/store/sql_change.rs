@@ -1,0 +1,170 @@
+// The write path shared by both backends (see sql_impl.rs): every change runs in one
+// transaction with its consequences, taking rows in one order, retried when the database breaks
+// a deadlock.
+
+/// How many times a transaction the database gave up to break a deadlock runs again.
+const RETRIES: u32 = 5;
+
+/// Whether the database gave up the transaction to break a deadlock (or a serialization
+/// conflict): the whole transaction may run again.
+fn is_retryable(e: &StoreError) -> bool {
+    match e {
+        StoreError::Database(sqlx::Error::Database(db)) => {
+            matches!(db.code().as_deref(), Some("40P01") | Some("40001"))
+        }
+        _ => false,
+    }
+}
+
+/// Takes the tenant's change lock (its row) and returns the change's number in the tenant's
+/// order of changes; None when the tenant does not exist.
+async fn lock_tenant(tx: &mut sqlx::Transaction<'static, Db>, tenant_id: &str) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("UPDATE tenants SET queue_version = queue_version + 1 WHERE id = $1 RETURNING queue_version")
+        .bind(tenant_id)
+        .fetch_optional(&mut **tx)
+        .await
+}
+
+/// Locks the devices' rows in id order, so that transactions that lock several devices never
+/// wait on each other in a cycle. SQLite has one writer at a time: nothing to lock there.
+async fn lock_devices(
+    tx: &mut sqlx::Transaction<'static, Db>,
+    tenant_id: &str,
+    ids: &[String],
+) -> Result<(), sqlx::Error> {
+    if DIALECT_NAME != "postgres" || ids.is_empty() {
+        return Ok(());
+    }
+    let mut sorted: Vec<&str> = ids.iter().map(String::as_str).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    for chunk in sorted.chunks(1000) {
+        let sql = format!(
+            "SELECT id FROM managed_devices WHERE tenant_id = $1 AND id IN (SELECT column1 FROM ({}) AS k) \
+             ORDER BY id FOR UPDATE",
+            values_list(2, chunk.len())
+        );
+        let mut q = sqlx::query(&sql).bind(tenant_id);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Locks, in id order, the tenant's devices that `condition` (SQL over `managed_devices`, with
+/// `$2` bound to `value`) selects; see `lock_devices`.
+async fn lock_devices_where(
+    tx: &mut sqlx::Transaction<'static, Db>,
+    tenant_id: &str,
+    condition: &str,
+    value: &str,
+) -> Result<(), sqlx::Error> {
+    if DIALECT_NAME != "postgres" {
+        return Ok(());
+    }
+    sqlx::query(&format!(
+        "SELECT id FROM managed_devices WHERE tenant_id = $1 AND {condition} ORDER BY id FOR UPDATE"
+    ))
+    .bind(tenant_id)
+    .bind(value)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Puts the devices in scope on the re-evaluation queue, marked with the change's number. Rows
+/// are taken in id order (see `lock_devices`).
+async fn enqueue_in(
+    tx: &mut sqlx::Transaction<'static, Db>,
+    tenant_id: &str,
+    scope: &DeviceScope,
+    gen: i64,
+) -> Result<u64, sqlx::Error> {
+    let (select, values): (String, &[String]) = match scope {
+        DeviceScope::All => ("SELECT d.id FROM managed_devices d WHERE d.tenant_id = $1".into(), &[]),
+        DeviceScope::Platforms(p) | DeviceScope::Members(p) | DeviceScope::Devices(p) if p.is_empty() => return Ok(0),
+        DeviceScope::Devices(ids) => (
+            format!(
+                "SELECT d.id FROM ({}) AS k CROSS JOIN managed_devices d WHERE d.tenant_id = $1 AND d.id = k.column1",
+                values_list(4, ids.len())
+            ),
+            ids.as_slice(),
+        ),
+        DeviceScope::Platforms(p) => (
+            format!(
+                "SELECT d.id FROM ({}) AS k CROSS JOIN managed_devices d WHERE d.tenant_id = $1 \
+                 AND d.platform = k.column1",
+                values_list(4, p.len())
+            ),
+            p.as_slice(),
+        ),
+        DeviceScope::Members(m) => (
+            format!(
+                "SELECT d.id FROM ({list}) AS k CROSS JOIN managed_devices d WHERE d.tenant_id = $1 \
+                 AND d.azure_ad_device_id = k.column1 UNION SELECT d.id FROM ({list}) AS k CROSS JOIN \
+                 managed_devices d WHERE d.tenant_id = $1 AND d.user_id = k.column1",
+                list = values_list(4, m.len())
+            ),
+            m.as_slice(),
+        ),
+    };
+    let sql = format!(
+        "INSERT INTO reevaluation_queue (tenant_id, device_id, enqueued_at, gen) SELECT $1, id, $2, $3 FROM ({select}) AS s \
+         ORDER BY id ON CONFLICT (tenant_id, device_id) DO UPDATE SET enqueued_at = excluded.enqueued_at, gen = excluded.gen"
+    );
+    let mut q = sqlx::query(&sql).bind(tenant_id).bind(Utc::now()).bind(gen);
+    for v in values {
+        q = q.bind(v.as_str());
+    }
+    Ok(q.execute(&mut **tx).await?.rows_affected())
+}
+
+/// The change's consequences, in its transaction: the devices it queues and its events.
+async fn apply_effects(
+    tx: &mut sqlx::Transaction<'static, Db>,
+    tenant_id: &str,
+    gen: i64,
+    fx: &Effects,
+) -> Result<(), sqlx::Error> {
+    for scope in &fx.enqueue {
+        enqueue_in(tx, tenant_id, scope, gen).await?;
+    }
+    insert_events(&mut **tx, tenant_id, &fx.events).await
+}
+
+/// Runs a change in one transaction: the tenant's change lock first (so that the changes of a
+/// tenant take rows in one order: tenant, then devices by id, then queue entries by id), then
+/// `$body`, then the change's effects `$fx`, then commit. `$body` evaluates to the change's
+/// result; `return Ok(Some(x))` inside it rolls back and answers `x` (nothing changed, so no
+/// effects). A transaction the database broke to end a deadlock runs again. The whole is
+/// `Result<Option<T>, StoreError>`, None when the tenant does not exist.
+macro_rules! change {
+    ($self:expr, $tenant:expr, $fx:expr, |$tx:ident| $body:block) => {
+        change!($self, $tenant, $fx, |$tx, _gen| $body)
+    };
+    ($self:expr, $tenant:expr, $fx:expr, |$tx:ident, $gen:ident| $body:block) => {{
+        let mut attempt = 0u32;
+        loop {
+            let run = async {
+                let mut $tx = $self.writer().begin().await?;
+                let Some($gen) = lock_tenant(&mut $tx, $tenant).await? else {
+                    return Ok(None);
+                };
+                let out = $body;
+                apply_effects(&mut $tx, $tenant, $gen, $fx).await?;
+                $tx.commit().await?;
+                Ok::<_, StoreError>(Some(out))
+            };
+            match run.await {
+                Err(e) if is_retryable(&e) && attempt < RETRIES => {
+                    attempt += 1;
+                    tracing::warn!(error = %e, attempt, "a change was rolled back by the database to break a deadlock; running it again");
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
