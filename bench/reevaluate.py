@@ -4,6 +4,8 @@ an idle worker tick.
 
 Usage: bench/reevaluate.py [DEVICES] [BINARY]
 (defaults: 100000 devices, target/release/intune-mtd-emulator)
+With ACTIONS=1 in the environment, the policy also sends an email (from a template) and a push
+notification at 0 h to every noncompliant device: the actions are stored with the verdicts.
 
 On a new database on the local PostgreSQL (MTD_EMULATOR_BENCH_POSTGRES_URL), starts the server
 without its worker, creates a tenant, and inserts DEVICES iOS devices straight into the table
@@ -83,10 +85,17 @@ def main() -> None:
             "grant_type": "client_credentials", "client_id": boot["clientId"], "client_secret": boot["clientSecret"],
             "scope": "https://graph.microsoft.com/.default"})["access_token"]
         graph = Client(port, token)
+        actions = [{"actionType": "block", "gracePeriodHours": 0}]
+        if os.environ.get("ACTIONS"):
+            template = graph.call("POST", "/beta/deviceManagement/notificationMessageTemplates", {
+                "displayName": "Update", "defaultLocale": "en-us", "localizedNotificationMessages": [
+                    {"locale": "en-us", "isDefault": True, "subject": "Update {{DeviceName}}",
+                     "messageTemplate": "Please update {{DeviceName}}."}]})
+            actions += [{"actionType": "notification", "gracePeriodHours": 0, "notificationTemplateId": template["id"]},
+                        {"actionType": "pushNotification", "gracePeriodHours": 0}]
         policy = graph.call("POST", "/v1.0/deviceManagement/deviceCompliancePolicies", {
             "@odata.type": "#microsoft.graph.iosCompliancePolicy", "displayName": "iOS 16+", "osMinimumVersion": "16.0",
-            "scheduledActionsForRule": [{"ruleName": "PasswordRequired",
-                                         "scheduledActionConfigurations": [{"actionType": "block", "gracePeriodHours": 0}]}]})
+            "scheduledActionsForRule": [{"ruleName": "PasswordRequired", "scheduledActionConfigurations": actions}]})
         t0 = time.perf_counter()
         graph.call("POST", f"/v1.0/deviceManagement/deviceCompliancePolicies/{policy['id']}/assign", {
             "assignments": [{"target": {"@odata.type": "#microsoft.graph.allDevicesAssignmentTarget"}}]})
@@ -115,6 +124,7 @@ def main() -> None:
         stop.set()
         reader.join()
         print(f"settle: {summary['devicesEvaluated']} devices evaluated, {summary['complianceStateChanges']} changed, "
+              f"{summary['actionsFired']} actions fired, "
               f"in {elapsed:.1f} s = {summary['devicesEvaluated'] / elapsed:.0f} devices/s")
         latencies.sort()
         pct = lambda p: latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000  # noqa: E731

@@ -44,11 +44,15 @@ pub async fn run(
 /// `serve`: open and migrate the database, then serve until SIGTERM or SIGINT.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     args.check().map_err(anyhow::Error::msg)?;
-    let store = store::connect(&args.database.database_url, args.database.db_max_connections)
-        .await
-        .context("opening the database")?;
-    store.migrate().await.context("applying migrations")?;
     let clock: Arc<dyn clock::Clock> = Arc::new(SystemClock);
+    let store = store::connect_with_clock(
+        &args.database.database_url,
+        args.database.db_max_connections,
+        clock.clone(),
+    )
+    .await
+    .context("opening the database")?;
+    store.migrate().await.context("applying migrations")?;
     let state = AppState::new(store.clone(), clock.clone(), args.server_config());
     http::ops::metrics_handle();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

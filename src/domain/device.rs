@@ -164,6 +164,25 @@ pub fn detected_app_platform(p: Platform) -> &'static str {
     }
 }
 
+/// Records a pending device action in the device's properties as Intune shows it: one
+/// `deviceActionResults` entry per action name, the latest.
+pub fn record_pending_action(properties: &mut Map<String, Value>, name: &str, now: DateTime<Utc>) {
+    let stamp = crate::domain::time::rfc3339(now);
+    let entry = serde_json::json!({
+        "actionName": name,
+        "actionState": "pending",
+        "startDateTime": stamp,
+        "lastUpdatedDateTime": stamp,
+    });
+    let results = properties
+        .entry("deviceActionResults")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if let Value::Array(items) = results {
+        items.retain(|r| r.get("actionName").and_then(Value::as_str) != Some(name));
+        items.push(entry);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,24 +215,5 @@ mod tests {
         assert_ne!(a, detected_app_id("ios", "Outlook", "4.2"));
         assert_ne!(a, detected_app_id("macOS", "Outlook", "4.1"));
         assert_eq!(a.len(), 44);
-    }
-}
-
-/// Records a pending device action in the device's properties as Intune shows it: one
-/// `deviceActionResults` entry per action name, the latest.
-pub fn record_pending_action(properties: &mut Map<String, Value>, name: &str, now: DateTime<Utc>) {
-    let stamp = crate::domain::time::rfc3339(now);
-    let entry = serde_json::json!({
-        "actionName": name,
-        "actionState": "pending",
-        "startDateTime": stamp,
-        "lastUpdatedDateTime": stamp,
-    });
-    let results = properties
-        .entry("deviceActionResults")
-        .or_insert_with(|| Value::Array(Vec::new()));
-    if let Value::Array(items) = results {
-        items.retain(|r| r.get("actionName").and_then(Value::as_str) != Some(name));
-        items.push(entry);
     }
 }

@@ -9,5 +9,5 @@ pub mod permissions;
 pub mod policy;
 pub mod rbac;
 pub mod tenant;
-pub mod version;
 pub mod time;
+pub mod version;

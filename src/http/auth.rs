@@ -10,12 +10,12 @@ use subtle::ConstantTimeEq;
 use super::error::ApiError;
 use super::routes::Access;
 use super::AppState;
+use super::RequestIds;
 use crate::clock::tenant_now;
 use crate::domain::tenant::{Tenant, PARTNER_ROLE};
 use crate::identity::tokens::{check_lifetime, verify_signature, AccessClaims, TokenRejection};
 use crate::service::rbac;
 use crate::service::{App, Cause, Ctx};
-use super::RequestIds;
 
 /// The caller of a Graph route: a valid token of an existing tenant holding the route's permission.
 #[derive(Debug, Clone)]

@@ -127,21 +127,8 @@ impl FromRequestParts<AppState> for BaseUrl {
     }
 }
 
-/// `v1.0` or `beta`, from the path prefix the request came through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ApiVersion {
-    V1,
-    Beta,
-}
-
-impl ApiVersion {
-    pub fn segment(self) -> &'static str {
-        match self {
-            ApiVersion::V1 => "v1.0",
-            ApiVersion::Beta => "beta",
-        }
-    }
-}
+/// The Graph version a request came through (its path prefix); a schema notion.
+pub use crate::schema::ApiVersion;
 
 impl<S: Send + Sync> FromRequestParts<S> for ApiVersion {
     type Rejection = ApiError;

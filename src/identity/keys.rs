@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use jsonwebtoken::{DecodingKey, EncodingKey};
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
 use rsa::traits::PublicKeyParts;
@@ -15,6 +15,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex, RwLock};
 
+use crate::clock::Clock;
 use crate::store::{SigningKeyRecord, Store, StoreError};
 
 /// A public key as JWKS publishes it.
@@ -51,14 +52,16 @@ pub enum KeyError {
 
 pub struct KeyRing {
     store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
     loaded: RwLock<Loaded>,
     generating: Mutex<()>,
 }
 
 impl KeyRing {
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
         KeyRing {
             store,
+            clock,
             loaded: RwLock::new(Loaded::default()),
             generating: Mutex::new(()),
         }
@@ -73,7 +76,8 @@ impl KeyRing {
         if let Some(k) = self.reload().await? {
             return Ok(k);
         }
-        let record = tokio::task::spawn_blocking(generate)
+        let created_at = self.clock.wall_now();
+        let record = tokio::task::spawn_blocking(move || generate(created_at))
             .await
             .map_err(|e| KeyError::Key(e.to_string()))??;
         // Another replica may have stored its key first: whichever is stored is used.
@@ -123,7 +127,7 @@ impl KeyRing {
     }
 }
 
-fn generate() -> Result<SigningKeyRecord, KeyError> {
+fn generate(created_at: DateTime<Utc>) -> Result<SigningKeyRecord, KeyError> {
     let private = RsaPrivateKey::new(&mut rand::thread_rng(), 2048).map_err(|e| KeyError::Key(e.to_string()))?;
     let pem = private
         .to_pkcs8_pem(LineEnding::LF)
@@ -132,7 +136,7 @@ fn generate() -> Result<SigningKeyRecord, KeyError> {
     Ok(SigningKeyRecord {
         kid: key_id(&public),
         private_key_pem: pem.to_string(),
-        created_at: Utc::now(),
+        created_at,
     })
 }
 

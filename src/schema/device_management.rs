@@ -353,7 +353,7 @@ pub fn check_settings(settings: &Map<String, Value>) -> Result<(), super::Invali
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::extract::ApiVersion;
+    use crate::schema::ApiVersion;
     use crate::schema::{render, validate_patch, View};
 
     #[test]

@@ -13,7 +13,21 @@ pub mod rbac;
 
 use serde_json::{Map, Value};
 
-use crate::http::extract::ApiVersion;
+/// `v1.0` or `beta`: which of a type's property sets and enum members a view shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiVersion {
+    V1,
+    Beta,
+}
+
+impl ApiVersion {
+    pub fn segment(self) -> &'static str {
+        match self {
+            ApiVersion::V1 => "v1.0",
+            ApiVersion::Beta => "beta",
+        }
+    }
+}
 
 /// Which API versions have a property or enum member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

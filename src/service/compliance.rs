@@ -13,8 +13,8 @@ use crate::domain::compliance::{
 use crate::domain::device::Platform;
 use crate::domain::mtd::{catalog_partner, is_unresponsive, partner_state, unresponsive_at, Connector, Reported};
 use crate::domain::policy::StoredPolicy;
-use crate::schema::device_management::DEFAULT_CHECKIN_THRESHOLD_DAYS;
 use crate::domain::time::rfc3339;
+use crate::schema::device_management::DEFAULT_CHECKIN_THRESHOLD_DAYS;
 use crate::service::{Cause, Ctx, ServiceResult};
 use crate::store::{
     ComplianceRecord, DeviceScope, EvaluationInput, Event, FiredAction, PolicyStateRow, Store, StoreError,
@@ -510,7 +510,9 @@ pub async fn reevaluate_device(cx: &Ctx<'_>, ids: &[String]) -> ServiceResult<Su
         return Ok(Summary::default());
     }
     let ctx = load_context(cx.store(), cx.tenant_id, cx.now).await?;
-    Ok(reevaluate_devices(cx.store(), &ctx, cx.tenant_id, ids, cx.cause).await?.0)
+    Ok(reevaluate_devices(cx.store(), &ctx, cx.tenant_id, ids, cx.cause)
+        .await?
+        .0)
 }
 
 /// Evaluates the devices now and sets their stored state on them, for answers that show them.

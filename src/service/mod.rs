@@ -64,7 +64,7 @@ pub struct App {
 impl App {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
         App {
-            keys: Arc::new(KeyRing::new(store.clone())),
+            keys: Arc::new(KeyRing::new(store.clone(), clock.clone())),
             worker: worker::Worker::new(store.clone(), clock.clone()),
             store,
             clock,

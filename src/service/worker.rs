@@ -179,7 +179,9 @@ impl Worker {
                 continue;
             }
             cursor = ids.last().cloned();
-            summary.compliance.add(two_batches(store, &ctx, tenant_id, &ids, cause).await?);
+            summary
+                .compliance
+                .add(two_batches(store, &ctx, tenant_id, &ids, cause).await?);
             rounds += 1;
             // Devices queued again while being evaluated come back; renew the hold meanwhile.
             if rounds % 20 == 0 && !self.lease(tenant_id).await? {
@@ -191,7 +193,9 @@ impl Worker {
         loop {
             let ids = store.due_devices(tenant_id, now, after.as_deref(), 2 * BATCH).await?;
             let Some(last) = ids.last().cloned() else { break };
-            summary.compliance.add(two_batches(store, &ctx, tenant_id, &ids, cause).await?);
+            summary
+                .compliance
+                .add(two_batches(store, &ctx, tenant_id, &ids, cause).await?);
             rounds += 1;
             if rounds % 20 == 0 && !self.lease(tenant_id).await? {
                 return Ok(summary);

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use crate::clock::Clock;
 use crate::domain::device::{DeviceApp, ManagedDevice};
 use crate::domain::directory::{Group, Member, User};
 use crate::domain::mtd::{Accepted, Connector};
@@ -586,12 +587,22 @@ pub trait RbacStore: Send + Sync + 'static {
     async fn directory_roles(&self, tenant_id: &str, user_id: &str) -> Result<Vec<String>, StoreError>;
 }
 
-/// Opens the backend named by the URL's scheme (creating a SQLite file and its folder if needed).
+/// Opens the backend named by the URL's scheme (creating a SQLite file and its folder if needed),
+/// stamping records with the system clock's wall time.
 pub async fn connect(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, StoreError> {
+    connect_with_clock(url, max_connections, Arc::new(crate::clock::SystemClock)).await
+}
+
+/// `connect`, with the clock whose wall time stamps records (`wall_at`, queue times).
+pub async fn connect_with_clock(
+    url: &str,
+    max_connections: u32,
+    clock: Arc<dyn Clock>,
+) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(url, max_connections).await?))
+        Ok(Arc::new(SqliteStore::connect(url, max_connections, clock).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PostgresStore::connect(url, max_connections).await?))
+        Ok(Arc::new(PostgresStore::connect(url, max_connections, clock).await?))
     } else {
         Err(StoreError::UnsupportedUrl(url.to_string()))
     }

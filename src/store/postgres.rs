@@ -25,16 +25,22 @@ fn migrator() -> &'static sqlx::migrate::Migrator {
 
 pub struct PostgresStore {
     pool: PgPool,
+    clock: Arc<dyn Clock>,
 }
 
 impl PostgresStore {
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+    pub async fn connect(url: &str, max_connections: u32, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await?;
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore { pool, clock })
+    }
+
+    /// Wall time for the records' `wall_at` stamps, from the clock the store was opened with.
+    fn wall(&self) -> DateTime<Utc> {
+        self.clock.wall_now()
     }
 
     fn reader(&self) -> &PgPool {

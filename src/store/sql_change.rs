@@ -81,6 +81,7 @@ async fn enqueue_in(
     tenant_id: &str,
     scope: &DeviceScope,
     gen: i64,
+    wall: DateTime<Utc>,
 ) -> Result<u64, sqlx::Error> {
     let (select, values): (String, &[String]) = match scope {
         DeviceScope::All => ("SELECT d.id FROM managed_devices d WHERE d.tenant_id = $1".into(), &[]),
@@ -114,7 +115,7 @@ async fn enqueue_in(
         "INSERT INTO reevaluation_queue (tenant_id, device_id, enqueued_at, gen) SELECT $1, id, $2, $3 FROM ({select}) AS s \
          ORDER BY id ON CONFLICT (tenant_id, device_id) DO UPDATE SET enqueued_at = excluded.enqueued_at, gen = excluded.gen"
     );
-    let mut q = sqlx::query(&sql).bind(tenant_id).bind(Utc::now()).bind(gen);
+    let mut q = sqlx::query(&sql).bind(tenant_id).bind(wall).bind(gen);
     for v in values {
         q = q.bind(v.as_str());
     }
@@ -127,11 +128,12 @@ async fn apply_effects(
     tenant_id: &str,
     gen: i64,
     fx: &Effects,
+    wall: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     for scope in &fx.enqueue {
-        enqueue_in(tx, tenant_id, scope, gen).await?;
+        enqueue_in(tx, tenant_id, scope, gen, wall).await?;
     }
-    insert_events(&mut **tx, tenant_id, &fx.events).await
+    insert_events(&mut **tx, tenant_id, &fx.events, wall).await
 }
 
 /// Runs a change in one transaction: the tenant's change lock first (so that the changes of a
@@ -153,7 +155,7 @@ macro_rules! change {
                     return Ok(None);
                 };
                 let out = $body;
-                apply_effects(&mut $tx, $tenant, $gen, $fx).await?;
+                apply_effects(&mut $tx, $tenant, $gen, $fx, $self.wall()).await?;
                 $tx.commit().await?;
                 Ok::<_, StoreError>(Some(out))
             };
@@ -167,4 +169,3 @@ macro_rules! change {
         }
     }};
 }
-

@@ -107,7 +107,7 @@ impl ComplianceStore for StoreImpl {
 
     async fn update_policy(&self, p: &StoredPolicy, fx: &Effects) -> Result<bool, StoreError> {
         let done = change!(self, &p.tenant_id, fx, |tx| {
-        let updated = sqlx::query(
+            let updated = sqlx::query(
             "UPDATE compliance_policies SET properties = $3, scheduled_actions = $4, assignments = $5, version = $6, \
              last_modified_at = $7, revision = revision + 1 WHERE tenant_id = $1 AND id = $2 AND revision = $8",
         )
@@ -122,31 +122,31 @@ impl ComplianceStore for StoreImpl {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        if updated != 1 {
-            return Ok(Some(false));
-        }
-        true
+            if updated != 1 {
+                return Ok(Some(false));
+            }
+            true
         })?;
         Ok(done == Some(true))
     }
 
     async fn delete_policy(&self, tenant_id: &str, id: &str, fx: &Effects) -> Result<bool, StoreError> {
         let done = change!(self, tenant_id, fx, |tx| {
-        sqlx::query("DELETE FROM device_policy_states WHERE tenant_id = $1 AND policy_id = $2")
-            .bind(tenant_id)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        let deleted = sqlx::query("DELETE FROM compliance_policies WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant_id)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if deleted != 1 {
-            return Ok(Some(false));
-        }
-        true
+            sqlx::query("DELETE FROM device_policy_states WHERE tenant_id = $1 AND policy_id = $2")
+                .bind(tenant_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            let deleted = sqlx::query("DELETE FROM compliance_policies WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if deleted != 1 {
+                return Ok(Some(false));
+            }
+            true
         })?;
         Ok(done == Some(true))
     }
@@ -234,7 +234,7 @@ impl ComplianceStore for StoreImpl {
         .bind(kind)
         .bind(sqlx::types::Json(document))
         .bind(at)
-        .bind(Utc::now())
+        .bind(self.wall())
         .execute(self.writer())
         .await?;
         Ok(())
@@ -540,7 +540,9 @@ async fn store_compliance_once(
         .flat_map(|r| &r.policies)
         .collect();
     for part in states.chunks(500) {
-        let mut b = sqlx::QueryBuilder::<Db>::new(format!("INSERT INTO device_policy_states (tenant_id, {STATE_COLUMNS}) "));
+        let mut b = sqlx::QueryBuilder::<Db>::new(format!(
+            "INSERT INTO device_policy_states (tenant_id, {STATE_COLUMNS}) "
+        ));
         b.push_values(part, |mut row, s| {
             row.push_bind(tenant_id)
                 .push_bind(s.device_id.as_str())
@@ -582,7 +584,11 @@ async fn store_compliance_once(
         let rows = b.build().fetch_all(&mut *tx).await?;
         let mut keys: HashSet<(String, String, String)> = HashSet::with_capacity(rows.len());
         for r in &rows {
-            keys.insert((r.try_get("device_id")?, r.try_get("policy_id")?, r.try_get("action_id")?));
+            keys.insert((
+                r.try_get("device_id")?,
+                r.try_get("policy_id")?,
+                r.try_get("action_id")?,
+            ));
         }
         // One episode per device and policy in a batch: the three ids name the action.
         fired.extend(
@@ -594,14 +600,19 @@ async fn store_compliance_once(
         .iter()
         .filter_map(|a| a.message.as_ref().map(|(kind, doc)| (*a, kind, doc)))
         .collect();
-    let wall = Utc::now();
+    let wall = store.wall();
     for part in messages.chunks(500) {
         let mut b = sqlx::QueryBuilder::<Db>::new(
             "INSERT INTO notifications (tenant_id, id, kind, document, created_at, wall_at) ",
         );
         b.push_values(part, |mut row, (a, kind, doc)| {
             row.push_bind(tenant_id)
-                .push_bind(doc.get("id").and_then(serde_json::Value::as_str).unwrap_or_default().to_string())
+                .push_bind(
+                    doc.get("id")
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                )
                 .push_bind(kind.as_str())
                 .push_bind(sqlx::types::Json(*doc))
                 .push_bind(a.fired_at)
@@ -636,7 +647,7 @@ async fn store_compliance_once(
         }
     }
     log.extend(fired.iter().map(|a| a.event.clone()));
-    insert_events(&mut *tx, tenant_id, &log).await?;
+    insert_events(&mut *tx, tenant_id, &log, wall).await?;
     tx.commit().await?;
     Ok(StoredOutcome {
         written: written.len() as u64,

@@ -62,22 +62,22 @@ fn values_list(first: usize, n: usize) -> String {
 impl ConnectorStore for StoreImpl {
     async fn insert_connector(&self, c: &Connector, fx: &Effects) -> Result<(), StoreError> {
         change!(self, &c.tenant_id, fx, |tx| {
-        sqlx::query(&format!(
-            "INSERT INTO mtd_connectors ({CONNECTOR_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-        ))
-        .bind(&c.tenant_id)
-        .bind(&c.id)
-        .bind(sqlx::types::Json(&c.properties))
-        .bind(sqlx::types::Json(&c.partner_metadata))
-        .bind(c.set_up)
-        .bind(c.deprovisioned)
-        .bind(c.error_code)
-        .bind(c.last_heartbeat_at)
-        .bind(c.created_at)
-        .bind(c.revision)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_unique)?;
+            sqlx::query(&format!(
+                "INSERT INTO mtd_connectors ({CONNECTOR_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            ))
+            .bind(&c.tenant_id)
+            .bind(&c.id)
+            .bind(sqlx::types::Json(&c.properties))
+            .bind(sqlx::types::Json(&c.partner_metadata))
+            .bind(c.set_up)
+            .bind(c.deprovisioned)
+            .bind(c.error_code)
+            .bind(c.last_heartbeat_at)
+            .bind(c.created_at)
+            .bind(c.revision)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_unique)?;
         })?;
         Ok(())
     }
@@ -100,60 +100,60 @@ impl ConnectorStore for StoreImpl {
 
     async fn update_connector(&self, c: &Connector, fx: &Effects) -> Result<bool, StoreError> {
         let done = change!(self, &c.tenant_id, fx, |tx| {
-        let was_deprovisioned: Option<bool> =
-            sqlx::query_scalar("SELECT deprovisioned FROM mtd_connectors WHERE tenant_id = $1 AND id = $2")
-                .bind(&c.tenant_id)
-                .bind(&c.id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let updated = sqlx::query(
-            "UPDATE mtd_connectors SET properties = $3, partner_metadata = $4, set_up = $5, deprovisioned = $6, \
+            let was_deprovisioned: Option<bool> =
+                sqlx::query_scalar("SELECT deprovisioned FROM mtd_connectors WHERE tenant_id = $1 AND id = $2")
+                    .bind(&c.tenant_id)
+                    .bind(&c.id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let updated = sqlx::query(
+                "UPDATE mtd_connectors SET properties = $3, partner_metadata = $4, set_up = $5, deprovisioned = $6, \
              error_code = $7, last_heartbeat_at = $8, revision = revision + 1 \
              WHERE tenant_id = $1 AND id = $2 AND revision = $9",
-        )
-        .bind(&c.tenant_id)
-        .bind(&c.id)
-        .bind(sqlx::types::Json(&c.properties))
-        .bind(sqlx::types::Json(&c.partner_metadata))
-        .bind(c.set_up)
-        .bind(c.deprovisioned)
-        .bind(c.error_code)
-        .bind(c.last_heartbeat_at)
-        .bind(c.revision)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if updated != 1 {
-            return Ok(Some(false));
-        }
-        // Deprovisioned, its reports stop counting; provisioned again, they count again.
-        if was_deprovisioned.is_some_and(|w| w != c.deprovisioned) {
-            refresh_for_connector(&mut tx, &c.tenant_id, &c.id).await?;
-        }
-        true
+            )
+            .bind(&c.tenant_id)
+            .bind(&c.id)
+            .bind(sqlx::types::Json(&c.properties))
+            .bind(sqlx::types::Json(&c.partner_metadata))
+            .bind(c.set_up)
+            .bind(c.deprovisioned)
+            .bind(c.error_code)
+            .bind(c.last_heartbeat_at)
+            .bind(c.revision)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if updated != 1 {
+                return Ok(Some(false));
+            }
+            // Deprovisioned, its reports stop counting; provisioned again, they count again.
+            if was_deprovisioned.is_some_and(|w| w != c.deprovisioned) {
+                refresh_for_connector(&mut tx, &c.tenant_id, &c.id).await?;
+            }
+            true
         })?;
         Ok(done == Some(true))
     }
 
     async fn delete_connector(&self, tenant_id: &str, id: &str, fx: &Effects) -> Result<bool, StoreError> {
         let done = change!(self, tenant_id, fx, |tx| {
-        let deleted = sqlx::query("DELETE FROM mtd_connectors WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant_id)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        // With the connector gone its reports no longer count, then they go too.
-        refresh_for_connector(&mut tx, tenant_id, id).await?;
-        sqlx::query("DELETE FROM threat_reports WHERE tenant_id = $1 AND connector_id = $2")
-            .bind(tenant_id)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        if deleted != 1 {
-            return Ok(Some(false));
-        }
-        true
+            let deleted = sqlx::query("DELETE FROM mtd_connectors WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            // With the connector gone its reports no longer count, then they go too.
+            refresh_for_connector(&mut tx, tenant_id, id).await?;
+            sqlx::query("DELETE FROM threat_reports WHERE tenant_id = $1 AND connector_id = $2")
+                .bind(tenant_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            if deleted != 1 {
+                return Ok(Some(false));
+            }
+            true
         })?;
         Ok(done == Some(true))
     }
@@ -206,7 +206,7 @@ impl ConnectorStore for StoreImpl {
                     refresh_for_connector(&mut tx, &fresh.tenant_id, &fresh.id).await?;
                 }
                 let fx = fx_if(before.as_ref());
-                apply_effects(&mut tx, &fresh.tenant_id, gen, &fx).await?;
+                apply_effects(&mut tx, &fresh.tenant_id, gen, &fx, self.wall()).await?;
                 tx.commit().await?;
                 Ok::<_, StoreError>(connector_from_row(&row)?)
             };
@@ -267,39 +267,39 @@ impl ConnectorStore for StoreImpl {
         }
         let ids: Vec<String> = reports.iter().map(|r| r.device_id.clone()).collect();
         change!(self, tenant_id, fx, |tx| {
-        lock_devices(&mut tx, tenant_id, &ids).await?;
-        for chunk in reports.chunks(1000) {
-            let mut b = sqlx::QueryBuilder::<Db>::new(
-                "INSERT INTO threat_reports (tenant_id, device_id, connector_id, state, reported_at, received_at) ",
-            );
-            b.push_values(chunk, |mut row, r| {
-                row.push_bind(tenant_id)
-                    .push_bind(&r.device_id)
-                    .push_bind(connector_id)
-                    .push_bind(r.reported.graph_state())
-                    .push_bind(r.reported_at)
-                    .push_bind(received_at);
-            });
-            // A concurrent batch may have stored a newer report meanwhile: it stays.
-            b.push(
-                " ON CONFLICT (tenant_id, device_id, connector_id) DO UPDATE SET state = excluded.state, \
+            lock_devices(&mut tx, tenant_id, &ids).await?;
+            for chunk in reports.chunks(1000) {
+                let mut b = sqlx::QueryBuilder::<Db>::new(
+                    "INSERT INTO threat_reports (tenant_id, device_id, connector_id, state, reported_at, received_at) ",
+                );
+                b.push_values(chunk, |mut row, r| {
+                    row.push_bind(tenant_id)
+                        .push_bind(&r.device_id)
+                        .push_bind(connector_id)
+                        .push_bind(r.reported.graph_state())
+                        .push_bind(r.reported_at)
+                        .push_bind(received_at);
+                });
+                // A concurrent batch may have stored a newer report meanwhile: it stays.
+                b.push(
+                    " ON CONFLICT (tenant_id, device_id, connector_id) DO UPDATE SET state = excluded.state, \
                  reported_at = excluded.reported_at, received_at = excluded.received_at \
                  WHERE threat_reports.reported_at < excluded.reported_at",
-            );
-            b.build().execute(&mut *tx).await?;
+                );
+                b.build().execute(&mut *tx).await?;
 
-            // Joined to the ids as a VALUES list, for the reason given in report_targets.
-            let ids = values_list(2, chunk.len());
-            let sql = format!(
-                "UPDATE managed_devices SET partner_threat_state = {NEWEST_USABLE_REPORT} FROM ({ids}) AS k \
+                // Joined to the ids as a VALUES list, for the reason given in report_targets.
+                let ids = values_list(2, chunk.len());
+                let sql = format!(
+                    "UPDATE managed_devices SET partner_threat_state = {NEWEST_USABLE_REPORT} FROM ({ids}) AS k \
                  WHERE managed_devices.tenant_id = $1 AND managed_devices.id = k.column1"
-            );
-            let mut q = sqlx::query(&sql).bind(tenant_id);
-            for r in chunk {
-                q = q.bind(r.device_id.as_str());
+                );
+                let mut q = sqlx::query(&sql).bind(tenant_id);
+                for r in chunk {
+                    q = q.bind(r.device_id.as_str());
+                }
+                q.execute(&mut *tx).await?;
             }
-            q.execute(&mut *tx).await?;
-        }
         })?;
         Ok(())
     }

@@ -78,37 +78,37 @@ fn detected_app_from_row(row: &<Db as sqlx::Database>::Row) -> Result<DetectedAp
 impl DeviceStore for StoreImpl {
     async fn insert_devices(&self, tenant_id: &str, devices: &[ManagedDevice], fx: &Effects) -> Result<(), StoreError> {
         change!(self, tenant_id, fx, |tx| {
-        // 24 parameters a row: 500 rows stay under both databases' parameter limits.
-        for chunk in devices.chunks(500) {
-            let mut b = sqlx::QueryBuilder::<Db>::new(format!("INSERT INTO managed_devices ({DEVICE_COLUMNS}) "));
-            b.push_values(chunk, |mut row, d| {
-                row.push_bind(tenant_id)
-                    .push_bind(&d.id)
-                    .push_bind(&d.device_name)
-                    .push_bind(&d.operating_system)
-                    .push_bind(&d.os_version)
-                    .push_bind(d.platform.as_str())
-                    .push_bind(d.owner_type.as_str())
-                    .push_bind(&d.user_id)
-                    .push_bind(&d.user_principal_name)
-                    .push_bind(&d.user_display_name)
-                    .push_bind(&d.email_address)
-                    .push_bind(&d.azure_ad_device_id)
-                    .push_bind(&d.model)
-                    .push_bind(&d.manufacturer)
-                    .push_bind(&d.serial_number)
-                    .push_bind(&d.imei)
-                    .push_bind(&d.phone_number)
-                    .push_bind(d.enrolled_at)
-                    .push_bind(d.last_sync_at)
-                    .push_bind(&d.compliance_state)
-                    .push_bind(d.compliance_grace_expires_at)
-                    .push_bind(&d.partner_threat_state)
-                    .push_bind(&d.management_state)
-                    .push_bind(sqlx::types::Json(&d.properties));
-            });
-            b.build().execute(&mut *tx).await.map_err(map_unique)?;
-        }
+            // 24 parameters a row: 500 rows stay under both databases' parameter limits.
+            for chunk in devices.chunks(500) {
+                let mut b = sqlx::QueryBuilder::<Db>::new(format!("INSERT INTO managed_devices ({DEVICE_COLUMNS}) "));
+                b.push_values(chunk, |mut row, d| {
+                    row.push_bind(tenant_id)
+                        .push_bind(&d.id)
+                        .push_bind(&d.device_name)
+                        .push_bind(&d.operating_system)
+                        .push_bind(&d.os_version)
+                        .push_bind(d.platform.as_str())
+                        .push_bind(d.owner_type.as_str())
+                        .push_bind(&d.user_id)
+                        .push_bind(&d.user_principal_name)
+                        .push_bind(&d.user_display_name)
+                        .push_bind(&d.email_address)
+                        .push_bind(&d.azure_ad_device_id)
+                        .push_bind(&d.model)
+                        .push_bind(&d.manufacturer)
+                        .push_bind(&d.serial_number)
+                        .push_bind(&d.imei)
+                        .push_bind(&d.phone_number)
+                        .push_bind(d.enrolled_at)
+                        .push_bind(d.last_sync_at)
+                        .push_bind(&d.compliance_state)
+                        .push_bind(d.compliance_grace_expires_at)
+                        .push_bind(&d.partner_threat_state)
+                        .push_bind(&d.management_state)
+                        .push_bind(sqlx::types::Json(&d.properties));
+                });
+                b.build().execute(&mut *tx).await.map_err(map_unique)?;
+            }
         })?;
         Ok(())
     }
@@ -151,69 +151,69 @@ impl DeviceStore for StoreImpl {
         // Compliance and the partner's threat state are evaluation's and ingest's to write: a
         // request that read the device earlier never puts back what it read.
         let done = change!(self, &d.tenant_id, fx, |tx| {
-        let updated = sqlx::query(
-            "UPDATE managed_devices SET device_name = $3, operating_system = $4, os_version = $5, platform = $6, \
+            let updated = sqlx::query(
+                "UPDATE managed_devices SET device_name = $3, operating_system = $4, os_version = $5, platform = $6, \
              owner_type = $7, user_id = $8, user_principal_name = $9, user_display_name = $10, email_address = $11, \
              model = $12, manufacturer = $13, serial_number = $14, imei = $15, phone_number = $16, last_sync_at = $17, \
              management_state = $18, properties = $19 WHERE tenant_id = $1 AND id = $2",
-        )
-        .bind(&d.tenant_id)
-        .bind(&d.id)
-        .bind(&d.device_name)
-        .bind(&d.operating_system)
-        .bind(&d.os_version)
-        .bind(d.platform.as_str())
-        .bind(d.owner_type.as_str())
-        .bind(&d.user_id)
-        .bind(&d.user_principal_name)
-        .bind(&d.user_display_name)
-        .bind(&d.email_address)
-        .bind(&d.model)
-        .bind(&d.manufacturer)
-        .bind(&d.serial_number)
-        .bind(&d.imei)
-        .bind(&d.phone_number)
-        .bind(d.last_sync_at)
-        .bind(&d.management_state)
-        .bind(sqlx::types::Json(&d.properties))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if updated != 1 {
-            return Ok(Some(false));
-        }
-        true
+            )
+            .bind(&d.tenant_id)
+            .bind(&d.id)
+            .bind(&d.device_name)
+            .bind(&d.operating_system)
+            .bind(&d.os_version)
+            .bind(d.platform.as_str())
+            .bind(d.owner_type.as_str())
+            .bind(&d.user_id)
+            .bind(&d.user_principal_name)
+            .bind(&d.user_display_name)
+            .bind(&d.email_address)
+            .bind(&d.model)
+            .bind(&d.manufacturer)
+            .bind(&d.serial_number)
+            .bind(&d.imei)
+            .bind(&d.phone_number)
+            .bind(d.last_sync_at)
+            .bind(&d.management_state)
+            .bind(sqlx::types::Json(&d.properties))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if updated != 1 {
+                return Ok(Some(false));
+            }
+            true
         })?;
         Ok(done == Some(true))
     }
 
     async fn delete_device(&self, tenant_id: &str, id: &str, fx: &Effects) -> Result<bool, StoreError> {
         let done = change!(self, tenant_id, fx, |tx| {
-        let entra_id: Option<String> =
-            sqlx::query_scalar("SELECT azure_ad_device_id FROM managed_devices WHERE tenant_id = $1 AND id = $2")
+            let entra_id: Option<String> =
+                sqlx::query_scalar("SELECT azure_ad_device_id FROM managed_devices WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant_id)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some(entra_id) = entra_id else {
+                return Ok(Some(false));
+            };
+            sqlx::query("DELETE FROM group_members WHERE tenant_id = $1 AND member_id = $2")
+                .bind(tenant_id)
+                .bind(&entra_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM device_apps WHERE tenant_id = $1 AND device_id = $2")
                 .bind(tenant_id)
                 .bind(id)
-                .fetch_optional(&mut *tx)
+                .execute(&mut *tx)
                 .await?;
-        let Some(entra_id) = entra_id else {
-            return Ok(Some(false));
-        };
-        sqlx::query("DELETE FROM group_members WHERE tenant_id = $1 AND member_id = $2")
-            .bind(tenant_id)
-            .bind(&entra_id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM device_apps WHERE tenant_id = $1 AND device_id = $2")
-            .bind(tenant_id)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM managed_devices WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant_id)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        true
+            sqlx::query("DELETE FROM managed_devices WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            true
         })?;
         Ok(done == Some(true))
     }

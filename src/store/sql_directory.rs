@@ -137,71 +137,78 @@ impl DirectoryStore for StoreImpl {
 
     async fn update_user(&self, user: &User, fx: &Effects) -> Result<bool, StoreError> {
         let done = change!(self, &user.tenant_id, fx, |tx| {
-        lock_devices_where(&mut tx, &user.tenant_id, "user_id = $2", &user.id).await?;
-        let updated = sqlx::query(
-            "UPDATE users SET user_principal_name = $3, display_name = $4, mail = $5, account_enabled = $6, \
+            lock_devices_where(&mut tx, &user.tenant_id, "user_id = $2", &user.id).await?;
+            let updated = sqlx::query(
+                "UPDATE users SET user_principal_name = $3, display_name = $4, mail = $5, account_enabled = $6, \
              password_hash = $7, properties = $8 WHERE tenant_id = $1 AND id = $2",
-        )
-        .bind(&user.tenant_id)
-        .bind(&user.id)
-        .bind(&user.user_principal_name)
-        .bind(&user.display_name)
-        .bind(&user.mail)
-        .bind(user.account_enabled)
-        .bind(&user.password_hash)
-        .bind(sqlx::types::Json(&user.properties))
-        .execute(&mut *tx)
-        .await
-        .map_err(map_unique)?
-        .rows_affected();
-        sqlx::query(
-            "UPDATE managed_devices SET user_principal_name = $3, user_display_name = $4, email_address = $5 \
+            )
+            .bind(&user.tenant_id)
+            .bind(&user.id)
+            .bind(&user.user_principal_name)
+            .bind(&user.display_name)
+            .bind(&user.mail)
+            .bind(user.account_enabled)
+            .bind(&user.password_hash)
+            .bind(sqlx::types::Json(&user.properties))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_unique)?
+            .rows_affected();
+            sqlx::query(
+                "UPDATE managed_devices SET user_principal_name = $3, user_display_name = $4, email_address = $5 \
              WHERE tenant_id = $1 AND user_id = $2",
-        )
-        .bind(&user.tenant_id)
-        .bind(&user.id)
-        .bind(&user.user_principal_name)
-        .bind(&user.display_name)
-        .bind(&user.mail)
-        .execute(&mut *tx)
-        .await?;
-        if updated != 1 {
-            return Ok(Some(false));
-        }
-        true
+            )
+            .bind(&user.tenant_id)
+            .bind(&user.id)
+            .bind(&user.user_principal_name)
+            .bind(&user.display_name)
+            .bind(&user.mail)
+            .execute(&mut *tx)
+            .await?;
+            if updated != 1 {
+                return Ok(Some(false));
+            }
+            true
         })?;
         Ok(done == Some(true))
     }
 
     async fn delete_user(&self, tenant_id: &str, id: &str, fx: &Effects) -> Result<bool, StoreError> {
         let done = change!(self, tenant_id, fx, |tx, gen| {
-        lock_devices_where(&mut tx, tenant_id, "user_id = $2", id).await?;
-        // Its devices lose their primary user, and with it user-targeted policies: queued while
-        // they can still be found through the user.
-        enqueue_in(&mut tx, tenant_id, &DeviceScope::Members(vec![id.to_string()]), gen).await?;
-        sqlx::query("DELETE FROM group_members WHERE tenant_id = $1 AND member_id = $2")
+            lock_devices_where(&mut tx, tenant_id, "user_id = $2", id).await?;
+            // Its devices lose their primary user, and with it user-targeted policies: queued while
+            // they can still be found through the user.
+            enqueue_in(
+                &mut tx,
+                tenant_id,
+                &DeviceScope::Members(vec![id.to_string()]),
+                gen,
+                self.wall(),
+            )
+            .await?;
+            sqlx::query("DELETE FROM group_members WHERE tenant_id = $1 AND member_id = $2")
+                .bind(tenant_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "UPDATE managed_devices SET user_id = NULL, user_principal_name = NULL, user_display_name = NULL, \
+             email_address = NULL WHERE tenant_id = $1 AND user_id = $2",
+            )
             .bind(tenant_id)
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
-            "UPDATE managed_devices SET user_id = NULL, user_principal_name = NULL, user_display_name = NULL, \
-             email_address = NULL WHERE tenant_id = $1 AND user_id = $2",
-        )
-        .bind(tenant_id)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        let deleted = sqlx::query("DELETE FROM users WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant_id)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if deleted != 1 {
-            return Ok(Some(false));
-        }
-        true
+            let deleted = sqlx::query("DELETE FROM users WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if deleted != 1 {
+                return Ok(Some(false));
+            }
+            true
         })?;
         Ok(done == Some(true))
     }
@@ -260,42 +267,42 @@ impl DirectoryStore for StoreImpl {
 
     async fn delete_group(&self, tenant_id: &str, id: &str, fx: &Effects) -> Result<bool, StoreError> {
         let done = change!(self, tenant_id, fx, |tx| {
-        sqlx::query("DELETE FROM group_members WHERE tenant_id = $1 AND group_id = $2")
-            .bind(tenant_id)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        let deleted = sqlx::query("DELETE FROM groups WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant_id)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if deleted != 1 {
-            return Ok(Some(false));
-        }
-        true
+            sqlx::query("DELETE FROM group_members WHERE tenant_id = $1 AND group_id = $2")
+                .bind(tenant_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            let deleted = sqlx::query("DELETE FROM groups WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if deleted != 1 {
+                return Ok(Some(false));
+            }
+            true
         })?;
         Ok(done == Some(true))
     }
 
     async fn add_member(&self, tenant_id: &str, member: &Member, fx: &Effects) -> Result<bool, StoreError> {
         let done = change!(self, tenant_id, fx, |tx| {
-        let inserted = sqlx::query(
-            "INSERT INTO group_members (tenant_id, group_id, member_id, member_kind) VALUES ($1, $2, $3, $4) \
+            let inserted = sqlx::query(
+                "INSERT INTO group_members (tenant_id, group_id, member_id, member_kind) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (tenant_id, group_id, member_id) DO NOTHING",
-        )
-        .bind(tenant_id)
-        .bind(&member.group_id)
-        .bind(&member.member_id)
-        .bind(member.kind.as_str())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if inserted != 1 {
-            return Ok(Some(false));
-        }
-        true
+            )
+            .bind(tenant_id)
+            .bind(&member.group_id)
+            .bind(&member.member_id)
+            .bind(member.kind.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if inserted != 1 {
+                return Ok(Some(false));
+            }
+            true
         })?;
         Ok(done == Some(true))
     }
@@ -308,18 +315,18 @@ impl DirectoryStore for StoreImpl {
         fx: &Effects,
     ) -> Result<bool, StoreError> {
         let done = change!(self, tenant_id, fx, |tx| {
-        let deleted =
-            sqlx::query("DELETE FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3")
-                .bind(tenant_id)
-                .bind(group_id)
-                .bind(member_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        if deleted != 1 {
-            return Ok(Some(false));
-        }
-        true
+            let deleted =
+                sqlx::query("DELETE FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3")
+                    .bind(tenant_id)
+                    .bind(group_id)
+                    .bind(member_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            if deleted != 1 {
+                return Ok(Some(false));
+            }
+            true
         })?;
         Ok(done == Some(true))
     }

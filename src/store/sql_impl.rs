@@ -318,7 +318,7 @@ impl TenantStore for StoreImpl {
         fx: &Effects,
     ) -> Result<bool, StoreError> {
         let done = change!(self, &record.tenant_id, fx, |tx| {
-        let updated = sqlx::query(
+            let updated = sqlx::query(
             "UPDATE device_management SET properties = $2, revision = revision + 1 WHERE tenant_id = $1 AND revision = $3",
         )
         .bind(&record.tenant_id)
@@ -327,10 +327,10 @@ impl TenantStore for StoreImpl {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        if updated != 1 {
-            return Ok(Some(false));
-        }
-        true
+            if updated != 1 {
+                return Ok(Some(false));
+            }
+            true
         })?;
         Ok(done == Some(true))
     }

@@ -1,13 +1,17 @@
 // `WorkerStore` for both backends; see sql_impl.rs.
 
-async fn insert_events<'e, E>(executor: E, tenant_id: &str, events: &[Event]) -> Result<(), sqlx::Error>
+async fn insert_events<'e, E>(
+    executor: E,
+    tenant_id: &str,
+    events: &[Event],
+    wall: DateTime<Utc>,
+) -> Result<(), sqlx::Error>
 where
     E: sqlx::Executor<'e, Database = Db>,
 {
     if events.is_empty() {
         return Ok(());
     }
-    let wall = Utc::now();
     let mut b = sqlx::QueryBuilder::<Db>::new(
         "INSERT INTO events (tenant_id, kind, device_id, connector_id, document, virtual_at, wall_at) ",
     );
@@ -27,7 +31,6 @@ where
     b.build().execute(executor).await?;
     Ok(())
 }
-
 
 #[async_trait]
 impl WorkerStore for StoreImpl {
@@ -140,7 +143,7 @@ impl WorkerStore for StoreImpl {
     }
 
     async fn append_events(&self, tenant_id: &str, events: &[Event]) -> Result<(), StoreError> {
-        insert_events(self.writer(), tenant_id, events).await?;
+        insert_events(self.writer(), tenant_id, events, self.wall()).await?;
         Ok(())
     }
 

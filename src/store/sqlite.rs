@@ -29,10 +29,11 @@ fn migrator() -> &'static sqlx::migrate::Migrator {
 pub struct SqliteStore {
     read: SqlitePool,
     write: SqlitePool,
+    clock: Arc<dyn Clock>,
 }
 
 impl SqliteStore {
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+    pub async fn connect(url: &str, max_connections: u32, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -56,7 +57,12 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options.read_only(true))
             .await?;
-        Ok(SqliteStore { read, write })
+        Ok(SqliteStore { read, write, clock })
+    }
+
+    /// Wall time for the records' `wall_at` stamps, from the clock the store was opened with.
+    fn wall(&self) -> DateTime<Utc> {
+        self.clock.wall_now()
     }
 
     fn reader(&self) -> &SqlitePool {

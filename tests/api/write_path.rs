@@ -106,7 +106,9 @@ async fn a_change_whose_queueing_fails_is_not_kept(app: TestApp) {
     let pid = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
     let r = app
         .graph(Method::POST, &format!("{POLICIES}/{pid}/assign"), &token)
-        .json(&json!({ "assignments": [{ "target": { "@odata.type": "#microsoft.graph.allDevicesAssignmentTarget" } }] }))
+        .json(
+            &json!({ "assignments": [{ "target": { "@odata.type": "#microsoft.graph.allDevicesAssignmentTarget" } }] }),
+        )
         .send()
         .await
         .unwrap();
@@ -125,7 +127,10 @@ async fn a_change_whose_queueing_fails_is_not_kept(app: TestApp) {
         .unwrap();
     assert_eq!(r.status(), 500);
     let policy = get(&app, &token, &format!("{POLICIES}/{pid}")).await;
-    assert_eq!(policy["osMinimumVersion"], "15.0", "the failed PATCH was kept: {policy}");
+    assert_eq!(
+        policy["osMinimumVersion"], "15.0",
+        "the failed PATCH was kept: {policy}"
+    );
     assert_eq!(policy["version"], 2, "{policy}");
     // Unassigning would leave the device without a policy: refused whole too.
     let r = app
@@ -140,7 +145,13 @@ async fn a_change_whose_queueing_fails_is_not_kept(app: TestApp) {
     // A membership change queues the members' devices.
     let group = create_group(&app, &token, "Phones").await;
     let gid = group["id"].as_str().unwrap();
-    let r = add_member(&app, &token, gid, &format!("devices/{}", old["azureADDeviceId"].as_str().unwrap())).await;
+    let r = add_member(
+        &app,
+        &token,
+        gid,
+        &format!("devices/{}", old["azureADDeviceId"].as_str().unwrap()),
+    )
+    .await;
     assert_eq!(r.status(), 500);
     let members = get(&app, &token, &format!("/v1.0/groups/{gid}/members")).await;
     assert_eq!(members["value"], json!([]), "{members}");
@@ -214,9 +225,13 @@ async fn evaluations_of_one_device_keep_the_newest_inputs(app: TestApp) {
         .await
         .unwrap();
     let now = chrono::DateTime::parse_from_rfc3339(clock["now"].as_str().unwrap()).unwrap();
-    for (round, last) in [("high", "noncompliant"), ("secured", "compliant"), ("high", "noncompliant")]
-        .iter()
-        .enumerate()
+    for (round, last) in [
+        ("high", "noncompliant"),
+        ("secured", "compliant"),
+        ("high", "noncompliant"),
+    ]
+    .iter()
+    .enumerate()
     {
         let (final_level, expected) = *last;
         let other = if final_level == "high" { "secured" } else { "high" };
@@ -265,7 +280,11 @@ async fn evaluations_of_one_device_keep_the_newest_inputs(app: TestApp) {
         // No settle after: what the requests and settles stored is what a client reads.
         let d = get(&app, &token, &format!("/v1.0/deviceManagement/managedDevices/{did}")).await;
         assert_eq!(d["complianceState"], expected, "round {round}: {d}");
-        let level = if final_level == "high" { "highSeverity" } else { "secured" };
+        let level = if final_level == "high" {
+            "highSeverity"
+        } else {
+            "secured"
+        };
         assert_eq!(d["partnerReportedThreatState"], level, "round {round}: {d}");
     }
 }
@@ -324,10 +343,8 @@ impl Client {
     }
 
     fn control(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        self.http.request(
-            method,
-            format!("{}/_emulator/tenants/{}{path}", self.base, self.tenant),
-        )
+        self.http
+            .request(method, format!("{}/_emulator/tenants/{}{path}", self.base, self.tenant))
     }
 
     /// Enrolls `n` iOS devices, those with an even number on iOS 16.0, the others on 17.5.
@@ -340,7 +357,12 @@ impl Client {
                     json!({ "deviceName": format!("d{i:05}"), "operatingSystem": "iOS", "osVersion": os })
                 })
                 .collect();
-            let r = self.control(Method::POST, "/devices").json(&devices).send().await.unwrap();
+            let r = self
+                .control(Method::POST, "/devices")
+                .json(&devices)
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), 201);
             let body: Value = r.json().await.unwrap();
             ids.extend(
@@ -450,7 +472,10 @@ async fn crash_mid_settle(backend: Backend) {
     let before = c.read_log_from(&db.url).await;
 
     let server = start_replica(&db.url, &["--no-worker"], None).await;
-    let c = Client { base: server.base.clone(), ..c };
+    let c = Client {
+        base: server.base.clone(),
+        ..c
+    };
     assert!(
         before < DEVICES,
         "the kill came after every message was sent ({before}): nothing to recover"
@@ -462,11 +487,18 @@ async fn crash_mid_settle(backend: Backend) {
     let mut per_device: std::collections::HashMap<(String, String), usize> = Default::default();
     for m in &outbox {
         *per_device
-            .entry((m["deviceId"].as_str().unwrap().to_string(), m["kind"].as_str().unwrap().to_string()))
+            .entry((
+                m["deviceId"].as_str().unwrap().to_string(),
+                m["kind"].as_str().unwrap().to_string(),
+            ))
             .or_default() += 1;
     }
     let failing: Vec<&String> = ids.iter().step_by(2).collect();
-    assert_eq!(outbox.len(), 2 * failing.len(), "one email and one push per noncompliant device");
+    assert_eq!(
+        outbox.len(),
+        2 * failing.len(),
+        "one email and one push per noncompliant device"
+    );
     for id in &failing {
         for kind in ["email", "push"] {
             assert_eq!(
@@ -576,7 +608,14 @@ async fn ingest_beside_a_busy_worker_never_deadlocks() {
         .os_policy("17.0", json!([{ "actionType": "block", "gracePeriodHours": 0 }]))
         .await;
 
-    let now: Value = c.control(Method::GET, "/clock").send().await.unwrap().json().await.unwrap();
+    let now: Value = c
+        .control(Method::GET, "/clock")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let now = chrono::DateTime::parse_from_rfc3339(now["now"].as_str().unwrap()).unwrap();
     let mut tasks = Vec::new();
     for client in 0..4usize {

@@ -297,7 +297,10 @@ pub async fn check_in_device(
             compliance::evaluate_now(&cx, std::slice::from_mut(&mut device)).await?;
         }
         CheckInOutcome::Removed => {
-            state.store.delete_device(&tenant.id, &device.id, &Effects::none()).await?;
+            state
+                .store
+                .delete_device(&tenant.id, &device.id, &Effects::none())
+                .await?;
         }
     }
     let mut body = device_json(&device, &ctx)?;

@@ -923,10 +923,16 @@ async fn assign(
             parsed.push(a);
         }
     }
-    let p = update_policy(&state, &caller, &id, |_| DeviceScope::All, |p| {
-        p.assignments = parsed.clone();
-        Ok(())
-    })
+    let p = update_policy(
+        &state,
+        &caller,
+        &id,
+        |_| DeviceScope::All,
+        |p| {
+            p.assignments = parsed.clone();
+            Ok(())
+        },
+    )
     .await?;
     let values: Vec<Map<String, Value>> = p.assignments.iter().map(|a| render_assignment(a, &ctx)).collect();
     Ok(collection_response(
@@ -1048,16 +1054,22 @@ async fn create_assignment(
             a.id
         )));
     }
-    let p = update_policy(&state, &caller, &id, |_| DeviceScope::All, |p| {
-        if p.assignments.iter().any(|x| x.id == a.id) {
-            return Err(ApiError::conflict(format!(
-                "The policy is already assigned to this target ('{}').",
-                a.id
-            )));
-        }
-        p.assignments.push(a.clone());
-        Ok(())
-    })
+    let p = update_policy(
+        &state,
+        &caller,
+        &id,
+        |_| DeviceScope::All,
+        |p| {
+            if p.assignments.iter().any(|x| x.id == a.id) {
+                return Err(ApiError::conflict(format!(
+                    "The policy is already assigned to this target ('{}').",
+                    a.id
+                )));
+            }
+            p.assignments.push(a.clone());
+            Ok(())
+        },
+    )
     .await?;
     Ok(graph_json(
         StatusCode::CREATED,
@@ -1079,14 +1091,20 @@ async fn delete_assignment(
     Path((id, aid)): Path<(String, String)>,
     State(state): State<AppState>,
 ) -> ApiResult<StatusCode> {
-    update_policy(&state, &caller, &id, |_| DeviceScope::All, |p| {
-        let before = p.assignments.len();
-        p.assignments.retain(|a| !a.id.eq_ignore_ascii_case(&aid));
-        if p.assignments.len() == before {
-            return Err(assignment_not_found(&aid));
-        }
-        Ok(())
-    })
+    update_policy(
+        &state,
+        &caller,
+        &id,
+        |_| DeviceScope::All,
+        |p| {
+            let before = p.assignments.len();
+            p.assignments.retain(|a| !a.id.eq_ignore_ascii_case(&aid));
+            if p.assignments.len() == before {
+                return Err(assignment_not_found(&aid));
+            }
+            Ok(())
+        },
+    )
     .await?;
     Ok(StatusCode::NO_CONTENT)
 }

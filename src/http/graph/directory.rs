@@ -525,7 +525,11 @@ async fn delete_user(
     State(state): State<AppState>,
 ) -> ApiResult<StatusCode> {
     let user = load_user(&state, &caller.tenant.id, &id).await?;
-    if state.store.delete_user(&caller.tenant.id, &user.id, &Effects::none()).await? {
+    if state
+        .store
+        .delete_user(&caller.tenant.id, &user.id, &Effects::none())
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(directory_not_found(&id))
