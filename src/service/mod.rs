@@ -10,6 +10,7 @@ pub mod connectors;
 pub mod devices;
 pub mod directory;
 pub mod error;
+pub mod identity;
 pub mod partner;
 pub mod policies;
 pub mod rbac;
