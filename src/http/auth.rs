@@ -136,11 +136,11 @@ impl PartnerCaller {
 async fn authenticate(parts: &Parts, state: &AppState) -> Result<(AccessClaims, Tenant, DateTime<Utc>), ApiError> {
     let token = bearer(parts).ok_or_else(|| rejected(TokenRejection::Missing))?;
     let claims = verify_signature(state.app.keys(), token).await.map_err(rejected)?;
-    let tenant = state
-        .store
-        .get_tenant(&claims.tid)
-        .await?
-        .ok_or_else(|| rejected(TokenRejection::UnknownTenant))?;
+    let tenant = match crate::service::tenants::get(&state.app, &claims.tid).await {
+        Ok(t) => t,
+        Err(crate::service::ServiceError::NotFound(_)) => return Err(rejected(TokenRejection::UnknownTenant)),
+        Err(e) => return Err(e.into()),
+    };
     let now = tenant_now(state.app.clock().wall_now(), tenant.clock_offset_us);
     check_lifetime(&claims, now).map_err(rejected)?;
     tracing::Span::current().record("tenant", tenant.id.as_str());
