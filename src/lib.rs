@@ -53,7 +53,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     .await
     .context("opening the database")?;
     store.migrate().await.context("applying migrations")?;
-    let state = AppState::new(store.clone(), clock.clone(), args.server_config());
+    let state = AppState::new(service::App::new(store.clone(), clock.clone()), args.server_config());
     http::ops::metrics_handle();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let tick = std::time::Duration::from_millis(args.worker_tick_ms.max(1));
