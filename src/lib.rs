@@ -21,11 +21,9 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
-use crate::clock::{tenant_now, Clock, SystemClock};
+use crate::clock::SystemClock;
 use crate::config::{DatabaseArgs, ServeArgs, TokenArgs};
 use crate::http::AppState;
-use crate::identity::keys::KeyRing;
-use crate::identity::tokens::{app_claims, sign};
 
 /// Serves `state` on `listener` until `shutdown` completes, then lets in-flight requests finish.
 pub async fn run(
@@ -55,7 +53,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     .await
     .context("opening the database")?;
     store.migrate().await.context("applying migrations")?;
-    let state = AppState::new(store.clone(), clock.clone(), args.server_config());
+    let state = AppState::new(service::App::new(store.clone(), clock.clone()), args.server_config());
     http::ops::metrics_handle();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let tick = std::time::Duration::from_millis(args.worker_tick_ms.max(1));
@@ -102,20 +100,8 @@ pub async fn migrate(args: DatabaseArgs) -> anyhow::Result<()> {
 pub async fn token(args: TokenArgs) -> anyhow::Result<String> {
     let store = store::connect(&args.database.database_url, 2).await?;
     store.migrate().await?;
-    let tenant_id =
-        domain::tenant::parse_guid(&args.tenant).with_context(|| format!("'{}' is not a tenant id", args.tenant))?;
-    let tenant = store
-        .get_tenant(&tenant_id)
-        .await?
-        .with_context(|| format!("tenant {tenant_id} does not exist"))?;
-    let client_id = args.client_id.unwrap_or_else(|| tenant.bootstrap_client_id.clone());
-    let app = store
-        .get_app(&tenant.id, &client_id)
-        .await?
-        .with_context(|| format!("app {client_id} is not registered in tenant {}", tenant.id))?;
-    let keys = KeyRing::new(store.clone(), Arc::new(SystemClock));
-    let now = tenant_now(SystemClock.wall_now(), tenant.clock_offset_us);
-    Ok(sign(&keys, &app_claims(&tenant, &app, now)).await?)
+    let app = service::App::new(store, Arc::new(SystemClock));
+    Ok(service::identity::mint_app_token(&app, &args.tenant, args.client_id).await?)
 }
 
 async fn shutdown_signal() {

@@ -96,8 +96,9 @@ impl FromRequestParts<AppState> for GraphCaller {
                 if !permission.is_granted_by(scopes.split(' ').filter(|s| !s.is_empty())) {
                     return Err(scope_refused());
                 }
-                let allowed =
-                    rbac::user_meets(state.store.as_ref(), &tenant.id, &claims.oid, &claims.wids, requirement).await?;
+                let cause = request_cause(parts);
+                let cx = state.app.cx(&tenant.id, now, &cause);
+                let allowed = rbac::user_meets(&cx, &claims.oid, &claims.wids, requirement).await?;
                 if !allowed {
                     return Err(ApiError::forbidden(
                         "The signed-in user is not authorized to perform this operation: no role assigned to the user allows it.",
@@ -135,11 +136,11 @@ impl PartnerCaller {
 async fn authenticate(parts: &Parts, state: &AppState) -> Result<(AccessClaims, Tenant, DateTime<Utc>), ApiError> {
     let token = bearer(parts).ok_or_else(|| rejected(TokenRejection::Missing))?;
     let claims = verify_signature(state.app.keys(), token).await.map_err(rejected)?;
-    let tenant = state
-        .store
-        .get_tenant(&claims.tid)
-        .await?
-        .ok_or_else(|| rejected(TokenRejection::UnknownTenant))?;
+    let tenant = match crate::service::tenants::get(&state.app, &claims.tid).await {
+        Ok(t) => t,
+        Err(crate::service::ServiceError::NotFound(_)) => return Err(rejected(TokenRejection::UnknownTenant)),
+        Err(e) => return Err(e.into()),
+    };
     let now = tenant_now(state.app.clock().wall_now(), tenant.clock_offset_us);
     check_lifetime(&claims, now).map_err(rejected)?;
     tracing::Span::current().record("tenant", tenant.id.as_str());

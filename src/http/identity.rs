@@ -15,11 +15,9 @@ use uuid::Uuid;
 use super::extract::BaseUrl;
 use super::routes::{Access, RouteTable, Surface};
 use super::AppState;
-use crate::clock::tenant_now;
-use crate::domain::directory::password_matches;
-use crate::domain::permissions::canonical_permission;
-use crate::domain::tenant::{parse_guid, secret_matches, App, AppKind, Tenant};
-use crate::identity::tokens::{app_claims, sign, user_claims, GRAPH_AUDIENCES, TOKEN_LIFETIME_SECS};
+use crate::domain::tenant::Tenant;
+use crate::identity::tokens::{GRAPH_AUDIENCES, TOKEN_LIFETIME_SECS};
+use crate::service::identity::{self, PasswordGrant, TokenError};
 
 pub fn routes() -> RouteTable {
     let mut t = RouteTable::new(Surface::Identity);
@@ -94,14 +92,18 @@ impl IntoResponse for EntraError {
     }
 }
 
+/// The tenant in the path: Entra's refusal when there is none.
 async fn find_tenant(state: &AppState, tenant: &str) -> Result<Tenant, Response> {
-    let Some(id) = parse_guid(tenant) else {
-        return Err(EntraError::tenant_not_found(tenant).into_response());
-    };
-    match state.store.get_tenant(&id).await {
-        Ok(Some(t)) => Ok(t),
-        Ok(None) => Err(EntraError::tenant_not_found(tenant).into_response()),
-        Err(e) => Err(super::error::ApiError::from(e).into_response()),
+    identity::find_tenant(&state.app, tenant)
+        .await
+        .map_err(|e| not_a_tenant(e, tenant))
+}
+
+/// A failed tenant lookup: Entra's "tenant not found", or a 5xx in Graph's envelope.
+fn not_a_tenant(e: TokenError, tenant: &str) -> Response {
+    match e {
+        TokenError::UnknownTenant => EntraError::tenant_not_found(tenant).into_response(),
+        e => super::error::ApiError::internal(e).into_response(),
     }
 }
 
@@ -187,48 +189,10 @@ async fn issue(state: &AppState, tenant: &Tenant, headers: &HeaderMap, body: &[u
             ),
         )
     })?;
-    let app = state
-        .store
-        .get_app(&tenant.id, &client_id)
+    let secret = form.get("client_secret").cloned().or_else(|| basic.map(|b| b.1));
+    let access_token = identity::client_credentials(&state.app, tenant, &client_id, secret.as_deref(), audience)
         .await
-        .map_err(|e| internal(&e))?
-        .ok_or_else(|| {
-            EntraError::new(
-                StatusCode::BAD_REQUEST,
-                "unauthorized_client",
-                700016,
-                format!(
-                    "Application with identifier '{client_id}' was not found in the directory '{}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.",
-                    tenant.id
-                ),
-            )
-        })?;
-    let secret = form
-        .get("client_secret")
-        .cloned()
-        .or_else(|| basic.map(|b| b.1))
-        .ok_or_else(|| {
-            EntraError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_client",
-                7000218,
-                "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
-            )
-        })?;
-    if !secret_matches(&secret, &app.secret_hash) {
-        return Err(EntraError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            7000215,
-            format!(
-                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
-            ),
-        ));
-    }
-    let now = tenant_now(state.app.clock().wall_now(), tenant.clock_offset_us);
-    let mut claims = app_claims(tenant, &app, now);
-    claims.aud = audience.trim_end_matches('/').to_string();
-    let access_token = sign(state.app.keys(), &claims).await.map_err(|e| internal(&e))?;
+        .map_err(|e| entra(e, tenant, &client_id, scope, ""))?;
     Ok(token_response(json!({
         "token_type": "Bearer",
         "expires_in": TOKEN_LIFETIME_SECS,
@@ -245,64 +209,8 @@ fn token_response(body: serde_json::Value) -> Response {
     response
 }
 
-/// OpenID Connect scopes a client may ask for beside resource scopes; they grant no Graph access.
-const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
-
-/// The delegated Graph permissions a `scope` parameter asks for: `https://graph.microsoft.com/X`
-/// or a bare `X` (Graph is the default resource); `/.default` asks for the app's configured
-/// permissions.
-fn requested_scopes(scope: &str, app: &App) -> Result<Vec<String>, EntraError> {
-    let mut out: Vec<String> = Vec::new();
-    let push = |p: &str, out: &mut Vec<String>| {
-        if !out.iter().any(|q| q == p) {
-            out.push(p.to_string());
-        }
-    };
-    for item in scope.split(' ').filter(|s| !s.is_empty()) {
-        if OIDC_SCOPES.iter().any(|o| o.eq_ignore_ascii_case(item)) {
-            continue;
-        }
-        let name = GRAPH_AUDIENCES
-            .iter()
-            .find_map(|a| {
-                let a = a.trim_end_matches('/');
-                item.get(..a.len())
-                    .filter(|p| p.eq_ignore_ascii_case(a))
-                    .and_then(|_| item[a.len()..].strip_prefix('/'))
-            })
-            .unwrap_or(item);
-        if name == ".default" {
-            for p in &app.permissions {
-                push(p, &mut out);
-            }
-            continue;
-        }
-        let canonical = canonical_permission(name).ok_or_else(|| {
-            EntraError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_scope",
-                70011,
-                format!(
-                    "The provided value for the input parameter 'scope' is not valid. The scope '{item}' is not valid."
-                ),
-            )
-        })?;
-        push(canonical, &mut out);
-    }
-    if out.is_empty() {
-        return Err(EntraError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_scope",
-            70011,
-            format!("The provided value for the input parameter 'scope' is not valid. The scope '{scope}' does not name a Microsoft Graph permission."),
-        ));
-    }
-    Ok(out)
-}
-
 /// Resource-owner password credentials: a directory user signs in through a registered app
-/// (a public client, or a confidential one presenting its secret) and gets a delegated token
-/// whose `scp` lists the permissions asked for and whose `wids` lists the user's directory roles.
+/// (a public client, or a confidential one presenting its secret).
 async fn password_grant(
     state: &AppState,
     tenant: &Tenant,
@@ -318,83 +226,17 @@ async fn password_grant(
     let scope = form.get("scope").ok_or_else(|| EntraError::missing("scope"))?;
     let username = form.get("username").ok_or_else(|| EntraError::missing("username"))?;
     let password = form.get("password").ok_or_else(|| EntraError::missing("password"))?;
-    let app = state
-        .store
-        .get_app(&tenant.id, &client_id)
-        .await
-        .map_err(|e| internal(&e))?
-        .filter(|a| a.kind == AppKind::Graph)
-        .ok_or_else(|| {
-            EntraError::new(
-                StatusCode::BAD_REQUEST,
-                "unauthorized_client",
-                700016,
-                format!(
-                    "Application with identifier '{client_id}' was not found in the directory '{}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.",
-                    tenant.id
-                ),
-            )
-        })?;
-    // A confidential client authenticates; a public client sends no secret.
     let secret = form.get("client_secret").cloned().or_else(|| basic.map(|b| b.1));
-    if let Some(secret) = &secret {
-        if !secret_matches(secret, &app.secret_hash) {
-            return Err(EntraError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_client",
-                7000215,
-                format!(
-                    "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
-                ),
-            ));
-        }
-    }
-    let scopes = requested_scopes(scope, &app)?;
-    let user = state
-        .store
-        .find_user_by_upn(&tenant.id, username.trim())
+    let grant = PasswordGrant {
+        client_id: &client_id,
+        client_secret: secret.as_deref(),
+        scope,
+        username,
+        password,
+    };
+    let (access_token, scopes) = identity::password(&state.app, tenant, grant)
         .await
-        .map_err(|e| internal(&e))?
-        .ok_or_else(|| {
-            EntraError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_grant",
-                50034,
-                format!(
-                    "The user account {} does not exist in the {} directory. To sign into this application, the account must be added to the directory.",
-                    username.trim(),
-                    tenant.id
-                ),
-            )
-        })?;
-    let password_ok = user
-        .password_hash
-        .as_deref()
-        .is_some_and(|h| password_matches(password, h));
-    if !password_ok {
-        return Err(EntraError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_grant",
-            50126,
-            "Error validating credentials due to invalid username or password.",
-        ));
-    }
-    if !user.account_enabled {
-        return Err(EntraError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_grant",
-            50057,
-            "The user account is disabled.",
-        ));
-    }
-    let roles = state
-        .store
-        .directory_roles(&tenant.id, &user.id)
-        .await
-        .map_err(|e| internal(&e))?;
-    let now = tenant_now(state.app.clock().wall_now(), tenant.clock_offset_us);
-    let claims = user_claims(tenant, &app, &user, &scopes, &roles, secret.is_some(), now);
-    let access_token = sign(state.app.keys(), &claims).await.map_err(|e| internal(&e))?;
+        .map_err(|e| entra(e, tenant, &client_id, scope, username))?;
     Ok(token_response(json!({
         "token_type": "Bearer",
         "scope": scopes
@@ -408,23 +250,85 @@ async fn password_grant(
     })))
 }
 
-fn internal(e: &dyn std::fmt::Display) -> EntraError {
-    tracing::error!(error = %e, "token endpoint failed");
-    EntraError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "server_error",
-        50000,
-        "There was an error issuing a token.",
-    )
+/// A refused token request in Entra's words, with the request's own values quoted.
+fn entra(e: TokenError, tenant: &Tenant, client_id: &str, scope: &str, username: &str) -> EntraError {
+    match e {
+        TokenError::UnknownTenant => EntraError::tenant_not_found(&tenant.id),
+        TokenError::UnknownApp => EntraError::new(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            700016,
+            format!(
+                "Application with identifier '{client_id}' was not found in the directory '{}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.",
+                tenant.id
+            ),
+        ),
+        TokenError::MissingSecret => EntraError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000218,
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+        ),
+        TokenError::BadSecret => EntraError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000215,
+            format!(
+                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
+            ),
+        ),
+        TokenError::InvalidScope(item) => EntraError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            70011,
+            format!(
+                "The provided value for the input parameter 'scope' is not valid. The scope '{item}' is not valid."
+            ),
+        ),
+        TokenError::NoGraphScope => EntraError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            70011,
+            format!("The provided value for the input parameter 'scope' is not valid. The scope '{scope}' does not name a Microsoft Graph permission."),
+        ),
+        TokenError::UnknownUser => EntraError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            50034,
+            format!(
+                "The user account {} does not exist in the {} directory. To sign into this application, the account must be added to the directory.",
+                username.trim(),
+                tenant.id
+            ),
+        ),
+        TokenError::BadPassword => EntraError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            50126,
+            "Error validating credentials due to invalid username or password.",
+        ),
+        TokenError::UserDisabled => EntraError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            50057,
+            "The user account is disabled.",
+        ),
+        e @ (TokenError::Store(_) | TokenError::Keys(_)) => {
+            tracing::error!(error = %e, "token endpoint failed");
+            EntraError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                50000,
+                "There was an error issuing a token.",
+            )
+        }
+    }
 }
 
 async fn keys(State(state): State<AppState>, Path(tenant): Path<String>) -> Response {
-    if let Err(r) = find_tenant(&state, &tenant).await {
-        return r;
-    }
-    match state.app.keys().jwks().await {
+    match identity::jwks(&state.app, &tenant).await {
         Ok(keys) => Json(json!({ "keys": keys })).into_response(),
-        Err(e) => super::error::ApiError::from(e).into_response(),
+        Err(e) => not_a_tenant(e, &tenant),
     }
 }
 

@@ -22,9 +22,7 @@ use axum::Router;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::clock::Clock;
 use crate::config::ServerConfig;
-use crate::store::Store;
 use error::ApiError;
 use routes::RouteInfo;
 
@@ -33,16 +31,12 @@ pub struct AppState {
     /// The use cases; handlers call one of them per request.
     pub app: crate::service::App,
     pub config: Arc<ServerConfig>,
-    /// Transitional: handlers still calling the store directly. Goes once every handler calls
-    /// a service.
-    pub store: Arc<dyn Store>,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: ServerConfig) -> Self {
+    pub fn new(app: crate::service::App, config: ServerConfig) -> Self {
         AppState {
-            app: crate::service::App::new(store.clone(), clock),
-            store,
+            app,
             config: Arc::new(config),
         }
     }

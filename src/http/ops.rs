@@ -12,6 +12,7 @@ use serde_json::json;
 use super::error::ApiError;
 use super::routes::{Access, RouteTable, Surface};
 use super::AppState;
+use crate::service::identity;
 
 /// The OpenAPI document of every surface, as committed.
 pub const OPENAPI_YAML: &str = include_str!("../../openapi.yaml");
@@ -57,8 +58,8 @@ async fn healthz() -> Json<serde_json::Value> {
 }
 
 async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    match state.store.ready().await {
-        Ok(true) => Ok(Json(json!({ "status": "ready", "database": state.store.backend() }))),
+    match identity::ready(&state.app).await {
+        Ok(true) => Ok(Json(json!({ "status": "ready", "database": state.app.backend() }))),
         Ok(false) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "serviceNotAvailable",
@@ -76,9 +77,9 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>
 }
 
 async fn prometheus(State(state): State<AppState>) -> Response {
-    let stats = state.store.pool_stats();
-    metrics::gauge!("db_pool_connections", "backend" => state.store.backend()).set(stats.size as f64);
-    metrics::gauge!("db_pool_idle_connections", "backend" => state.store.backend()).set(stats.idle as f64);
+    let stats = identity::pool_stats(&state.app);
+    metrics::gauge!("db_pool_connections", "backend" => state.app.backend()).set(stats.size as f64);
+    metrics::gauge!("db_pool_idle_connections", "backend" => state.app.backend()).set(stats.idle as f64);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         metrics_handle().render(),

@@ -3,8 +3,6 @@
 //! the devices a partner may see and iOS app sync. The token names the tenant and the
 //! connector; paths carry neither.
 
-use std::collections::HashMap;
-
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -19,12 +17,12 @@ use super::extract::{decode, BaseUrl, JsonBody, OData};
 use super::paging::{list_query, next_link, page_request};
 use super::routes::{Access, RouteTable, Surface};
 use super::AppState;
-use crate::domain::device::{ManagedDevice, OwnerType, Platform, PLATFORMS};
-use crate::domain::mtd::{decide, is_unresponsive, Connector, Outcome, ReportItem, ReportTarget, Reported};
-use crate::domain::tenant::parse_guid;
+use crate::domain::device::ManagedDevice;
+use crate::domain::mtd::{Outcome, ReportItem, Reported};
+use crate::service;
 use crate::service::clock::rfc3339;
-use crate::service::compliance;
-use crate::store::{DeviceScope, Effects, ListScope};
+use crate::service::partner::AppSync;
+use crate::store::ListScope;
 
 pub fn routes() -> RouteTable {
     let mut t = RouteTable::new(Surface::Partner);
@@ -56,38 +54,6 @@ pub fn routes() -> RouteTable {
 pub const MAX_REPORTS_PER_CALL: usize = 1000;
 const DEVICE_PAGE: u64 = 1000;
 
-fn fresh_connector(caller: &PartnerCaller) -> Connector {
-    Connector {
-        tenant_id: caller.tenant.id.clone(),
-        id: caller.connector_id.clone(),
-        properties: Map::new(),
-        partner_metadata: Map::new(),
-        set_up: true,
-        deprovisioned: false,
-        error_code: 0,
-        last_heartbeat_at: Some(caller.now),
-        created_at: caller.now,
-        revision: 0,
-    }
-}
-
-/// The connector, which must be set up and not deprovisioned for anything but a heartbeat.
-async fn usable_connector(state: &AppState, caller: &PartnerCaller) -> ApiResult<Connector> {
-    let connector = state
-        .store
-        .get_connector(&caller.tenant.id, &caller.connector_id)
-        .await?;
-    match connector {
-        Some(c) if c.deprovisioned => Err(ApiError::conflict(
-            "The connector is deprovisioned (partnerState 'unavailable'): send a heartbeat to provision it again.",
-        )),
-        Some(c) if c.set_up => Ok(c),
-        _ => Err(ApiError::conflict(
-            "The connector is not set up (partnerState 'notSetUp'): the partner must send a heartbeat first.",
-        )),
-    }
-}
-
 /// `POST /partner/v1/connector/heartbeat`: the partner is alive. Provisions the connector on
 /// the first heartbeat, and brings an unresponsive or deprovisioned one back.
 async fn heartbeat(
@@ -98,23 +64,7 @@ async fn heartbeat(
     if !(body.is_null() || body.as_object().is_some_and(Map::is_empty)) {
         return Err(ApiError::bad_request("A heartbeat carries no body."));
     }
-    let fresh = fresh_connector(&caller);
-    // A connector whose data did not count (new, deprovisioned or unresponsive) counts again:
-    // the devices it covers are re-evaluated. The store refreshes the threat states of a
-    // connector provisioned again in the same change.
-    let now = caller.now;
-    let counted = move |c: &Connector| c.set_up && !c.deprovisioned && !is_unresponsive(&c.status(), now);
-    let fx_if = |before: Option<&Connector>| -> Effects {
-        if before.is_some_and(counted) {
-            return Effects::none();
-        }
-        let after = before.cloned().unwrap_or_else(|| fresh.clone());
-        Effects {
-            enqueue: compliance::connectors_scope(&[&after]).into_iter().collect(),
-            events: Vec::new(),
-        }
-    };
-    state.store.record_heartbeat(&fresh, caller.now, &fx_if).await?;
+    service::partner::heartbeat(&caller.cx(&state.app), &caller.connector_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -215,38 +165,15 @@ async fn update_metadata(
             updates.insert(name.into(), v.into());
         }
     }
-    loop {
-        let mut c = usable_connector(&state, &caller).await?;
-        c.partner_metadata.extend(updates.clone());
-        if let Some(code) = req.error_code {
-            c.error_code = code;
-        }
-        // Minimum OS versions take part in evaluation.
-        let fx = Effects {
-            enqueue: compliance::connectors_scope(&[&c]).into_iter().collect(),
-            events: Vec::new(),
-        };
-        if state.store.update_connector(&c, &fx).await? {
-            return Ok(StatusCode::NO_CONTENT);
-        }
-    }
+    service::partner::update_metadata(&caller.cx(&state.app), &caller.connector_id, updates, req.error_code).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `DELETE /partner/v1/connector`: deprovision. The connector becomes `unavailable` and its data
 /// stops counting until the next heartbeat.
 async fn deprovision(caller: PartnerCaller, State(state): State<AppState>) -> ApiResult<StatusCode> {
-    loop {
-        let mut c = usable_connector(&state, &caller).await?;
-        c.deprovisioned = true;
-        // The store stops counting its reports in the same change.
-        let fx = Effects {
-            enqueue: compliance::connectors_scope(&[&c]).into_iter().collect(),
-            events: Vec::new(),
-        };
-        if state.store.update_connector(&c, &fx).await? {
-            return Ok(StatusCode::NO_CONTENT);
-        }
-    }
+    service::partner::deprovision(&caller.cx(&state.app), &caller.connector_id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 fn parse_item(raw: &Value, now: DateTime<Utc>) -> ReportItem {
@@ -320,44 +247,9 @@ async fn report_threat_states(
             "Send 1 to {MAX_REPORTS_PER_CALL} reports per call."
         )));
     }
-    let connector = usable_connector(&state, &caller).await?;
     let parsed: Vec<ReportItem> = items.iter().map(|raw| parse_item(raw, caller.now)).collect();
-    let mut keys: Vec<String> = parsed
-        .iter()
-        .filter(|i| i.reported.is_ok())
-        .map(|i| i.device_key.clone())
-        .collect();
-    keys.sort();
-    keys.dedup();
-    let rows = state
-        .store
-        .report_targets(&caller.tenant.id, &connector.id, &keys)
-        .await?;
-    let mut targets: HashMap<String, ReportTarget> = HashMap::with_capacity(rows.len() * 2);
-    for row in rows {
-        let Some(platform) = Platform::parse(&row.platform) else {
-            continue;
-        };
-        let target = ReportTarget {
-            device_id: row.device_id.clone(),
-            platform,
-            stored_at: row.stored_at,
-        };
-        targets.insert(row.azure_ad_device_id.clone(), target.clone());
-        targets.insert(row.device_id, target);
-    }
-    let (outcomes, accepted) = decide(&parsed, &targets, connector.toggles());
-    // Each reported device's compliance is up to date before the partner hears back: queued
-    // with the reports, then evaluated at once.
-    let mut reported: Vec<String> = accepted.iter().map(|a| a.device_id.clone()).collect();
-    reported.sort();
-    reported.dedup();
-    let fx = Effects::enqueue(DeviceScope::Devices(reported.clone()));
-    state
-        .store
-        .apply_reports(&caller.tenant.id, &connector.id, &accepted, caller.now, &fx)
-        .await?;
-    compliance::reevaluate_device(&caller.cx(&state.app), &reported).await?;
+    let outcomes =
+        service::partner::report_threat_states(&caller.cx(&state.app), &caller.connector_id, &parsed).await?;
     let mut counts = [0u64; 3];
     let value: Vec<Value> = parsed
         .iter()
@@ -412,20 +304,11 @@ async fn list_devices(
             "Only $filter, $top, $count and $skiptoken apply to partner devices.",
         ));
     }
-    let connector = usable_connector(&state, &caller).await?;
-    let toggles = connector.toggles();
-    let platforms: Vec<Platform> = PLATFORMS.iter().filter(|p| toggles.covers(**p)).copied().collect();
     let page = page_request(&q, DEVICE_PAGE, DEVICE_PAGE)?;
-    if platforms.is_empty() {
+    let query = list_query(&q, &page, ListScope::All, q.count);
+    let Some(rows) = service::partner::list_devices(&caller.cx(&state.app), &caller.connector_id, query).await? else {
         return Ok(Json(json!({ "value": [] })).into_response());
-    }
-    let rows = state
-        .store
-        .list_devices(
-            &caller.tenant.id,
-            &list_query(&q, &page, ListScope::PartnerDevices(platforms), q.count),
-        )
-        .await?;
+    };
     let shown = rows.items.len().min(page.size as usize);
     let mut body = Map::new();
     if let Some(total) = rows.total {
@@ -456,34 +339,10 @@ async fn device_apps(
     Path(id): Path<String>,
     State(state): State<AppState>,
 ) -> ApiResult<Json<Value>> {
-    let connector = usable_connector(&state, &caller).await?;
-    let not_found = || {
-        ApiError::not_found(format!(
-            "The device '{id}' does not exist or is not on a platform the connector takes data for."
-        ))
-    };
-    let key = parse_guid(&id).ok_or_else(not_found)?;
-    let device = match state.store.get_device(&caller.tenant.id, &key).await? {
-        Some(d) => Some(d),
-        None => state.store.find_device_by_entra_id(&caller.tenant.id, &key).await?,
-    };
-    let device = device
-        .filter(|d| connector.toggles().covers(d.platform))
-        .ok_or_else(not_found)?;
-    if device.platform != Platform::Ios {
-        return Err(ApiError::bad_request("App Sync covers iOS/iPadOS devices only."));
-    }
-    if !connector.flag("allowPartnerToCollectIOSApplicationMetadata") {
-        return Err(ApiError::forbidden(
-            "App Sync for iOS devices is not enabled on this connector.",
-        ));
-    }
-    let all = device.owner_type == OwnerType::Company
-        || connector.flag("allowPartnerToCollectIOSPersonalApplicationMetadata");
-    let apps = state.store.device_apps(&caller.tenant.id, &device.id).await?;
+    let AppSync { device, apps } =
+        service::partner::device_apps(&caller.cx(&state.app), &caller.connector_id, &id).await?;
     let value: Vec<Value> = apps
         .iter()
-        .filter(|a| all || a.managed)
         .map(|a| {
             json!({
                 "bundleId": a.bundle_id,

@@ -533,25 +533,6 @@ pub async fn evaluate_now(cx: &Ctx<'_>, devices: &mut [crate::domain::device::Ma
     Ok(())
 }
 
-/// Marks the devices in scope for re-evaluation, as a change of its own. Transitional: a
-/// change passes the scope in its `Effects` instead, to commit with it.
-pub async fn mark(store: &dyn Store, tenant_id: &str, scope: &DeviceScope) -> Result<u64, StoreError> {
-    store.enqueue(tenant_id, scope).await?;
-    Ok(0)
-}
-
-/// Transitional, like `mark`: the devices on the platforms the connectors take data for.
-pub async fn mark_for_connectors(
-    store: &dyn Store,
-    tenant_id: &str,
-    connectors: &[&Connector],
-) -> Result<u64, StoreError> {
-    match connectors_scope(connectors) {
-        Some(scope) => mark(store, tenant_id, &scope).await,
-        None => Ok(0),
-    }
-}
-
 /// The devices a change of these connectors (before and after it) can reach: those on the
 /// platforms their toggles cover. None when they cover none.
 pub fn connectors_scope(connectors: &[&Connector]) -> Option<DeviceScope> {

@@ -4,8 +4,11 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use crate::domain::device::{ManagedDevice, OwnerType, Platform};
+use super::{compliance, Ctx, ServiceError, ServiceResult};
+use crate::domain::device::{record_pending_action, DeviceApp, ManagedDevice, OwnerType, Platform};
 use crate::domain::directory::User;
+use crate::domain::tenant::parse_guid;
+use crate::store::{DetectedApp, DeviceScope, Effects, ListPage, ListQuery, PolicyStateRow, StoreError};
 
 /// What the control plane was asked to enroll, already validated.
 #[derive(Debug, Clone, Default)]
@@ -158,25 +161,6 @@ impl RemoteAction {
     }
 }
 
-/// Records a pending device action in the device's properties as Intune shows it: one
-/// `deviceActionResults` entry per action name, the latest.
-pub fn record_pending_action(properties: &mut Map<String, Value>, name: &str, now: DateTime<Utc>) {
-    let stamp = crate::service::clock::rfc3339(now);
-    let entry = json!({
-        "actionName": name,
-        "actionState": "pending",
-        "startDateTime": stamp,
-        "lastUpdatedDateTime": stamp,
-    });
-    let results = properties
-        .entry("deviceActionResults")
-        .or_insert_with(|| Value::Array(Vec::new()));
-    if let Value::Array(items) = results {
-        items.retain(|r| r.get("actionName").and_then(Value::as_str) != Some(name));
-        items.push(entry);
-    }
-}
-
 /// Records an issued remote action: its pending result, and for retire and wipe the pending
 /// management state.
 pub fn issue(device: &mut ManagedDevice, action: RemoteAction, now: DateTime<Utc>) {
@@ -200,7 +184,7 @@ pub fn check_in(device: &mut ManagedDevice, os_version: Option<String>, now: Dat
         device.os_version = v;
     }
     device.last_sync_at = now;
-    let stamp = crate::service::clock::rfc3339(now);
+    let stamp = crate::domain::time::rfc3339(now);
     let mut removed = false;
     if let Some(Value::Array(items)) = device.properties.get_mut("deviceActionResults") {
         for r in items.iter_mut() {
@@ -216,6 +200,275 @@ pub fn check_in(device: &mut ManagedDevice, os_version: Option<String>, now: Dat
     } else {
         CheckInOutcome::StillManaged
     }
+}
+
+// ---- use cases ----
+
+fn missing_managed_device(id: &str) -> ServiceError {
+    ServiceError::not_found(format!("The managed device '{id}' does not exist."))
+}
+
+/// The device with this id, if the id is a GUID and the device is in the tenant.
+async fn find(cx: &Ctx<'_>, id: &str) -> ServiceResult<Option<ManagedDevice>> {
+    match parse_guid(id) {
+        Some(key) => Ok(cx.store().get_device(cx.tenant_id, &key).await?),
+        None => Ok(None),
+    }
+}
+
+/// A managed device of the tenant (Graph's `managedDevices/{id}`).
+pub async fn get(cx: &Ctx<'_>, id: &str) -> ServiceResult<ManagedDevice> {
+    find(cx, id).await?.ok_or_else(|| missing_managed_device(id))
+}
+
+/// The id of the user `user_key` names (an object id or a user principal name), `None` when
+/// the tenant has no such user.
+pub async fn user_id(cx: &Ctx<'_>, user_key: &str) -> ServiceResult<Option<String>> {
+    let store = cx.store();
+    let user = match parse_guid(user_key) {
+        Some(id) => store.get_user(cx.tenant_id, &id).await?,
+        None => store.find_user_by_upn(cx.tenant_id, user_key).await?,
+    };
+    Ok(user.map(|u| u.id))
+}
+
+/// A page of the tenant's managed devices.
+pub async fn list(cx: &Ctx<'_>, query: &ListQuery) -> ServiceResult<ListPage<ManagedDevice>> {
+    Ok(cx.store().list_devices(cx.tenant_id, query).await?)
+}
+
+/// A page of the managed devices of the user `user_key` names; `query` builds the store query
+/// for the user's id. `None` when the tenant has no such user.
+pub async fn list_of_user<E>(
+    cx: &Ctx<'_>,
+    user_key: &str,
+    query: impl FnOnce(&str) -> Result<ListQuery, E>,
+) -> Result<Option<ListPage<ManagedDevice>>, E>
+where
+    E: From<ServiceError>,
+{
+    let Some(user_id) = user_id(cx, user_key).await? else {
+        return Ok(None);
+    };
+    let query = query(&user_id)?;
+    Ok(Some(list(cx, &query).await?))
+}
+
+/// A managed device of the user `user_key` names; `None` when the tenant has no such user.
+pub async fn get_of_user(cx: &Ctx<'_>, user_key: &str, id: &str) -> ServiceResult<Option<ManagedDevice>> {
+    let Some(user_id) = user_id(cx, user_key).await? else {
+        return Ok(None);
+    };
+    let device = get(cx, id).await?;
+    if device.user_id.as_deref() != Some(user_id.as_str()) {
+        return Err(missing_managed_device(id));
+    }
+    Ok(Some(device))
+}
+
+/// Applies an admin's validated PATCH: `owner` (a column, since compliance and app visibility
+/// depend on it) and the other properties.
+pub async fn update(
+    cx: &Ctx<'_>,
+    id: &str,
+    owner: Option<OwnerType>,
+    properties: Map<String, Value>,
+) -> ServiceResult<()> {
+    let mut device = get(cx, id).await?;
+    if let Some(o) = owner {
+        device.owner_type = o;
+    }
+    crate::schema::merge_patch(&mut device.properties, properties);
+    device
+        .properties
+        .insert("ownerType".into(), device.owner_type.as_str().into());
+    cx.store().update_device(&device, &Effects::none()).await?;
+    Ok(())
+}
+
+/// Removes the device from Intune.
+pub async fn delete(cx: &Ctx<'_>, id: &str) -> ServiceResult<()> {
+    let device = get(cx, id).await?;
+    cx.store()
+        .delete_device(cx.tenant_id, &device.id, &Effects::none())
+        .await?;
+    Ok(())
+}
+
+/// Issues a remote action: pending until the device checks in.
+pub async fn act(cx: &Ctx<'_>, id: &str, action: RemoteAction) -> ServiceResult<()> {
+    let mut device = get(cx, id).await?;
+    issue(&mut device, action, cx.now);
+    cx.store().update_device(&device, &Effects::none()).await?;
+    Ok(())
+}
+
+fn missing_detected_app(id: &str) -> ServiceError {
+    ServiceError::not_found(format!("The detected app '{id}' does not exist."))
+}
+
+/// A page of the tenant's detected apps.
+pub async fn list_detected_apps(cx: &Ctx<'_>, query: &ListQuery) -> ServiceResult<ListPage<DetectedApp>> {
+    Ok(cx.store().list_detected_apps(cx.tenant_id, query).await?)
+}
+
+pub async fn detected_app(cx: &Ctx<'_>, id: &str) -> ServiceResult<DetectedApp> {
+    cx.store()
+        .get_detected_app(cx.tenant_id, id)
+        .await?
+        .ok_or_else(|| missing_detected_app(id))
+}
+
+/// A page of the managed devices that have the detected app.
+pub async fn devices_with_app(cx: &Ctx<'_>, app_id: &str, query: &ListQuery) -> ServiceResult<ListPage<ManagedDevice>> {
+    detected_app(cx, app_id).await?;
+    Ok(cx.store().devices_with_app(cx.tenant_id, app_id, query).await?)
+}
+
+/// The detected apps of one managed device.
+pub async fn detected_apps_of_device(cx: &Ctx<'_>, id: &str) -> ServiceResult<Vec<DetectedApp>> {
+    let device = get(cx, id).await?;
+    Ok(cx.store().detected_apps_of_device(cx.tenant_id, &device.id).await?)
+}
+
+// ---- the control plane's simulated devices ----
+
+fn missing_device(id: &str) -> ServiceError {
+    ServiceError::not_found(format!("The device '{id}' does not exist."))
+}
+
+async fn simulated(cx: &Ctx<'_>, id: &str) -> ServiceResult<ManagedDevice> {
+    find(cx, id).await?.ok_or_else(|| missing_device(id))
+}
+
+/// How an enrollment names the device's primary user.
+#[derive(Debug, Clone)]
+pub enum UserKey {
+    Id(String),
+    UserPrincipalName(String),
+}
+
+/// One device of an enrollment call, already validated; `index` is its place in a call of
+/// several (messages name it), `None` for a call of one.
+#[derive(Debug, Clone)]
+pub struct EnrollRequest {
+    pub index: Option<usize>,
+    pub enrollment: Enrollment,
+    pub user: Option<UserKey>,
+}
+
+fn invalid_at(index: Option<usize>, message: &str) -> ServiceError {
+    match index {
+        Some(i) => ServiceError::invalid(format!("Device {i}: {message}")),
+        None => ServiceError::invalid(message),
+    }
+}
+
+/// Enrolls the devices, all or none, and evaluates their compliance: the answer shows it.
+pub async fn enroll_devices(cx: &Ctx<'_>, requests: Vec<EnrollRequest>) -> ServiceResult<Vec<ManagedDevice>> {
+    let store = cx.store();
+    let mut devices = Vec::with_capacity(requests.len());
+    let mut seen = std::collections::HashSet::new();
+    for r in requests {
+        let user = match &r.user {
+            None => None,
+            Some(key) => {
+                let user = match key {
+                    UserKey::Id(id) => match parse_guid(id) {
+                        Some(id) => store.get_user(cx.tenant_id, &id).await?,
+                        None => None,
+                    },
+                    UserKey::UserPrincipalName(upn) => store.find_user_by_upn(cx.tenant_id, upn).await?,
+                };
+                Some(user.ok_or_else(|| invalid_at(r.index, "the primary user does not exist in the tenant."))?)
+            }
+        };
+        let device = enroll(cx.tenant_id, r.enrollment, user.as_ref(), cx.now);
+        if !seen.insert(device.id.clone()) || !seen.insert(device.azure_ad_device_id.clone()) {
+            return Err(invalid_at(
+                r.index,
+                "its id or azureADDeviceId repeats another device of the call.",
+            ));
+        }
+        devices.push(device);
+    }
+    // Queued with the enrolment, then evaluated at once: if the evaluation fails, the worker
+    // evaluates them.
+    let fx = Effects::enqueue(DeviceScope::Devices(devices.iter().map(|d| d.id.clone()).collect()));
+    match store.insert_devices(cx.tenant_id, &devices, &fx).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => {
+            return Err(ServiceError::conflict(
+                "A device with this id or azureADDeviceId is already enrolled.",
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    compliance::evaluate_now(cx, &mut devices).await?;
+    Ok(devices)
+}
+
+/// The device checks in: reports its OS version, syncs and carries out its pending actions.
+/// Returns the device as it is after (with its compliance evaluated, if still managed).
+pub async fn check_in_device(
+    cx: &Ctx<'_>,
+    id: &str,
+    os_version: Option<String>,
+) -> ServiceResult<(ManagedDevice, CheckInOutcome)> {
+    let mut device = simulated(cx, id).await?;
+    let outcome = check_in(&mut device, os_version, cx.now);
+    match outcome {
+        CheckInOutcome::StillManaged => {
+            // Queued with the check-in, then evaluated at once.
+            let fx = Effects::enqueue(DeviceScope::Devices(vec![device.id.clone()]));
+            cx.store().update_device(&device, &fx).await?;
+            compliance::evaluate_now(cx, std::slice::from_mut(&mut device)).await?;
+        }
+        CheckInOutcome::Removed => {
+            cx.store()
+                .delete_device(cx.tenant_id, &device.id, &Effects::none())
+                .await?;
+        }
+    }
+    Ok((device, outcome))
+}
+
+/// Replaces the device's app inventory.
+pub async fn set_apps(cx: &Ctx<'_>, id: &str, apps: &[DeviceApp]) -> ServiceResult<()> {
+    let device = simulated(cx, id).await?;
+    if !cx.store().set_device_apps(cx.tenant_id, &device.id, apps).await? {
+        return Err(missing_device(id));
+    }
+    Ok(())
+}
+
+/// The device's app inventory as it reported it (managed or not).
+pub async fn apps(cx: &Ctx<'_>, id: &str) -> ServiceResult<Vec<DeviceApp>> {
+    let device = simulated(cx, id).await?;
+    Ok(cx.store().device_apps(cx.tenant_id, &device.id).await?)
+}
+
+/// The device's evaluation at the tenant's now, step by step (`trace`), and what is stored for
+/// it (they agree unless something changed without re-evaluation).
+pub struct Explained {
+    pub trace: Value,
+    pub stored: Vec<PolicyStateRow>,
+}
+
+pub async fn explain(cx: &Ctx<'_>, id: &str) -> ServiceResult<Explained> {
+    let device = simulated(cx, id).await?;
+    let store = cx.store();
+    let ctx = compliance::load_context(store, cx.tenant_id, cx.now).await?;
+    let input = store
+        .evaluation_inputs(cx.tenant_id, std::slice::from_ref(&device.id))
+        .await?
+        .pop()
+        .ok_or_else(|| missing_device(id))?;
+    let stored = store.policy_states_of_device(cx.tenant_id, &device.id).await?;
+    Ok(Explained {
+        trace: compliance::explain(&ctx, &input),
+        stored,
+    })
 }
 
 #[cfg(test)]

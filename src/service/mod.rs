@@ -6,9 +6,16 @@
 
 pub mod clock;
 pub mod compliance;
+pub mod connectors;
 pub mod devices;
+pub mod directory;
 pub mod error;
+pub mod identity;
+pub mod partner;
+pub mod policies;
 pub mod rbac;
+pub mod settings;
+pub mod templates;
 pub mod tenants;
 pub mod worker;
 

@@ -1,12 +1,18 @@
-//! Creating, resetting and registering apps in tenants.
+//! Tenants, their apps and what the control plane reads of them: creating, resetting and
+//! deleting tenants, registering apps, the outbox and the event log, and `settle`.
 
+use chrono::{DateTime, Utc};
+use serde_json::Value;
 use uuid::Uuid;
 
+use super::worker::{PassSummary, SettleError};
+use super::{App as Services, Cause, Ctx, ServiceError, ServiceResult};
 use crate::clock::Clock;
-use crate::domain::permissions::GRAPH_APPLICATION_PERMISSIONS;
-use crate::domain::tenant::{hash_secret, new_client_secret, App, AppKind, Tenant};
+use crate::domain::mtd::catalog_partner;
+use crate::domain::permissions::{canonical_permission, GRAPH_APPLICATION_PERMISSIONS};
+use crate::domain::tenant::{hash_secret, new_client_secret, parse_guid, App, AppKind, Tenant};
 use crate::schema::device_management;
-use crate::store::{DeviceManagementRecord, Store, StoreError};
+use crate::store::{DeviceManagementRecord, EventFilter, ListPage, ListQuery, StoreError};
 
 /// An app as registered, with the secret shown only this once.
 pub struct Registered {
@@ -46,14 +52,44 @@ fn fresh_device_management(tenant_id: &str) -> DeviceManagementRecord {
     }
 }
 
-/// Creates a tenant with its bootstrap admin app (every Graph permission the emulator knows).
-/// `Conflict` when the id is taken.
-pub async fn create_tenant(
-    store: &dyn Store,
-    clock: &dyn Clock,
+fn tenant_not_found(id: &str) -> ServiceError {
+    ServiceError::not_found(format!("Tenant '{id}' does not exist."))
+}
+
+/// Display names of tenants and apps: 1 to 256 characters, not all blank.
+fn check_display_name(name: &str) -> ServiceResult<()> {
+    if name.trim().is_empty() || name.len() > 256 {
+        return Err(ServiceError::invalid(
+            "Invalid value for property 'displayName': it must have 1 to 256 characters.",
+        ));
+    }
+    Ok(())
+}
+
+/// The tenant named `id`. Tenant ids are GUIDs; anything else cannot name a tenant.
+pub async fn get(app: &Services, id: &str) -> ServiceResult<Tenant> {
+    let Some(id) = parse_guid(id) else {
+        return Err(tenant_not_found(id));
+    };
+    app.store.get_tenant(&id).await?.ok_or_else(|| tenant_not_found(&id))
+}
+
+/// A page of the deployment's tenants.
+pub async fn list(app: &Services, query: &ListQuery) -> ServiceResult<ListPage<Tenant>> {
+    Ok(app.store.list_tenants(query).await?)
+}
+
+/// Creates a tenant (`id` already a GUID) with its bootstrap admin app, which holds every
+/// Graph permission the emulator knows. `Conflict` when the id is taken.
+pub async fn create(
+    app: &Services,
     id: Option<String>,
     display_name: Option<String>,
-) -> Result<(Tenant, Registered), StoreError> {
+) -> ServiceResult<(Tenant, Registered)> {
+    if let Some(name) = &display_name {
+        check_display_name(name)?;
+    }
+    let clock = app.clock();
     let id = id.unwrap_or_else(|| Uuid::new_v4().to_string());
     let bootstrap = new_app(
         &id,
@@ -70,12 +106,124 @@ pub async fn create_tenant(
         clock_offset_us: 0,
         bootstrap_client_id: bootstrap.app.client_id.clone(),
     };
-    store
+    match app
+        .store
         .insert_tenant(&tenant, &bootstrap.app, &fresh_device_management(&tenant.id))
-        .await?;
-    Ok((tenant, bootstrap))
+        .await
+    {
+        Ok(()) => Ok((tenant, bootstrap)),
+        Err(StoreError::Conflict(_)) => Err(ServiceError::conflict("A tenant with this id already exists.")),
+        Err(e) => Err(e.into()),
+    }
 }
 
-pub async fn reset_tenant(store: &dyn Store, tenant_id: &str) -> Result<bool, StoreError> {
-    store.reset_tenant(tenant_id, &fresh_device_management(tenant_id)).await
+/// Deletes the tenant named `id` and everything it owns.
+pub async fn delete(app: &Services, id: &str) -> ServiceResult<()> {
+    let tenant = get(app, id).await?;
+    if app.store.delete_tenant(&tenant.id).await? {
+        Ok(())
+    } else {
+        Err(tenant_not_found(id))
+    }
+}
+
+/// Empties the tenant named `id` back to its just-created state, and returns it so.
+pub async fn reset(app: &Services, id: &str) -> ServiceResult<Tenant> {
+    let tenant = get(app, id).await?;
+    if !app
+        .store
+        .reset_tenant(&tenant.id, &fresh_device_management(&tenant.id))
+        .await?
+    {
+        return Err(tenant_not_found(id));
+    }
+    get(app, &tenant.id).await
+}
+
+/// An app to register, as the control plane was asked.
+#[derive(Debug, Clone)]
+pub struct NewApp {
+    pub display_name: String,
+    pub kind: AppKind,
+    pub permissions: Vec<String>,
+    pub connector_id: Option<String>,
+}
+
+/// Registers an app in the tenant: a Graph app with known application permissions (each
+/// once, by its canonical name), or a partner app speaking for a catalog connector.
+pub async fn register_app(app: &Services, tenant: &Tenant, req: NewApp) -> ServiceResult<Registered> {
+    check_display_name(&req.display_name)?;
+    let mut permissions: Vec<String> = Vec::with_capacity(req.permissions.len());
+    for p in &req.permissions {
+        let canonical = canonical_permission(p).ok_or_else(|| {
+            ServiceError::invalid(format!(
+                "Invalid value for property 'permissions': '{p}' is not a Microsoft Graph application permission the emulator knows."
+            ))
+        })?;
+        if !permissions.iter().any(|q| q == canonical) {
+            permissions.push(canonical.to_string());
+        }
+    }
+    let connector_id = match (req.kind, &req.connector_id) {
+        (AppKind::Graph, None) => None,
+        (AppKind::Graph, Some(_)) => {
+            return Err(ServiceError::invalid("Only partner apps have a 'connectorId'."));
+        }
+        (AppKind::Partner, None) => {
+            return Err(ServiceError::invalid(
+                "A partner app needs 'connectorId', the catalog connector it speaks for.",
+            ));
+        }
+        (AppKind::Partner, Some(id)) => {
+            if !permissions.is_empty() {
+                return Err(ServiceError::invalid(
+                    "Partner apps hold no Graph permissions: their tokens are for the partner API.",
+                ));
+            }
+            let partner = catalog_partner(id).ok_or_else(|| {
+                ServiceError::invalid(format!(
+                    "Invalid value for property 'connectorId': '{id}' is not a partner of the catalog (GET /_emulator/partners)."
+                ))
+            })?;
+            Some(partner.id.to_string())
+        }
+    };
+    let registered = new_app(
+        &tenant.id,
+        req.display_name.trim(),
+        req.kind,
+        permissions,
+        connector_id,
+        app.clock(),
+    );
+    app.store.insert_app(&registered.app).await?;
+    Ok(registered)
+}
+
+/// The tenant's apps.
+pub async fn list_apps(cx: &Ctx<'_>) -> ServiceResult<Vec<App>> {
+    Ok(cx.store().list_apps(cx.tenant_id).await?)
+}
+
+/// Up to `limit` messages of the tenant's outbox after sequence number `after`, oldest first.
+pub async fn notifications(cx: &Ctx<'_>, after: i64, limit: u64) -> ServiceResult<Vec<(i64, Value)>> {
+    Ok(cx.store().list_notifications(cx.tenant_id, after, limit).await?)
+}
+
+/// Up to `limit` entries of the tenant's event log after sequence number `after`, oldest first.
+pub async fn events(cx: &Ctx<'_>, filter: &EventFilter, after: i64, limit: u64) -> ServiceResult<Vec<(i64, Value)>> {
+    Ok(cx.store().list_events(cx.tenant_id, filter, after, limit).await?)
+}
+
+/// Everything due or pending for the tenant, now, as a run of its own in the event log.
+/// `Busy` when another replica holds the tenant for over a minute.
+pub async fn settle(app: &Services, tenant: &Tenant) -> ServiceResult<(PassSummary, DateTime<Utc>)> {
+    let cause = Cause::Settle(Uuid::new_v4().to_string());
+    match app.worker.settle(&tenant.id, tenant.clock_offset_us, &cause).await {
+        Ok(done) => Ok(done),
+        Err(SettleError::Busy) => Err(ServiceError::Busy(
+            "Another replica has been working this tenant for over a minute; try again.".into(),
+        )),
+        Err(SettleError::Store(e)) => Err(e.into()),
+    }
 }

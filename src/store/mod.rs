@@ -282,9 +282,6 @@ pub trait ConnectorStore: Send + Sync + 'static {
         at: DateTime<Utc>,
         fx_if: &(dyn for<'c> Fn(Option<&'c Connector>) -> Effects + Send + Sync),
     ) -> Result<Connector, StoreError>;
-    /// Recomputes `partnerReportedThreatState` of the devices the connector reported on, after
-    /// it was deprovisioned or provisioned again.
-    async fn refresh_threat_states(&self, tenant_id: &str, connector_id: &str) -> Result<(), StoreError>;
     /// The devices `keys` name (managed or Entra device ids), with the connector's stored report.
     async fn report_targets(
         &self,
@@ -399,8 +396,6 @@ pub struct EventFilter {
 /// The background worker's bookkeeping.
 #[async_trait]
 pub trait WorkerStore: Send + Sync + 'static {
-    /// Puts the devices in scope on the re-evaluation queue, as a change of its own.
-    async fn enqueue(&self, tenant_id: &str, scope: &DeviceScope) -> Result<(), StoreError>;
     /// The number of the tenant's last committed change (every change bumps it, in the order
     /// the changes take the tenant's lock). Read before an evaluation reads its inputs, it is
     /// the version of those inputs: every change up to it is visible to them.
@@ -429,7 +424,6 @@ pub trait WorkerStore: Send + Sync + 'static {
         until: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
     async fn release_lease(&self, tenant_id: &str, owner: &str) -> Result<(), StoreError>;
-    async fn append_events(&self, tenant_id: &str, events: &[Event]) -> Result<(), StoreError>;
     /// Oldest first: (sequence number, document).
     async fn list_events(
         &self,

@@ -132,6 +132,14 @@ impl ComplianceStore for StoreImpl {
 
     async fn delete_policy(&self, tenant_id: &str, id: &str, fx: &Effects) -> Result<bool, StoreError> {
         let done = change!(self, tenant_id, fx, |tx| {
+            // The states' devices first, in id order, as evaluations take them.
+            lock_devices_where(
+                &mut tx,
+                tenant_id,
+                "id IN (SELECT device_id FROM device_policy_states WHERE tenant_id = $1 AND policy_id = $2)",
+                id,
+            )
+            .await?;
             sqlx::query("DELETE FROM device_policy_states WHERE tenant_id = $1 AND policy_id = $2")
                 .bind(tenant_id)
                 .bind(id)

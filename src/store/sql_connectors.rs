@@ -158,13 +158,6 @@ impl ConnectorStore for StoreImpl {
         Ok(done == Some(true))
     }
 
-    async fn refresh_threat_states(&self, tenant_id: &str, connector_id: &str) -> Result<(), StoreError> {
-        change!(self, tenant_id, &Effects::none(), |tx| {
-            refresh_for_connector(&mut tx, tenant_id, connector_id).await?;
-        })?;
-        Ok(())
-    }
-
     async fn record_heartbeat(
         &self,
         fresh: &Connector,

@@ -34,13 +34,6 @@ where
 
 #[async_trait]
 impl WorkerStore for StoreImpl {
-    async fn enqueue(&self, tenant_id: &str, scope: &DeviceScope) -> Result<(), StoreError> {
-        change!(self, tenant_id, &Effects::enqueue(scope.clone()), |tx| {
-            let _ = &mut tx;
-        })?;
-        Ok(())
-    }
-
     async fn queue_version(&self, tenant_id: &str) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar("SELECT queue_version FROM tenants WHERE id = $1")
             .bind(tenant_id)
@@ -139,11 +132,6 @@ impl WorkerStore for StoreImpl {
         .bind(owner)
         .execute(self.writer())
         .await?;
-        Ok(())
-    }
-
-    async fn append_events(&self, tenant_id: &str, events: &[Event]) -> Result<(), StoreError> {
-        insert_events(self.writer(), tenant_id, events, self.wall()).await?;
         Ok(())
     }
 

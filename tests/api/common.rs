@@ -7,6 +7,7 @@ use std::sync::Arc;
 use intune_mtd_emulator::clock::SystemClock;
 use intune_mtd_emulator::config::ServerConfig;
 use intune_mtd_emulator::http::AppState;
+use intune_mtd_emulator::service::App;
 use intune_mtd_emulator::store::{self, Store};
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::{json, Value};
@@ -128,7 +129,7 @@ pub async fn spawn(backend: Backend) -> TestApp {
 pub async fn spawn_with(backend: Backend, config: ServerConfig) -> TestApp {
     let db = test_database(backend).await;
     let store = open_store(&db).await;
-    let state = AppState::new(store, Arc::new(SystemClock), config);
+    let state = AppState::new(App::new(store, Arc::new(SystemClock)), config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

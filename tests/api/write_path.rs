@@ -264,6 +264,25 @@ async fn evaluations_of_one_device_keep_the_newest_inputs(app: TestApp) {
                 }
             }));
         }
+        // Policy edits queue the device again and again, so that the settles below evaluate it
+        // beside the requests' own evaluations.
+        {
+            let http = app.http.clone();
+            let url = format!("{}{POLICIES}/{pid}", app.base);
+            let token = token.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0..8 {
+                    let r = http
+                        .patch(&url)
+                        .bearer_auth(&token)
+                        .json(&json!({ "@odata.type": "#microsoft.graph.iosCompliancePolicy", "description": format!("edit {i}") }))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), 204);
+                }
+            }));
+        }
         for _ in 0..4 {
             let http = app.http.clone();
             let url = format!("{}/_emulator/tenants/{}/settle", app.base, t.id);

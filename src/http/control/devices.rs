@@ -9,19 +9,15 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::load_tenant;
-use crate::clock::tenant_now;
 use crate::domain::device::{canonical_operating_system, DeviceApp, ManagedDevice, OwnerType, Platform};
-use crate::domain::directory::User;
-use crate::domain::tenant::{parse_guid, Tenant};
+use crate::domain::tenant::parse_guid;
 use crate::http::auth::Admin;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{decode, BaseUrl, JsonBody};
 use crate::http::graph::GraphCtx;
 use crate::http::AppState;
 use crate::service::clock::rfc3339;
-use crate::service::compliance;
-use crate::service::devices::{check_in, enroll, CheckInOutcome, Enrollment};
-use crate::store::{DeviceScope, Effects, StoreError};
+use crate::service::devices::{self, CheckInOutcome, EnrollRequest, Enrollment, Explained, UserKey};
 
 /// Devices one enrollment call may carry.
 pub const MAX_DEVICES_PER_CALL: usize = 1000;
@@ -63,24 +59,13 @@ fn dotted_version(v: &str) -> bool {
             .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric()))
 }
 
-async fn primary_user(
-    state: &AppState,
-    tenant: &Tenant,
-    req: &EnrollDevice,
-    index: Option<usize>,
-) -> ApiResult<Option<User>> {
-    let user = match (&req.user_id, &req.user_principal_name) {
-        (Some(_), Some(_)) => return Err(bad(index, "give 'userId' or 'userPrincipalName', not both.".into())),
-        (Some(id), None) => match parse_guid(id) {
-            Some(id) => state.store.get_user(&tenant.id, &id).await?,
-            None => None,
-        },
-        (None, Some(upn)) => state.store.find_user_by_upn(&tenant.id, upn).await?,
-        (None, None) => return Ok(None),
-    };
-    match user {
-        Some(u) => Ok(Some(u)),
-        None => Err(bad(index, "the primary user does not exist in the tenant.".into())),
+/// How the request names the device's primary user, if it does.
+fn primary_user(req: &EnrollDevice, index: Option<usize>) -> ApiResult<Option<UserKey>> {
+    match (&req.user_id, &req.user_principal_name) {
+        (Some(_), Some(_)) => Err(bad(index, "give 'userId' or 'userPrincipalName', not both.".into())),
+        (Some(id), None) => Ok(Some(UserKey::Id(id.clone()))),
+        (None, Some(upn)) => Ok(Some(UserKey::UserPrincipalName(upn.clone()))),
+        (None, None) => Ok(None),
     }
 }
 
@@ -205,7 +190,7 @@ pub async fn enroll_devices(
 ) -> ApiResult<Response> {
     let ctx = GraphCtx::v1(base);
     let tenant = load_tenant(&state, &id).await?;
-    let now = tenant_now(state.app.clock().wall_now(), tenant.clock_offset_us);
+    let now = state.app.tenant_now(tenant.clock_offset_us);
     let (requests, single) = match body {
         Value::Array(items) => (items, false),
         Value::Object(_) => (vec![body], true),
@@ -220,46 +205,24 @@ pub async fn enroll_devices(
             "Enroll 1 to {MAX_DEVICES_PER_CALL} devices per call."
         )));
     }
-    let mut devices = Vec::with_capacity(requests.len());
-    let mut seen = std::collections::HashSet::new();
+    let mut parsed = Vec::with_capacity(requests.len());
     for (i, raw) in requests.into_iter().enumerate() {
         let index = (!single).then_some(i);
         let req: EnrollDevice = decode(raw, "emulator.device").map_err(|e| bad(index, e.message))?;
-        let user = primary_user(&state, &tenant, &req, index).await?;
-        let device = enroll(&tenant.id, enrollment(req, now, index)?, user.as_ref(), now);
-        if !seen.insert(device.id.clone()) || !seen.insert(device.azure_ad_device_id.clone()) {
-            return Err(bad(
-                index,
-                "its id or azureADDeviceId repeats another device of the call.".into(),
-            ));
-        }
-        devices.push(device);
+        let user = primary_user(&req, index)?;
+        parsed.push(EnrollRequest {
+            index,
+            enrollment: enrollment(req, now, index)?,
+            user,
+        });
     }
-    // Queued with the enrolment, then evaluated at once: if the evaluation fails, the worker
-    // evaluates them.
-    let fx = Effects::enqueue(DeviceScope::Devices(devices.iter().map(|d| d.id.clone()).collect()));
-    match state.store.insert_devices(&tenant.id, &devices, &fx).await {
-        Ok(()) => {}
-        Err(StoreError::Conflict(_)) => {
-            return Err(ApiError::conflict(
-                "A device with this id or azureADDeviceId is already enrolled.",
-            ))
-        }
-        Err(e) => return Err(e.into()),
-    }
-    compliance::evaluate_now(&state.app.cx(&tenant.id, now, &admin.cause), &mut devices).await?;
+    let devices = devices::enroll_devices(&state.app.cx(&tenant.id, now, &admin.cause), parsed).await?;
     let body = if single {
         Value::Object(device_json(&devices[0], &ctx)?)
     } else {
         json!({ "value": devices.iter().map(|d| device_json(d, &ctx).map(Value::Object)).collect::<ApiResult<Vec<_>>>()? })
     };
     Ok((StatusCode::CREATED, Json(body)).into_response())
-}
-
-async fn load_device(state: &AppState, tenant: &Tenant, id: &str) -> ApiResult<ManagedDevice> {
-    let not_found = || ApiError::not_found(format!("The device '{id}' does not exist."));
-    let key = parse_guid(id).ok_or_else(not_found)?;
-    state.store.get_device(&tenant.id, &key).await?.ok_or_else(not_found)
 }
 
 #[derive(Deserialize)]
@@ -286,23 +249,9 @@ pub async fn check_in_device(
             )));
         }
     }
-    let mut device = load_device(&state, &tenant, &device_id).await?;
-    let now = tenant_now(state.app.clock().wall_now(), tenant.clock_offset_us);
-    let outcome = check_in(&mut device, req.os_version, now);
-    match outcome {
-        CheckInOutcome::StillManaged => {
-            let fx = Effects::enqueue(DeviceScope::Devices(vec![device.id.clone()]));
-            state.store.update_device(&device, &fx).await?;
-            let cx = state.app.cx(&tenant.id, now, &admin.cause);
-            compliance::evaluate_now(&cx, std::slice::from_mut(&mut device)).await?;
-        }
-        CheckInOutcome::Removed => {
-            state
-                .store
-                .delete_device(&tenant.id, &device.id, &Effects::none())
-                .await?;
-        }
-    }
+    let now = state.app.tenant_now(tenant.clock_offset_us);
+    let (device, outcome) =
+        devices::check_in_device(&state.app.cx(&tenant.id, now, &admin.cause), &device_id, req.os_version).await?;
     let mut body = device_json(&device, &ctx)?;
     body.insert(
         "removedFromManagement".into(),
@@ -335,13 +284,12 @@ fn app_json(a: &DeviceApp) -> Value {
 
 /// `PUT .../devices/{id}/apps`: replaces the device's app inventory (`{"value": [...]}` or an array).
 pub async fn put_apps(
-    _: Admin,
+    admin: Admin,
     State(state): State<AppState>,
     Path((id, device_id)): Path<(String, String)>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
     let tenant = load_tenant(&state, &id).await?;
-    let device = load_device(&state, &tenant, &device_id).await?;
     let items = match body {
         Value::Array(items) => items,
         Value::Object(mut m) if m.len() == 1 && m.get("value").is_some_and(Value::is_array) => {
@@ -390,43 +338,34 @@ pub async fn put_apps(
             publisher: e.publisher,
         });
     }
-    if !state.store.set_device_apps(&tenant.id, &device.id, &apps).await? {
-        return Err(ApiError::not_found(format!("The device '{device_id}' does not exist.")));
-    }
+    let now = state.app.tenant_now(tenant.clock_offset_us);
+    devices::set_apps(&state.app.cx(&tenant.id, now, &admin.cause), &device_id, &apps).await?;
     Ok(Json(json!({ "value": apps.iter().map(app_json).collect::<Vec<_>>() })))
 }
 
 /// `GET .../devices/{id}/apps`: the inventory as the device reported it (managed or not).
 pub async fn get_apps(
-    _: Admin,
+    admin: Admin,
     State(state): State<AppState>,
     Path((id, device_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let tenant = load_tenant(&state, &id).await?;
-    let device = load_device(&state, &tenant, &device_id).await?;
-    let apps = state.store.device_apps(&tenant.id, &device.id).await?;
+    let now = state.app.tenant_now(tenant.clock_offset_us);
+    let apps = devices::apps(&state.app.cx(&tenant.id, now, &admin.cause), &device_id).await?;
     Ok(Json(json!({ "value": apps.iter().map(app_json).collect::<Vec<_>>() })))
 }
 
 /// `GET .../devices/{id}/explain`: the device's evaluation at the tenant's now, step by step,
 /// next to what is stored (they agree unless something changed without re-evaluation).
 pub async fn explain(
-    _: Admin,
+    admin: Admin,
     State(state): State<AppState>,
     Path((id, device_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let tenant = load_tenant(&state, &id).await?;
-    let device = load_device(&state, &tenant, &device_id).await?;
-    let now = tenant_now(state.app.clock().wall_now(), tenant.clock_offset_us);
-    let ctx = compliance::load_context(state.store.as_ref(), &tenant.id, now).await?;
-    let input = state
-        .store
-        .evaluation_inputs(&tenant.id, std::slice::from_ref(&device.id))
-        .await?
-        .pop()
-        .ok_or_else(|| ApiError::not_found(format!("The device '{device_id}' does not exist.")))?;
-    let stored = state.store.policy_states_of_device(&tenant.id, &device.id).await?;
-    let mut trace = compliance::explain(&ctx, &input);
+    let now = state.app.tenant_now(tenant.clock_offset_us);
+    let Explained { mut trace, stored } =
+        devices::explain(&state.app.cx(&tenant.id, now, &admin.cause), &device_id).await?;
     trace["stored"]["policies"] = Value::Array(
         stored
             .iter()

@@ -20,13 +20,13 @@ use super::routes::{Access, RouteTable, Surface};
 use super::AppState;
 use crate::clock::tenant_now;
 use crate::domain::duration::{format_micros, IsoDuration};
-use crate::domain::mtd::{catalog_partner, CATALOG};
-use crate::domain::permissions::canonical_permission;
+use crate::domain::mtd::CATALOG;
 use crate::domain::tenant::{parse_guid, App, AppKind, Tenant};
 use crate::odata;
-use crate::service::clock::{move_clock, rfc3339, ClockError, ClockMove};
-use crate::service::tenants::{create_tenant, new_app, reset_tenant};
-use crate::store::{ListScope, StoreError};
+use crate::service::clock::{move_clock, rfc3339, ClockMove};
+use crate::service::tenants::{self, NewApp};
+use crate::service::Ctx;
+use crate::store::ListScope;
 
 pub fn routes() -> RouteTable {
     let mut t = RouteTable::new(Surface::Control);
@@ -176,16 +176,16 @@ fn app_json(a: &App) -> Map<String, Value> {
     m
 }
 
-fn tenant_not_found(id: &str) -> ApiError {
-    ApiError::not_found(format!("Tenant '{id}' does not exist."))
+/// The tenant named in the path (404 unless `id` is the GUID of one).
+pub(super) async fn load_tenant(state: &AppState, id: &str) -> ApiResult<Tenant> {
+    Ok(tenants::get(&state.app, id).await?)
 }
 
-/// Tenant ids are GUIDs; anything else cannot name a tenant.
-pub(super) async fn load_tenant(state: &AppState, id: &str) -> ApiResult<Tenant> {
-    let Some(id) = parse_guid(id) else {
-        return Err(tenant_not_found(id));
-    };
-    state.store.get_tenant(&id).await?.ok_or_else(|| tenant_not_found(&id))
+/// The context of an admin's use case in `tenant`, on the tenant's clock.
+pub(super) fn admin_cx<'a>(state: &'a AppState, tenant: &'a Tenant, admin: &'a Admin) -> Ctx<'a> {
+    state
+        .app
+        .cx(&tenant.id, state.app.tenant_now(tenant.clock_offset_us), &admin.cause)
 }
 
 #[derive(Deserialize)]
@@ -209,20 +209,7 @@ async fn create(
             })?),
             None => None,
         };
-    if req
-        .display_name
-        .as_deref()
-        .is_some_and(|n| n.trim().is_empty() || n.len() > 256)
-    {
-        return Err(ApiError::bad_request(
-            "Invalid value for property 'displayName': it must have 1 to 256 characters.",
-        ));
-    }
-    let (tenant, bootstrap) = match create_tenant(state.store.as_ref(), state.app.clock(), id, req.display_name).await {
-        Ok(created) => created,
-        Err(StoreError::Conflict(_)) => return Err(ApiError::conflict("A tenant with this id already exists.")),
-        Err(e) => return Err(e.into()),
-    };
+    let (tenant, bootstrap) = tenants::create(&state.app, id, req.display_name).await?;
     let mut body = tenant_json(&tenant, state.app.clock().wall_now(), &base);
     let mut app = app_json(&bootstrap.app);
     app.insert("clientSecret".into(), json!(bootstrap.client_secret));
@@ -246,10 +233,7 @@ async fn list(
         .map(|s| odata::validate_select(s, "emulator.tenant", TENANT_PROPERTIES))
         .transpose()?;
     let page = page_request(&q, TENANT_PAGE_SIZE, TENANT_PAGE_SIZE)?;
-    let result = state
-        .store
-        .list_tenants(&list_query(&q, &page, ListScope::All, q.count))
-        .await?;
+    let result = tenants::list(&state.app, &list_query(&q, &page, ListScope::All, q.count)).await?;
     let wall = state.app.clock().wall_now();
     let more = result.items.len() as u64 > page.size;
     let value: Vec<Value> = result
@@ -301,12 +285,8 @@ async fn get(
 }
 
 async fn delete(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    let tenant = load_tenant(&state, &id).await?;
-    if state.store.delete_tenant(&tenant.id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(tenant_not_found(&id))
-    }
+    tenants::delete(&state.app, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn reset(
@@ -315,11 +295,7 @@ async fn reset(
     BaseUrl(base): BaseUrl,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let tenant = load_tenant(&state, &id).await?;
-    if !reset_tenant(state.store.as_ref(), &tenant.id).await? {
-        return Err(tenant_not_found(&id));
-    }
-    let tenant = load_tenant(&state, &tenant.id).await?;
+    let tenant = tenants::reset(&state.app, &id).await?;
     Ok(Json(Value::Object(tenant_json(
         &tenant,
         state.app.clock().wall_now(),
@@ -350,63 +326,25 @@ async fn register_app(
 ) -> ApiResult<Response> {
     let tenant = load_tenant(&state, &id).await?;
     let req: RegisterApp = decode(body, "emulator.app")?;
-    if req.display_name.trim().is_empty() || req.display_name.len() > 256 {
-        return Err(ApiError::bad_request(
-            "Invalid value for property 'displayName': it must have 1 to 256 characters.",
-        ));
-    }
-    let mut permissions: Vec<String> = Vec::with_capacity(req.permissions.len());
-    for p in &req.permissions {
-        let canonical = canonical_permission(p).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "Invalid value for property 'permissions': '{p}' is not a Microsoft Graph application permission the emulator knows."
-            ))
-        })?;
-        if !permissions.iter().any(|q| q == canonical) {
-            permissions.push(canonical.to_string());
-        }
-    }
-    let connector_id = match (req.kind, &req.connector_id) {
-        (AppKind::Graph, None) => None,
-        (AppKind::Graph, Some(_)) => {
-            return Err(ApiError::bad_request("Only partner apps have a 'connectorId'."));
-        }
-        (AppKind::Partner, None) => {
-            return Err(ApiError::bad_request(
-                "A partner app needs 'connectorId', the catalog connector it speaks for.",
-            ));
-        }
-        (AppKind::Partner, Some(id)) => {
-            if !permissions.is_empty() {
-                return Err(ApiError::bad_request(
-                    "Partner apps hold no Graph permissions: their tokens are for the partner API.",
-                ));
-            }
-            let partner = catalog_partner(id).ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "Invalid value for property 'connectorId': '{id}' is not a partner of the catalog (GET /_emulator/partners)."
-                ))
-            })?;
-            Some(partner.id.to_string())
-        }
-    };
-    let registered = new_app(
-        &tenant.id,
-        req.display_name.trim(),
-        req.kind,
-        permissions,
-        connector_id,
-        state.app.clock(),
-    );
-    state.store.insert_app(&registered.app).await?;
+    let registered = tenants::register_app(
+        &state.app,
+        &tenant,
+        NewApp {
+            display_name: req.display_name,
+            kind: req.kind,
+            permissions: req.permissions,
+            connector_id: req.connector_id,
+        },
+    )
+    .await?;
     let mut body = app_json(&registered.app);
     body.insert("clientSecret".into(), json!(registered.client_secret));
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-async fn list_apps(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn list_apps(admin: Admin, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let tenant = load_tenant(&state, &id).await?;
-    let apps = state.store.list_apps(&tenant.id).await?;
+    let apps = tenants::list_apps(&admin_cx(&state, &tenant, &admin)).await?;
     Ok(Json(json!({ "value": apps.iter().map(app_json).collect::<Vec<_>>() })))
 }
 
@@ -450,14 +388,8 @@ async fn set_clock(
             ))
         }
     };
-    match move_clock(state.store.as_ref(), state.app.clock(), &tenant.id, mv).await {
-        // What time made due (grace deadlines, check-in thresholds, partners turning
-        // unresponsive, actions) the worker finds from the devices' due times; `settle` forces it.
-        Ok((tenant, _)) => Ok(Json(clock_json(&tenant, state.app.clock().wall_now()))),
-        Err(ClockError::TenantNotFound) => Err(tenant_not_found(&id)),
-        Err(e @ (ClockError::Backwards { .. } | ClockError::OutOfRange)) => Err(ApiError::bad_request(e.to_string())),
-        Err(ClockError::Store(e)) => Err(e.into()),
-    }
+    let tenant = move_clock(&state.app, &tenant.id, mv).await?;
+    Ok(Json(clock_json(&tenant, state.app.clock().wall_now())))
 }
 
 /// The partner catalog the emulator ships: connector ids are the same in every tenant.
@@ -524,7 +456,7 @@ impl SeqPage {
 
 /// first, paged with `$top` and the `@odata.nextLink` it returns.
 async fn notifications(
-    _: Admin,
+    admin: Admin,
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
     OData(q): OData,
@@ -533,31 +465,15 @@ async fn notifications(
 ) -> ApiResult<Json<Value>> {
     let page = SeqPage::from(&q, "outbox")?;
     let tenant = load_tenant(&state, &id).await?;
-    let rows = state
-        .store
-        .list_notifications(&tenant.id, page.after, page.size + 1)
-        .await?;
+    let rows = tenants::notifications(&admin_cx(&state, &tenant, &admin), page.after, page.size + 1).await?;
     Ok(page.answer(rows, &base, &uri))
 }
 
 /// `POST /_emulator/tenants/{tid}/settle`: everything due or pending for the tenant, now.
 async fn settle(_: Admin, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let tenant = load_tenant(&state, &id).await?;
-    let cause = crate::service::Cause::Settle(uuid::Uuid::new_v4().to_string());
-    match state
-        .app
-        .worker()
-        .settle(&tenant.id, tenant.clock_offset_us, &cause)
-        .await
-    {
-        Ok((summary, now)) => Ok(Json(summary.to_json(now))),
-        Err(crate::service::worker::SettleError::Busy) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ServiceUnavailable",
-            "Another replica has been working this tenant for over a minute; try again.",
-        )),
-        Err(crate::service::worker::SettleError::Store(e)) => Err(e.into()),
-    }
+    let (summary, now) = tenants::settle(&state.app, &tenant).await?;
+    Ok(Json(summary.to_json(now)))
 }
 
 /// The event log's own filters; paging is OData's.
@@ -574,7 +490,7 @@ const EVENT_KINDS: &[&str] = &["complianceStateChanged", "partnerStateChanged", 
 /// `GET /_emulator/tenants/{tid}/events`: the event log, oldest first, filtered by `deviceId`,
 /// `connectorId` and `kind`, paged with `$top` and the `@odata.nextLink` it returns.
 async fn events(
-    _: Admin,
+    admin: Admin,
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
     OData(q): OData,
@@ -601,9 +517,6 @@ async fn events(
         connector_id: filters.connector_id.map(|c| c.to_ascii_lowercase()),
         kind: filters.kind,
     };
-    let rows = state
-        .store
-        .list_events(&tenant.id, &filter, page.after, page.size + 1)
-        .await?;
+    let rows = tenants::events(&admin_cx(&state, &tenant, &admin), &filter, page.after, page.size + 1).await?;
     Ok(page.answer(rows, &base, &uri))
 }

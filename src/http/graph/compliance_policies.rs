@@ -2,22 +2,18 @@
 //! `@odata.type`, with their assignments, actions for noncompliance and the status views that
 //! evaluation keeps.
 
-use std::collections::BTreeMap;
-
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
-use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
 use super::memory;
 use super::{collection_response, graph_json, with_context, GraphCtx};
 use crate::domain::compliance::PolicyFamily;
-use crate::domain::device::ManagedDevice as ManagedDeviceRow;
 use crate::domain::permissions::GraphPermission;
 use crate::domain::policy::{
     assignment_id, check_grace_hours, check_one_block, ActionItem, Assignment, AssignmentTarget, ScheduledActionRule,
-    StoredPolicy, TargetKind, THREAT_LEVEL_USER_GROUPS_ONLY,
+    StoredPolicy, TargetKind,
 };
 use crate::domain::rbac::RoleRequirement::Intune;
 use crate::http::auth::GraphCaller;
@@ -31,10 +27,10 @@ use crate::schema::compliance::{
     DEVICE_COMPLIANCE_ACTION_ITEM, DEVICE_COMPLIANCE_POLICY_ASSIGNMENT, IOS_COMPLIANCE_POLICY,
     MAC_OS_COMPLIANCE_POLICY, WINDOWS10_COMPLIANCE_POLICY,
 };
-use crate::schema::{merge_patch, render, validate_patch, Invalid, StructType};
+use crate::schema::{render, validate_patch, Invalid, StructType};
 use crate::service::clock::rfc3339;
-use crate::service::compliance::platforms_of;
-use crate::store::{DeviceScope, Effects, PolicyStateRow, StoreError};
+use crate::service::policies::{self, DeviceStatus, Statuses, UserStatus};
+use crate::service::Ctx;
 
 pub(super) const READ: GraphPermission = GraphPermission {
     any_of: &[
@@ -188,20 +184,8 @@ const NAVIGATION: &[&str] = &[
     "deviceSettingStateSummaries",
 ];
 
-fn not_found(id: &str) -> ApiError {
-    ApiError::not_found(format!("The device compliance policy '{id}' does not exist."))
-}
-
 fn invalid(e: Invalid) -> ApiError {
     ApiError::bad_request(e.0)
-}
-
-async fn load(state: &AppState, tenant_id: &str, id: &str) -> ApiResult<StoredPolicy> {
-    state
-        .store
-        .get_policy(tenant_id, &id.to_ascii_lowercase())
-        .await?
-        .ok_or_else(|| not_found(id))
 }
 
 fn family_of_body(body: &Value, version: ApiVersion) -> ApiResult<PolicyFamily> {
@@ -527,49 +511,9 @@ fn parse_assignment(policy_id: &str, v: &Value, version: ApiVersion) -> ApiResul
     })
 }
 
-/// A policy that requires a device threat level may be assigned to user groups only (seed text).
-async fn check_threat_targets(state: &AppState, policy: &StoredPolicy) -> ApiResult<()> {
-    if policy.threat_level_required().is_none() {
-        return Ok(());
-    }
-    if policy
-        .assignments
-        .iter()
-        .any(|a| a.target.kind == TargetKind::AllDevices)
-    {
-        return Err(ApiError::bad_request(THREAT_LEVEL_USER_GROUPS_ONLY));
-    }
-    let groups: Vec<String> = policy
-        .assignments
-        .iter()
-        .filter(|a| a.target.kind == TargetKind::Group)
-        .filter_map(|a| a.target.group_id.clone())
-        .collect();
-    if !state
-        .store
-        .groups_with_devices(&policy.tenant_id, &groups)
-        .await?
-        .is_empty()
-    {
-        return Err(ApiError::bad_request(THREAT_LEVEL_USER_GROUPS_ONLY));
-    }
-    Ok(())
-}
-
-fn platform_scope(p: &StoredPolicy) -> DeviceScope {
-    DeviceScope::Platforms(platforms_of(&[p]))
-}
-
-/// Renders the navigation properties `$expand` names into the policy's document.
-async fn expand_into(
-    state: &AppState,
-    ctx: &GraphCtx,
-    p: &StoredPolicy,
-    expand: &[crate::odata::Expand],
-    out: &mut Map<String, Value>,
-) -> ApiResult<()> {
-    // The status views all read the policy's stored states: once, if any is expanded.
-    let needs_states = expand.iter().any(|e| {
+/// Whether `$expand` names a status view: they all render the policy's stored results.
+fn expands_statuses(expand: &[crate::odata::Expand]) -> bool {
+    expand.iter().any(|e| {
         [
             "deviceStatuses",
             "userStatuses",
@@ -578,12 +522,26 @@ async fn expand_into(
         ]
         .iter()
         .any(|n| n.eq_ignore_ascii_case(&e.property))
-    });
-    let rows = if needs_states {
-        state.store.policy_states_of_policy(&p.tenant_id, &p.id).await?
+    })
+}
+
+/// The policy's status views, read once if `$expand` names one.
+async fn statuses_for_expand(cx: &Ctx<'_>, p: &StoredPolicy, expand: &[crate::odata::Expand]) -> ApiResult<Statuses> {
+    if expands_statuses(expand) {
+        Ok(policies::statuses_of(cx, p).await?)
     } else {
-        Vec::new()
-    };
+        Ok(Statuses::of(p, &[]))
+    }
+}
+
+/// Renders the navigation properties `$expand` names into the policy's document.
+fn expand_into(
+    ctx: &GraphCtx,
+    p: &StoredPolicy,
+    statuses: &Statuses,
+    expand: &[crate::odata::Expand],
+    out: &mut Map<String, Value>,
+) -> ApiResult<()> {
     for e in expand {
         let name = NAVIGATION
             .iter()
@@ -627,13 +585,21 @@ async fn expand_into(
                 )
             }
             "deviceStatuses" => Value::Array(
-                rows.iter()
-                    .map(|(s, d)| Value::Object(device_status_doc(p, s, d)))
+                statuses
+                    .devices
+                    .iter()
+                    .map(|d| Value::Object(device_status_doc(d)))
                     .collect(),
             ),
-            "userStatuses" => Value::Array(user_status_docs(p, &rows).into_iter().map(Value::Object).collect()),
-            "deviceStatusOverview" => Value::Object(overview(p, &rows, ctx, false)),
-            "userStatusOverview" => Value::Object(overview(p, &rows, ctx, true)),
+            "userStatuses" => Value::Array(
+                statuses
+                    .users
+                    .iter()
+                    .map(|u| Value::Object(user_status_doc(u)))
+                    .collect(),
+            ),
+            "deviceStatusOverview" => Value::Object(overview_doc(p, statuses, ctx, false)),
+            "userStatusOverview" => Value::Object(overview_doc(p, statuses, ctx, true)),
             other => {
                 return Err(ApiError::bad_request(format!(
                     "The navigation property '{other}' cannot be expanded: the emulator does not compute it."
@@ -689,9 +655,8 @@ async fn list(
             "$skiptoken and $search are not supported on deviceCompliancePolicies.",
         ));
     }
-    let policies: Vec<StoredPolicy> = state
-        .store
-        .list_policies(&caller.tenant.id)
+    let cx = caller.cx(&state.app);
+    let policies: Vec<StoredPolicy> = policies::list(&cx)
         .await?
         .into_iter()
         .filter(|p| in_version(p.family, ctx.version))
@@ -717,7 +682,8 @@ async fn list(
         d.remove("odataType");
         let id = d.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
         let p = policies.iter().find(|p| p.id == id).expect("rendered from this list");
-        expand_into(&state, &ctx, p, &q.expand, &mut d).await?;
+        let statuses = statuses_for_expand(&cx, p, &q.expand).await?;
+        expand_into(&ctx, p, &statuses, &q.expand, &mut d)?;
         values.push(select_policy(d, p, &q, ctx.version)?);
     }
     Ok(collection_response(
@@ -736,12 +702,14 @@ async fn get(
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
     super::reject_collection_options(&q)?;
-    let p = load(&state, &caller.tenant.id, &id).await?;
+    let cx = caller.cx(&state.app);
+    let p = policies::get(&cx, &id).await?;
     if !in_version(p.family, ctx.version) {
-        return Err(not_found(&id));
+        return Err(policies::not_found(&id).into());
     }
+    let statuses = statuses_for_expand(&cx, &p, &q.expand).await?;
     let mut body = render_policy(&p, &ctx);
-    expand_into(&state, &ctx, &p, &q.expand, &mut body).await?;
+    expand_into(&ctx, &p, &statuses, &q.expand, &mut body)?;
     let body = select_policy(body, &p, &q, ctx.version)?;
     let context = ctx.context("deviceManagement/deviceCompliancePolicies/$entity", q.select.as_deref());
     Ok(graph_json(StatusCode::OK, with_context(context, body)))
@@ -794,52 +762,34 @@ async fn create(
         "scheduledActionsForRule",
         ctx.version,
     )?;
-    let id = uuid::Uuid::new_v4().to_string();
-    let policy = StoredPolicy {
-        tenant_id: caller.tenant.id.clone(),
-        id,
-        family,
-        properties: props,
-        scheduled_actions: rules,
-        assignments: Vec::new(),
-        version: 1,
-        created_at: caller.now,
-        last_modified_at: caller.now,
-        revision: 0,
-    };
-    match state.store.insert_policy(&policy).await {
-        Ok(()) => {}
-        Err(StoreError::Conflict(_)) => return Err(ApiError::conflict("A policy with this id exists already.")),
-        Err(e) => return Err(e.into()),
-    }
+    let policy = policies::create(&caller.cx(&state.app), family, props, rules).await?;
     let body = render_policy(&policy, &ctx);
     let context = ctx.context("deviceManagement/deviceCompliancePolicies/$entity", None);
     Ok(graph_json(StatusCode::CREATED, with_context(context, body)))
 }
 
-/// Applies `change` to the stored policy with compare-and-set, bumping `version` and
-/// `lastModifiedDateTime`; `check` sees the changed policy before it is stored.
-async fn update_policy<F>(
-    state: &AppState,
-    caller: &GraphCaller,
-    id: &str,
-    scope: fn(&StoredPolicy) -> DeviceScope,
-    change: F,
-) -> ApiResult<StoredPolicy>
-where
-    F: Fn(&mut StoredPolicy) -> ApiResult<()>,
-{
-    loop {
-        let mut p = load(state, &caller.tenant.id, id).await?;
-        change(&mut p)?;
-        check_threat_targets(state, &p).await?;
-        p.version += 1;
-        p.last_modified_at = caller.now.max(p.last_modified_at);
-        // The devices the change can reach are re-evaluated: queued with it.
-        if state.store.update_policy(&p, &Effects::enqueue(scope(&p))).await? {
-            return Ok(p);
-        }
+/// A PATCH body, read against the schema of the policy's `family`.
+fn parse_patch(body: &Value, family: PolicyFamily, version: ApiVersion) -> ApiResult<Map<String, Value>> {
+    if body.get("@odata.type").is_some() && family_of_body(body, version)? != family {
+        return Err(ApiError::bad_request(format!(
+            "The '@odata.type' of the body does not match the policy's type 'microsoft.graph.{}'.",
+            family.odata_type()
+        )));
     }
+    let (rest, nav) = split_navigation(body);
+    if let Some(name) = nav.keys().next() {
+        return Err(ApiError::bad_request(format!(
+            "The navigation property '{name}' cannot be written with PATCH: use its own path or action (scheduleActionsForRules, assign)."
+        )));
+    }
+    let props = validate_patch(schema_of(family), &rest, version).map_err(invalid)?;
+    if props
+        .get("displayName")
+        .is_some_and(|v| v.as_str().is_none_or(|s| s.trim().is_empty()))
+    {
+        return Err(ApiError::bad_request("The property 'displayName' cannot be empty."));
+    }
+    Ok(props)
 }
 
 async fn patch(
@@ -854,44 +804,15 @@ async fn patch(
             "A request body of type 'microsoft.graph.deviceCompliancePolicy' is required.",
         ));
     }
-    let current = load(&state, &caller.tenant.id, &id).await?;
-    if body.get("@odata.type").is_some() && family_of_body(&body, ctx.version)? != current.family {
-        return Err(ApiError::bad_request(format!(
-            "The '@odata.type' of the body does not match the policy's type 'microsoft.graph.{}'.",
-            current.family.odata_type()
-        )));
-    }
-    let (rest, nav) = split_navigation(&body);
-    if let Some(name) = nav.keys().next() {
-        return Err(ApiError::bad_request(format!(
-            "The navigation property '{name}' cannot be written with PATCH: use its own path or action (scheduleActionsForRules, assign)."
-        )));
-    }
-    let props = validate_patch(schema_of(current.family), &rest, ctx.version).map_err(invalid)?;
-    if props
-        .get("displayName")
-        .is_some_and(|v| v.as_str().is_none_or(|s| s.trim().is_empty()))
-    {
-        return Err(ApiError::bad_request("The property 'displayName' cannot be empty."));
-    }
-    update_policy(&state, &caller, &id, platform_scope, |p| {
-        merge_patch(&mut p.properties, props.clone());
-        Ok(())
+    policies::patch(&caller.cx(&state.app), &id, |family| {
+        parse_patch(&body, family, ctx.version)
     })
     .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn delete(caller: GraphCaller, Path(id): Path<String>, State(state): State<AppState>) -> ApiResult<StatusCode> {
-    let p = load(&state, &caller.tenant.id, &id).await?;
-    let fx = if p.assignments.is_empty() {
-        Effects::none()
-    } else {
-        Effects::enqueue(DeviceScope::All)
-    };
-    if !state.store.delete_policy(&caller.tenant.id, &p.id, &fx).await? {
-        return Err(not_found(&id));
-    }
+    policies::delete(&caller.cx(&state.app), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -915,26 +836,14 @@ async fn assign(
             "The parameter '{other}' in the request payload is not a valid parameter for the operation 'assign'."
         )));
     }
-    let current = load(&state, &caller.tenant.id, &id).await?;
-    let mut parsed: Vec<Assignment> = Vec::new();
-    for item in items {
-        let a = parse_assignment(&current.id, item, ctx.version)?;
-        if !parsed.iter().any(|x| x.id == a.id) {
-            parsed.push(a);
-        }
-    }
-    let p = update_policy(
-        &state,
-        &caller,
-        &id,
-        |_| DeviceScope::All,
-        |p| {
-            p.assignments = parsed.clone();
-            Ok(())
-        },
-    )
+    let assignments = policies::assign(&caller.cx(&state.app), &id, |policy_id| {
+        items
+            .iter()
+            .map(|item| parse_assignment(policy_id, item, ctx.version))
+            .collect::<ApiResult<Vec<_>>>()
+    })
     .await?;
-    let values: Vec<Map<String, Value>> = p.assignments.iter().map(|a| render_assignment(a, &ctx)).collect();
+    let values: Vec<Map<String, Value>> = assignments.iter().map(|a| render_assignment(a, &ctx)).collect();
     Ok(collection_response(
         ctx.context("Collection(microsoft.graph.deviceCompliancePolicyAssignment)", None),
         values,
@@ -959,19 +868,8 @@ async fn schedule_actions(
             "The parameter '{other}' in the request payload is not a valid parameter for the operation 'scheduleActionsForRules'."
         )));
     }
-    let mut rules = parse_rules(rules, PARAM, ctx.version)?;
-    let current = load(&state, &caller.tenant.id, &id).await?;
-    // Items that name an existing action keep its id.
-    for r in &mut rules {
-        if let Some(old) = current.scheduled_actions.iter().find(|o| o.rule_name == r.rule_name) {
-            r.id = old.id.clone();
-        }
-    }
-    update_policy(&state, &caller, &id, platform_scope, |p| {
-        p.scheduled_actions = rules.clone();
-        Ok(())
-    })
-    .await?;
+    let rules = parse_rules(rules, PARAM, ctx.version)?;
+    policies::schedule_actions(&caller.cx(&state.app), &id, rules).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -999,7 +897,7 @@ async fn list_assignments(
     Path(id): Path<String>,
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
-    let p = load(&state, &caller.tenant.id, &id).await?;
+    let p = policies::get(&caller.cx(&state.app), &id).await?;
     let docs: Vec<Map<String, Value>> = p.assignments.iter().map(|a| render_assignment(a, &ctx)).collect();
     let context = ctx.context(
         &format!("deviceManagement/deviceCompliancePolicies('{}')/assignments", p.id),
@@ -1008,33 +906,21 @@ async fn list_assignments(
     list_of(&q, docs, "deviceCompliancePolicyAssignment", context)
 }
 
-fn assignment_not_found(id: &str) -> ApiError {
-    ApiError::not_found(format!("The assignment '{id}' does not exist."))
-}
-
 async fn get_assignment(
     caller: GraphCaller,
     ctx: GraphCtx,
     Path((id, aid)): Path<(String, String)>,
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
-    let p = load(&state, &caller.tenant.id, &id).await?;
-    let a = p
-        .assignments
-        .iter()
-        .find(|a| a.id.eq_ignore_ascii_case(&aid))
-        .ok_or_else(|| assignment_not_found(&aid))?;
+    let (policy_id, a) = policies::assignment(&caller.cx(&state.app), &id, &aid).await?;
     Ok(graph_json(
         StatusCode::OK,
         with_context(
             ctx.context(
-                &format!(
-                    "deviceManagement/deviceCompliancePolicies('{}')/assignments/$entity",
-                    p.id
-                ),
+                &format!("deviceManagement/deviceCompliancePolicies('{policy_id}')/assignments/$entity"),
                 None,
             ),
-            render_assignment(a, &ctx),
+            render_assignment(&a, &ctx),
         ),
     ))
 }
@@ -1046,39 +932,15 @@ async fn create_assignment(
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    let current = load(&state, &caller.tenant.id, &id).await?;
-    let a = parse_assignment(&current.id, &body, ctx.version)?;
-    if current.assignments.iter().any(|x| x.id == a.id) {
-        return Err(ApiError::conflict(format!(
-            "The policy is already assigned to this target ('{}').",
-            a.id
-        )));
-    }
-    let p = update_policy(
-        &state,
-        &caller,
-        &id,
-        |_| DeviceScope::All,
-        |p| {
-            if p.assignments.iter().any(|x| x.id == a.id) {
-                return Err(ApiError::conflict(format!(
-                    "The policy is already assigned to this target ('{}').",
-                    a.id
-                )));
-            }
-            p.assignments.push(a.clone());
-            Ok(())
-        },
-    )
+    let (policy_id, a) = policies::add_assignment(&caller.cx(&state.app), &id, |policy_id| {
+        parse_assignment(policy_id, &body, ctx.version)
+    })
     .await?;
     Ok(graph_json(
         StatusCode::CREATED,
         with_context(
             ctx.context(
-                &format!(
-                    "deviceManagement/deviceCompliancePolicies('{}')/assignments/$entity",
-                    p.id
-                ),
+                &format!("deviceManagement/deviceCompliancePolicies('{policy_id}')/assignments/$entity"),
                 None,
             ),
             render_assignment(&a, &ctx),
@@ -1091,180 +953,84 @@ async fn delete_assignment(
     Path((id, aid)): Path<(String, String)>,
     State(state): State<AppState>,
 ) -> ApiResult<StatusCode> {
-    update_policy(
-        &state,
-        &caller,
-        &id,
-        |_| DeviceScope::All,
-        |p| {
-            let before = p.assignments.len();
-            p.assignments.retain(|a| !a.id.eq_ignore_ascii_case(&aid));
-            if p.assignments.len() == before {
-                return Err(assignment_not_found(&aid));
-            }
-            Ok(())
-        },
-    )
-    .await?;
+    policies::remove_assignment(&caller.cx(&state.app), &id, &aid).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `complianceStatus` of a stored policy state: a device in its grace period is already
-/// noncompliant with the policy.
-pub fn compliance_status(state: &str) -> &'static str {
-    match state {
-        "compliant" => "compliant",
-        "inGracePeriod" | "noncompliant" => "nonCompliant",
-        "notApplicable" => "notApplicable",
-        _ => "unknown",
-    }
-}
-
+/// `complianceGracePeriodExpirationDateTime` of a device that has no grace period running.
 const NO_GRACE: &str = "9999-12-31T23:59:59Z";
 
-fn device_status_doc(p: &StoredPolicy, s: &PolicyStateRow, d: &ManagedDeviceRow) -> Map<String, Value> {
+fn device_status_doc(d: &DeviceStatus) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert(
         "@odata.type".into(),
         "#microsoft.graph.deviceComplianceDeviceStatus".into(),
     );
-    m.insert("id".into(), format!("{}_{}", p.id, d.id).into());
-    m.insert("deviceDisplayName".into(), d.device_name.clone().into());
-    m.insert("userName".into(), json!(d.user_display_name));
-    m.insert("deviceModel".into(), json!(d.model));
-    let grace = match s.state.as_str() {
-        "inGracePeriod" | "noncompliant" => s.grace_deadline.map(rfc3339),
-        _ => None,
-    };
+    m.insert("id".into(), d.id.clone().into());
+    m.insert("deviceDisplayName".into(), d.device_display_name.clone().into());
+    m.insert("userName".into(), json!(d.user_name));
+    m.insert("deviceModel".into(), json!(d.device_model));
     m.insert(
         "complianceGracePeriodExpirationDateTime".into(),
-        grace.unwrap_or_else(|| NO_GRACE.into()).into(),
+        d.grace_expires_at
+            .map(rfc3339)
+            .unwrap_or_else(|| NO_GRACE.into())
+            .into(),
     );
-    m.insert("status".into(), compliance_status(&s.state).into());
-    m.insert("lastReportedDateTime".into(), rfc3339(s.evaluated_at).into());
+    m.insert("status".into(), d.status.into());
+    m.insert("lastReportedDateTime".into(), rfc3339(d.last_reported).into());
     m.insert("userPrincipalName".into(), json!(d.user_principal_name));
     m
 }
 
-/// Per user: worst status, display name, user principal name, devices, last evaluation.
-type UserTally = (String, Option<String>, Option<String>, i64, DateTime<Utc>);
-
-/// Worst first: a user is as compliant as their least compliant device.
-fn status_rank(status: &str) -> u8 {
-    match status {
-        "nonCompliant" => 3,
-        "compliant" => 2,
-        "notApplicable" => 1,
-        _ => 0,
-    }
-}
-
-fn user_status_docs(p: &StoredPolicy, rows: &[(PolicyStateRow, ManagedDeviceRow)]) -> Vec<Map<String, Value>> {
-    let mut users: BTreeMap<String, UserTally> = BTreeMap::new();
-    for (s, d) in rows {
-        let Some(uid) = &d.user_id else { continue };
-        let status = compliance_status(&s.state);
-        let e = users.entry(uid.clone()).or_insert((
-            status.to_string(),
-            d.user_display_name.clone(),
-            d.user_principal_name.clone(),
-            0,
-            s.evaluated_at,
-        ));
-        if status_rank(status) > status_rank(&e.0) {
-            e.0 = status.to_string();
-        }
-        e.3 += 1;
-        e.4 = e.4.max(s.evaluated_at);
-    }
-    users
-        .into_iter()
-        .map(|(uid, (status, name, upn, count, at))| {
-            let mut m = Map::new();
-            m.insert(
-                "@odata.type".into(),
-                "#microsoft.graph.deviceComplianceUserStatus".into(),
-            );
-            m.insert("id".into(), format!("{}_{uid}", p.id).into());
-            m.insert("userDisplayName".into(), json!(name));
-            m.insert("devicesCount".into(), count.into());
-            m.insert("status".into(), status.into());
-            m.insert("lastReportedDateTime".into(), rfc3339(at).into());
-            m.insert("userPrincipalName".into(), json!(upn));
-            m
-        })
-        .collect()
-}
-
-/// `deviceStatusOverview` (or, with `users`, `userStatusOverview`) from the stored states.
-fn overview(
-    p: &StoredPolicy,
-    rows: &[(PolicyStateRow, ManagedDeviceRow)],
-    ctx: &GraphCtx,
-    users: bool,
-) -> Map<String, Value> {
-    let statuses: Vec<String> = if users {
-        user_status_docs(p, rows)
-            .iter()
-            .map(|u| u["status"].as_str().unwrap_or("unknown").to_string())
-            .collect()
-    } else {
-        rows.iter()
-            .map(|(s, _)| compliance_status(&s.state).to_string())
-            .collect()
-    };
-    let count = |st: &str| statuses.iter().filter(|s| s.as_str() == st).count() as i64;
-    let last = rows
-        .iter()
-        .map(|(s, _)| s.evaluated_at)
-        .max()
-        .unwrap_or(p.last_modified_at);
+fn user_status_doc(u: &UserStatus) -> Map<String, Value> {
     let mut m = Map::new();
-    let type_name = if users {
-        "deviceComplianceUserOverview"
-    } else {
-        "deviceComplianceDeviceOverview"
-    };
-    m.insert("@odata.type".into(), format!("#microsoft.graph.{type_name}").into());
     m.insert(
-        "id".into(),
-        format!(
-            "{}_{}",
-            p.id,
-            if users {
-                "userStatusOverview"
-            } else {
-                "deviceStatusOverview"
-            }
-        )
-        .into(),
+        "@odata.type".into(),
+        "#microsoft.graph.deviceComplianceUserStatus".into(),
     );
-    // Evaluation runs with every change, so no device waits for a first result.
-    m.insert("pendingCount".into(), count("unknown").into());
-    m.insert("notApplicableCount".into(), count("notApplicable").into());
-    if ctx.version == ApiVersion::Beta && !users {
-        // Every "not applicable" the emulator computes is a platform mismatch.
-        m.insert("notApplicablePlatformCount".into(), count("notApplicable").into());
-    }
-    m.insert("successCount".into(), count("compliant").into());
-    m.insert("errorCount".into(), count("error").into());
-    m.insert("failedCount".into(), count("nonCompliant").into());
-    if ctx.version == ApiVersion::Beta {
-        m.insert("conflictCount".into(), count("conflict").into());
-    }
-    m.insert("lastUpdateDateTime".into(), rfc3339(last).into());
-    m.insert("configurationVersion".into(), p.version.into());
+    m.insert("id".into(), u.id.clone().into());
+    m.insert("userDisplayName".into(), json!(u.user_display_name));
+    m.insert("devicesCount".into(), u.devices_count.into());
+    m.insert("status".into(), u.status.into());
+    m.insert("lastReportedDateTime".into(), rfc3339(u.last_reported).into());
+    m.insert("userPrincipalName".into(), json!(u.user_principal_name));
     m
 }
 
-async fn states_of(
-    state: &AppState,
-    caller: &GraphCaller,
-    id: &str,
-) -> ApiResult<(StoredPolicy, Vec<(PolicyStateRow, ManagedDeviceRow)>)> {
-    let p = load(state, &caller.tenant.id, id).await?;
-    let rows = state.store.policy_states_of_policy(&caller.tenant.id, &p.id).await?;
-    Ok((p, rows))
+/// `deviceStatusOverview` (or, with `users`, `userStatusOverview`).
+fn overview_doc(p: &StoredPolicy, statuses: &Statuses, ctx: &GraphCtx, users: bool) -> Map<String, Value> {
+    let (o, type_name, nav) = if users {
+        (
+            statuses.user_overview(),
+            "deviceComplianceUserOverview",
+            "userStatusOverview",
+        )
+    } else {
+        (
+            statuses.device_overview(),
+            "deviceComplianceDeviceOverview",
+            "deviceStatusOverview",
+        )
+    };
+    let mut m = Map::new();
+    m.insert("@odata.type".into(), format!("#microsoft.graph.{type_name}").into());
+    m.insert("id".into(), format!("{}_{nav}", p.id).into());
+    m.insert("pendingCount".into(), o.pending.into());
+    m.insert("notApplicableCount".into(), o.not_applicable.into());
+    if ctx.version == ApiVersion::Beta && !users {
+        // Every "not applicable" the emulator computes is a platform mismatch.
+        m.insert("notApplicablePlatformCount".into(), o.not_applicable.into());
+    }
+    m.insert("successCount".into(), o.success.into());
+    m.insert("errorCount".into(), o.error.into());
+    m.insert("failedCount".into(), o.failed.into());
+    if ctx.version == ApiVersion::Beta {
+        m.insert("conflictCount".into(), o.conflict.into());
+    }
+    m.insert("lastUpdateDateTime".into(), rfc3339(o.last_update).into());
+    m.insert("configurationVersion".into(), o.configuration_version.into());
+    m
 }
 
 fn list_of(q: &QueryOptions, docs: Vec<Map<String, Value>>, type_name: &str, context: String) -> ApiResult<Response> {
@@ -1279,8 +1045,8 @@ async fn device_statuses(
     Path(id): Path<String>,
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
-    let (p, rows) = states_of(&state, &caller, &id).await?;
-    let docs = rows.iter().map(|(s, d)| device_status_doc(&p, s, d)).collect();
+    let (p, statuses) = policies::with_statuses(&caller.cx(&state.app), &id).await?;
+    let docs = statuses.devices.iter().map(device_status_doc).collect();
     let context = ctx.context(
         &format!("deviceManagement/deviceCompliancePolicies('{}')/deviceStatuses", p.id),
         None,
@@ -1294,11 +1060,12 @@ async fn device_status(
     Path((id, sid)): Path<(String, String)>,
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
-    let (p, rows) = states_of(&state, &caller, &id).await?;
-    let doc = rows
+    let (p, statuses) = policies::with_statuses(&caller.cx(&state.app), &id).await?;
+    let doc = statuses
+        .devices
         .iter()
-        .map(|(s, d)| device_status_doc(&p, s, d))
-        .find(|d| d["id"].as_str().is_some_and(|i| i.eq_ignore_ascii_case(&sid)))
+        .find(|d| d.id.eq_ignore_ascii_case(&sid))
+        .map(device_status_doc)
         .ok_or_else(|| ApiError::not_found(format!("The device status '{sid}' does not exist.")))?;
     let context = ctx.context(
         &format!(
@@ -1317,8 +1084,8 @@ async fn user_statuses(
     Path(id): Path<String>,
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
-    let (p, rows) = states_of(&state, &caller, &id).await?;
-    let docs = user_status_docs(&p, &rows);
+    let (p, statuses) = policies::with_statuses(&caller.cx(&state.app), &id).await?;
+    let docs = statuses.users.iter().map(user_status_doc).collect();
     let context = ctx.context(
         &format!("deviceManagement/deviceCompliancePolicies('{}')/userStatuses", p.id),
         None,
@@ -1332,10 +1099,12 @@ async fn user_status(
     Path((id, sid)): Path<(String, String)>,
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
-    let (p, rows) = states_of(&state, &caller, &id).await?;
-    let doc = user_status_docs(&p, &rows)
-        .into_iter()
-        .find(|d| d["id"].as_str().is_some_and(|i| i.eq_ignore_ascii_case(&sid)))
+    let (p, statuses) = policies::with_statuses(&caller.cx(&state.app), &id).await?;
+    let doc = statuses
+        .users
+        .iter()
+        .find(|u| u.id.eq_ignore_ascii_case(&sid))
+        .map(user_status_doc)
         .ok_or_else(|| ApiError::not_found(format!("The user status '{sid}' does not exist.")))?;
     let context = ctx.context(
         &format!(
@@ -1353,7 +1122,7 @@ async fn device_status_overview(
     Path(id): Path<String>,
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
-    let (p, rows) = states_of(&state, &caller, &id).await?;
+    let (p, statuses) = policies::with_statuses(&caller.cx(&state.app), &id).await?;
     let context = ctx.context(
         &format!(
             "deviceManagement/deviceCompliancePolicies('{}')/deviceStatusOverview/$entity",
@@ -1363,7 +1132,7 @@ async fn device_status_overview(
     );
     Ok(graph_json(
         StatusCode::OK,
-        with_context(context, overview(&p, &rows, &ctx, false)),
+        with_context(context, overview_doc(&p, &statuses, &ctx, false)),
     ))
 }
 
@@ -1373,7 +1142,7 @@ async fn user_status_overview(
     Path(id): Path<String>,
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
-    let (p, rows) = states_of(&state, &caller, &id).await?;
+    let (p, statuses) = policies::with_statuses(&caller.cx(&state.app), &id).await?;
     let context = ctx.context(
         &format!(
             "deviceManagement/deviceCompliancePolicies('{}')/userStatusOverview/$entity",
@@ -1383,7 +1152,7 @@ async fn user_status_overview(
     );
     Ok(graph_json(
         StatusCode::OK,
-        with_context(context, overview(&p, &rows, &ctx, true)),
+        with_context(context, overview_doc(&p, &statuses, &ctx, true)),
     ))
 }
 

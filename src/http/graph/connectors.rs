@@ -19,10 +19,9 @@ use crate::http::extract::{JsonBody, OData};
 use crate::http::routes::{Access, RouteTable};
 use crate::http::AppState;
 use crate::schema::mtd_connector::MOBILE_THREAT_DEFENSE_CONNECTOR as CONNECTOR;
-use crate::schema::{merge_patch, render, validate_patch};
+use crate::schema::{render, validate_patch};
+use crate::service;
 use crate::service::clock::rfc3339;
-use crate::service::compliance;
-use crate::store::{Effects, StoreError};
 
 const READ: GraphPermission = GraphPermission {
     any_of: &[
@@ -104,33 +103,6 @@ fn catalog_metadata(p: &CatalogPartner) -> Map<String, Value> {
     m
 }
 
-fn not_found(id: &str) -> ApiError {
-    ApiError::not_found(format!("The mobile threat defense connector '{id}' does not exist."))
-}
-
-/// The admin center allows 1 to 365 days before a partner is unresponsive.
-fn check_settings(props: &Map<String, Value>) -> ApiResult<()> {
-    if let Some(days) = props
-        .get("partnerUnresponsivenessThresholdInDays")
-        .and_then(Value::as_i64)
-    {
-        if !(1..=365).contains(&days) {
-            return Err(ApiError::bad_request(format!(
-                "Invalid value for property 'partnerUnresponsivenessThresholdInDays': {days} is outside the allowed range of 1 to 365."
-            )));
-        }
-    }
-    Ok(())
-}
-
-async fn load(state: &AppState, tenant_id: &str, id: &str) -> ApiResult<Connector> {
-    state
-        .store
-        .get_connector(tenant_id, &id.to_ascii_lowercase())
-        .await?
-        .ok_or_else(|| not_found(id))
-}
-
 async fn list(
     caller: GraphCaller,
     ctx: GraphCtx,
@@ -143,7 +115,7 @@ async fn list(
             "$skip, $skiptoken and $search are not supported on mobileThreatDefenseConnectors.",
         ));
     }
-    let connectors = state.store.list_connectors(&caller.tenant.id).await?;
+    let connectors = service::connectors::list(&caller.cx(&state.app)).await?;
     let rendered: Vec<Map<String, Value>> = connectors
         .iter()
         .map(|c| render(&CONNECTOR, &connector_document(c, caller.now), ctx.view))
@@ -179,7 +151,7 @@ async fn get(
 ) -> ApiResult<Response> {
     super::reject_collection_options(&q)?;
     reject_expand(&q, "mobileThreatDefenseConnector")?;
-    let c = load(&state, &caller.tenant.id, &id).await?;
+    let c = service::connectors::get(&caller.cx(&state.app), &id).await?;
     let body = apply_select(
         render(&CONNECTOR, &connector_document(&c, caller.now), ctx.view),
         &CONNECTOR,
@@ -200,43 +172,8 @@ async fn create(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     let props = validate_patch(&CONNECTOR, &body, ctx.version).map_err(|e| ApiError::bad_request(e.0))?;
-    check_settings(&props)?;
-    let id = body.get("id").and_then(Value::as_str).ok_or_else(|| {
-        ApiError::bad_request(
-            "The property 'id' is required: it names the partner of the catalog the connector is for.",
-        )
-    })?;
-    let partner = catalog_partner(id).ok_or_else(|| {
-        ApiError::bad_request(format!(
-            "Invalid value for property 'id': '{id}' is not a Mobile Threat Defense partner Intune knows."
-        ))
-    })?;
-    let connector = Connector {
-        tenant_id: caller.tenant.id.clone(),
-        id: partner.id.to_string(),
-        properties: props,
-        partner_metadata: Map::new(),
-        set_up: false,
-        deprovisioned: false,
-        error_code: 0,
-        last_heartbeat_at: None,
-        created_at: caller.now,
-        revision: 0,
-    };
-    let fx = Effects {
-        enqueue: compliance::connectors_scope(&[&connector]).into_iter().collect(),
-        events: Vec::new(),
-    };
-    match state.store.insert_connector(&connector, &fx).await {
-        Ok(()) => {}
-        Err(StoreError::Conflict(_)) => {
-            return Err(ApiError::conflict(format!(
-                "The tenant already has a connector for '{}'.",
-                partner.display_name
-            )));
-        }
-        Err(e) => return Err(e.into()),
-    }
+    let id = body.get("id").and_then(Value::as_str);
+    let connector = service::connectors::create(&caller.cx(&state.app), id, props).await?;
     let body = render(&CONNECTOR, &connector_document(&connector, caller.now), ctx.view);
     let context = ctx.context("deviceManagement/mobileThreatDefenseConnectors/$entity", None);
     Ok(graph_json(StatusCode::CREATED, with_context(context, body)))
@@ -255,32 +192,11 @@ async fn patch(
         ));
     }
     let props = validate_patch(&CONNECTOR, &body, ctx.version).map_err(|e| ApiError::bad_request(e.0))?;
-    check_settings(&props)?;
-    // Compare-and-set: a heartbeat or a partner update in between is kept.
-    loop {
-        let before = load(&state, &caller.tenant.id, &id).await?;
-        let mut c = before.clone();
-        merge_patch(&mut c.properties, props.clone());
-        // Toggles and per-platform settings decide which devices its data reaches.
-        let fx = Effects {
-            enqueue: compliance::connectors_scope(&[&before, &c]).into_iter().collect(),
-            events: Vec::new(),
-        };
-        if state.store.update_connector(&c, &fx).await? {
-            return Ok(StatusCode::NO_CONTENT);
-        }
-    }
+    service::connectors::update(&caller.cx(&state.app), &id, props).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn delete(caller: GraphCaller, Path(id): Path<String>, State(state): State<AppState>) -> ApiResult<StatusCode> {
-    let c = load(&state, &caller.tenant.id, &id).await?;
-    let fx = Effects {
-        enqueue: compliance::connectors_scope(&[&c]).into_iter().collect(),
-        events: Vec::new(),
-    };
-    if state.store.delete_connector(&caller.tenant.id, &c.id, &fx).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(not_found(&id))
-    }
+    service::connectors::delete(&caller.cx(&state.app), &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

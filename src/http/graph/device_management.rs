@@ -1,10 +1,8 @@
 //! `GET` and `PATCH /deviceManagement`: the tenant's Intune account and its settings.
 
-use crate::store::{DeviceScope, Effects};
 use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
-use serde_json::Value;
 
 use super::{graph_json, reject_collection_options, with_context};
 use crate::domain::permissions::GraphPermission;
@@ -14,8 +12,9 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiVersion, BaseUrl, IncludeUnknownEnumMembers, JsonBody, OData};
 use crate::http::routes::{Access, RouteTable};
 use crate::http::AppState;
-use crate::schema::device_management::{check_settings, DEVICE_MANAGEMENT};
-use crate::schema::{merge_patch, render, select, validate_patch, View};
+use crate::schema::device_management::DEVICE_MANAGEMENT;
+use crate::schema::{render, select, validate_patch, View};
+use crate::service::settings;
 
 /// Graph documents the singleton under every Intune permission family ("shared" pages).
 const READ: GraphPermission = GraphPermission {
@@ -72,11 +71,7 @@ async fn get(
             e.property
         )));
     }
-    let record = state
-        .store
-        .get_device_management(&caller.tenant.id)
-        .await?
-        .ok_or_else(|| ApiError::internal(format!("tenant {} has no deviceManagement", caller.tenant.id)))?;
+    let record = settings::device_management(&caller.cx(&state.app)).await?;
     let view = View {
         version,
         include_unknown_enum_members: include_unknown,
@@ -102,36 +97,6 @@ async fn patch(
         ));
     }
     let patch = validate_patch(&DEVICE_MANAGEMENT, &body, version).map_err(|e| ApiError::bad_request(e.0))?;
-    // Compare-and-set on the revision, so that concurrent PATCHes of different settings
-    // both land.
-    loop {
-        let mut record = state
-            .store
-            .get_device_management(&caller.tenant.id)
-            .await?
-            .ok_or_else(|| ApiError::internal(format!("tenant {} has no deviceManagement", caller.tenant.id)))?;
-        merge_patch(&mut record.properties, patch.clone());
-        if let Some(Value::Object(settings)) = record.properties.get("settings") {
-            check_settings(settings).map_err(|e| ApiError::bad_request(e.0))?;
-        }
-        // These settings take part in every device's evaluation (isScheduledActionEnabled
-        // decides whether actions still to come are due times at all).
-        const EVALUATED: &[&str] = &[
-            "secureByDefault",
-            "deviceComplianceCheckinThresholdDays",
-            "isScheduledActionEnabled",
-        ];
-        let touches_compliance = patch
-            .get("settings")
-            .and_then(Value::as_object)
-            .is_some_and(|s| EVALUATED.iter().any(|k| s.contains_key(*k)));
-        let fx = if touches_compliance {
-            Effects::enqueue(DeviceScope::All)
-        } else {
-            Effects::none()
-        };
-        if state.store.update_device_management(&record, &fx).await? {
-            return Ok(StatusCode::NO_CONTENT);
-        }
-    }
+    settings::patch_device_management(&caller.cx(&state.app), patch).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

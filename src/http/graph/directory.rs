@@ -2,24 +2,20 @@
 //! policies are assigned through. Directory errors use Entra's codes (`Request_BadRequest`,
 //! `Request_ResourceNotFound`), not Intune's.
 
-use crate::store::{DeviceScope, Effects};
-
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use serde_json::{Map, Value};
-use uuid::Uuid;
 
 use super::{
     apply_select, collection_response, graph_json, page_response, reject_collection_options, reject_expand,
     with_context, GraphCtx,
 };
-use crate::domain::directory::{hash_password, valid_user_principal_name, Group, Member, MemberKind, User};
+use crate::domain::directory::{Group, User};
 use crate::domain::permissions::GraphPermission;
 use crate::domain::rbac::{
     RoleRequirement, GLOBAL_ADMINISTRATOR, GROUPS_ADMINISTRATOR, INTUNE_ADMINISTRATOR, USER_ADMINISTRATOR,
 };
-use crate::domain::tenant::parse_guid;
 use crate::http::auth::GraphCaller;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiVersion, JsonBody, OData};
@@ -27,8 +23,10 @@ use crate::http::paging::{list_query, next_link, page_request};
 use crate::http::routes::{Access, RouteTable};
 use crate::http::AppState;
 use crate::schema::directory::{GROUP, USER};
-use crate::schema::{merge_patch, render, validate_patch};
-use crate::store::{ListScope, StoreError};
+use crate::schema::{render, validate_patch};
+use crate::service::directory::{self, DirectoryObject, ObjectKind};
+use crate::service::ServiceError;
+use crate::store::ListScope;
 
 const USER_READ: GraphPermission = GraphPermission {
     any_of: &[
@@ -178,20 +176,6 @@ fn directory_bad_request(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "Request_BadRequest", message)
 }
 
-fn directory_not_found(id: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "Request_ResourceNotFound",
-        format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
-    )
-}
-
-fn invalid_value(property: &str, resource: &str) -> ApiError {
-    directory_bad_request(format!(
-        "Invalid value specified for property '{property}' of resource '{resource}'."
-    ))
-}
-
 // ---- users ----
 
 /// The user's stored Graph properties with the typed columns laid over them.
@@ -225,72 +209,14 @@ pub fn render_user(u: &User, ctx: &GraphCtx, select: Option<&Vec<String>>) -> Ap
     }
 }
 
-/// `{id}` of a user path: the object id, or the user principal name.
-async fn load_user(state: &AppState, tenant_id: &str, key: &str) -> ApiResult<User> {
-    let user = match parse_guid(key) {
-        Some(id) => state.store.get_user(tenant_id, &id).await?,
-        None if key.contains('@') => {
-            let upn = percent_encoding::percent_decode_str(key).decode_utf8_lossy();
-            state.store.find_user_by_upn(tenant_id, &upn).await?
-        }
-        None => None,
-    };
-    user.ok_or_else(|| directory_not_found(key))
-}
-
-/// Entra's password policy: 8 to 256 characters, three of lower case, upper case, digits and
-/// symbols.
-fn check_password(password: &str) -> ApiResult<()> {
-    let classes = [
-        password.chars().any(|c| c.is_lowercase()),
-        password.chars().any(|c| c.is_uppercase()),
-        password.chars().any(|c| c.is_ascii_digit()),
-        password.chars().any(|c| !c.is_alphanumeric()),
-    ];
-    if (8..=256).contains(&password.chars().count()) && classes.iter().filter(|c| **c).count() >= 3 {
-        Ok(())
-    } else {
-        Err(directory_bad_request(
-            "The specified password does not comply with password complexity requirements. Please provide a different password.",
-        ))
+/// Entra's directory answers with its own codes: `Request_BadRequest` and
+/// `Request_ResourceNotFound` where Intune says `BadRequest` and `ResourceNotFound`.
+fn entra(e: ServiceError) -> ApiError {
+    match e {
+        ServiceError::Invalid(m) => directory_bad_request(m),
+        ServiceError::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, "Request_ResourceNotFound", m),
+        e => e.into(),
     }
-}
-
-fn salt() -> String {
-    Uuid::new_v4().simple().to_string()[..16].to_string()
-}
-
-/// Lays validated properties onto the user's typed fields; `passwordProfile.password` becomes
-/// the stored hash and is removed from the document.
-fn apply_user_properties(user: &mut User, props: Map<String, Value>) -> ApiResult<()> {
-    merge_patch(&mut user.properties, props);
-    let p = &mut user.properties;
-    if let Some(v) = p.remove("userPrincipalName") {
-        let upn = v.as_str().unwrap_or_default().to_string();
-        if !valid_user_principal_name(&upn) {
-            return Err(invalid_value("userPrincipalName", "User"));
-        }
-        user.user_principal_name = upn;
-    }
-    if let Some(v) = p.remove("displayName") {
-        match v.as_str() {
-            Some(s) if !s.trim().is_empty() && s.len() <= 256 => user.display_name = s.to_string(),
-            _ => return Err(invalid_value("displayName", "User")),
-        }
-    }
-    if let Some(v) = p.remove("mail") {
-        user.mail = v.as_str().map(str::to_string);
-    }
-    if let Some(v) = p.remove("accountEnabled") {
-        user.account_enabled = v.as_bool().ok_or_else(|| invalid_value("accountEnabled", "User"))?;
-    }
-    if let Some(Value::Object(profile)) = p.get_mut("passwordProfile") {
-        if let Some(Value::String(password)) = profile.remove("password") {
-            check_password(&password)?;
-            user.password_hash = Some(hash_password(&password, &salt()));
-        }
-    }
-    Ok(())
 }
 
 async fn create_user(
@@ -300,41 +226,9 @@ async fn create_user(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     let props = validate_patch(&USER, &body, ctx.version).map_err(|e| directory_bad_request(e.0))?;
-    for required in ["accountEnabled", "displayName", "mailNickname", "userPrincipalName"] {
-        if props.get(required).is_none_or(Value::is_null) {
-            return Err(invalid_value(required, "User"));
-        }
-    }
-    let has_password = props
-        .get("passwordProfile")
-        .and_then(|p| p.get("password"))
-        .is_some_and(Value::is_string);
-    if !has_password {
-        return Err(directory_bad_request(
-            "A password must be specified to create a new user.",
-        ));
-    }
-    let mut user = User {
-        tenant_id: caller.tenant.id.clone(),
-        id: Uuid::new_v4().to_string(),
-        user_principal_name: String::new(),
-        display_name: String::new(),
-        mail: None,
-        account_enabled: true,
-        password_hash: None,
-        created_at: caller.now,
-        properties: Map::new(),
-    };
-    apply_user_properties(&mut user, props)?;
-    match state.store.insert_user(&user).await {
-        Ok(()) => {}
-        Err(StoreError::Conflict(_)) => {
-            return Err(directory_bad_request(
-                "Another object with the same value for property userPrincipalName already exists.",
-            ))
-        }
-        Err(e) => return Err(e.into()),
-    }
+    let user = directory::create_user(&caller.cx(&state.app), props)
+        .await
+        .map_err(entra)?;
     let body = render(&USER, &user_document(&user), ctx.view);
     Ok(graph_json(
         StatusCode::CREATED,
@@ -352,10 +246,9 @@ async fn list_users(
     reject_expand(&q, "user")?;
     let page = page_request(&q, DEFAULT_PAGE, MAX_PAGE)?;
     let keyset = q.orderby.is_empty();
-    let rows = state
-        .store
-        .list_users(&caller.tenant.id, &list_query(&q, &page, ListScope::All, q.count))
-        .await?;
+    let rows = directory::list_users(&caller.cx(&state.app), &list_query(&q, &page, ListScope::All, q.count))
+        .await
+        .map_err(entra)?;
     let context = ctx.context("users", q.select.as_deref());
     page_response(
         &ctx,
@@ -378,7 +271,7 @@ async fn get_user(
 ) -> ApiResult<Response> {
     reject_collection_options(&q)?;
     reject_expand(&q, "user")?;
-    let user = load_user(&state, &caller.tenant.id, &id).await?;
+    let user = directory::user(&caller.cx(&state.app), &id).await.map_err(entra)?;
     let body = render_user(&user, &ctx, q.select.as_ref())?;
     Ok(graph_json(
         StatusCode::OK,
@@ -393,17 +286,11 @@ async fn patch_user(
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<StatusCode> {
-    let mut user = load_user(&state, &caller.tenant.id, &id).await?;
     let props = validate_patch(&USER, &body, ctx.version).map_err(|e| directory_bad_request(e.0))?;
-    apply_user_properties(&mut user, props)?;
-    match state.store.update_user(&user, &Effects::none()).await {
-        Ok(true) => Ok(StatusCode::NO_CONTENT),
-        Ok(false) => Err(directory_not_found(&id)),
-        Err(StoreError::Conflict(_)) => Err(directory_bad_request(
-            "Another object with the same value for property userPrincipalName already exists.",
-        )),
-        Err(e) => Err(e.into()),
-    }
+    directory::update_user(&caller.cx(&state.app), &id, props)
+        .await
+        .map_err(entra)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn delete_user(
@@ -411,16 +298,10 @@ async fn delete_user(
     Path(id): Path<String>,
     State(state): State<AppState>,
 ) -> ApiResult<StatusCode> {
-    let user = load_user(&state, &caller.tenant.id, &id).await?;
-    if state
-        .store
-        .delete_user(&caller.tenant.id, &user.id, &Effects::none())
-        .await?
-    {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(directory_not_found(&id))
-    }
+    directory::delete_user(&caller.cx(&state.app), &id)
+        .await
+        .map_err(entra)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 // ---- groups ----
@@ -439,47 +320,6 @@ fn group_document(g: &Group) -> Map<String, Value> {
     m
 }
 
-async fn load_group(state: &AppState, tenant_id: &str, key: &str) -> ApiResult<Group> {
-    let Some(id) = parse_guid(key) else {
-        return Err(directory_not_found(key));
-    };
-    state
-        .store
-        .get_group(tenant_id, &id)
-        .await?
-        .ok_or_else(|| directory_not_found(key))
-}
-
-fn apply_group_properties(group: &mut Group, props: Map<String, Value>) -> ApiResult<()> {
-    merge_patch(&mut group.properties, props);
-    let p = &mut group.properties;
-    if let Some(v) = p.remove("displayName") {
-        match v.as_str() {
-            Some(s) if !s.trim().is_empty() && s.len() <= 256 => group.display_name = s.to_string(),
-            _ => return Err(invalid_value("displayName", "Group")),
-        }
-    }
-    if let Some(v) = p.remove("mailNickname") {
-        match v.as_str() {
-            Some(s)
-                if !s.is_empty()
-                    && s.len() <= 64
-                    && s.chars().all(|c| c.is_ascii() && !" @()\\[]\";:<>,".contains(c)) =>
-            {
-                group.mail_nickname = s.to_string()
-            }
-            _ => return Err(invalid_value("mailNickname", "Group")),
-        }
-    }
-    if let Some(v) = p.remove("securityEnabled") {
-        group.security_enabled = v.as_bool().ok_or_else(|| invalid_value("securityEnabled", "Group"))?;
-    }
-    if let Some(v) = p.remove("mailEnabled") {
-        group.mail_enabled = v.as_bool().ok_or_else(|| invalid_value("mailEnabled", "Group"))?;
-    }
-    Ok(())
-}
-
 async fn create_group(
     caller: GraphCaller,
     ctx: GraphCtx,
@@ -487,23 +327,9 @@ async fn create_group(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     let props = validate_patch(&GROUP, &body, ctx.version).map_err(|e| directory_bad_request(e.0))?;
-    for required in ["displayName", "mailEnabled", "mailNickname", "securityEnabled"] {
-        if props.get(required).is_none_or(Value::is_null) {
-            return Err(invalid_value(required, "Group"));
-        }
-    }
-    let mut group = Group {
-        tenant_id: caller.tenant.id.clone(),
-        id: Uuid::new_v4().to_string(),
-        display_name: String::new(),
-        mail_nickname: String::new(),
-        security_enabled: false,
-        mail_enabled: false,
-        created_at: caller.now,
-        properties: Map::new(),
-    };
-    apply_group_properties(&mut group, props)?;
-    state.store.insert_group(&group).await?;
+    let group = directory::create_group(&caller.cx(&state.app), props)
+        .await
+        .map_err(entra)?;
     let body = render(&GROUP, &group_document(&group), ctx.view);
     Ok(graph_json(
         StatusCode::CREATED,
@@ -521,10 +347,9 @@ async fn list_groups(
     reject_expand(&q, "group")?;
     let page = page_request(&q, DEFAULT_PAGE, MAX_PAGE)?;
     let keyset = q.orderby.is_empty();
-    let rows = state
-        .store
-        .list_groups(&caller.tenant.id, &list_query(&q, &page, ListScope::All, q.count))
-        .await?;
+    let rows = directory::list_groups(&caller.cx(&state.app), &list_query(&q, &page, ListScope::All, q.count))
+        .await
+        .map_err(entra)?;
     let render_group = |g: &Group| {
         apply_select(
             render(&GROUP, &group_document(g), ctx.view),
@@ -554,7 +379,7 @@ async fn get_group(
 ) -> ApiResult<Response> {
     reject_collection_options(&q)?;
     reject_expand(&q, "group")?;
-    let group = load_group(&state, &caller.tenant.id, &id).await?;
+    let group = directory::group(&caller.cx(&state.app), &id).await.map_err(entra)?;
     let body = apply_select(
         render(&GROUP, &group_document(&group), ctx.view),
         &GROUP,
@@ -574,14 +399,11 @@ async fn patch_group(
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<StatusCode> {
-    let mut group = load_group(&state, &caller.tenant.id, &id).await?;
     let props = validate_patch(&GROUP, &body, ctx.version).map_err(|e| directory_bad_request(e.0))?;
-    apply_group_properties(&mut group, props)?;
-    if state.store.update_group(&group).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(directory_not_found(&id))
-    }
+    directory::update_group(&caller.cx(&state.app), &id, props)
+        .await
+        .map_err(entra)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn delete_group(
@@ -589,16 +411,10 @@ async fn delete_group(
     Path(id): Path<String>,
     State(state): State<AppState>,
 ) -> ApiResult<StatusCode> {
-    let group = load_group(&state, &caller.tenant.id, &id).await?;
-    if state
-        .store
-        .delete_group(&caller.tenant.id, &group.id, &Effects::enqueue(DeviceScope::All))
-        .await?
-    {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(directory_not_found(&id))
-    }
+    directory::delete_group(&caller.cx(&state.app), &id)
+        .await
+        .map_err(entra)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 // ---- members ----
@@ -632,36 +448,30 @@ async fn list_members(
             "$filter and $orderby are not supported on group members.",
         ));
     }
-    let group = load_group(&state, &caller.tenant.id, &id).await?;
     let page = page_request(&q, DEFAULT_PAGE, MAX_PAGE)?;
-    let result = state
-        .store
-        .list_members(&group.tenant_id, &group.id, &page.list_query(None, None, q.count))
-        .await?;
-    let more = result.items.len() as u64 > page.size;
-    let mut values = Vec::new();
-    for m in result.items.iter().take(page.size as usize) {
-        let object = match m.kind {
-            MemberKind::User => match state.store.get_user(&group.tenant_id, &m.member_id).await? {
-                Some(u) => render_user(&u, &ctx, None)?,
-                None => continue,
-            },
-            MemberKind::Device => match state
-                .store
-                .find_device_by_entra_id(&group.tenant_id, &m.member_id)
-                .await?
-            {
-                Some(d) => device_object(&d),
-                None => continue,
-            },
-        };
-        values.push(object);
-    }
-    let next = more.then(|| next_link(&ctx.base, uri.path(), uri.query(), &page.next(false, "")));
+    let members = directory::list_members(
+        &caller.cx(&state.app),
+        &id,
+        &page.list_query(None, None, q.count),
+        page.size,
+    )
+    .await
+    .map_err(entra)?;
+    let values = members
+        .objects
+        .iter()
+        .map(|m| match m {
+            DirectoryObject::User(u) => render_user(u, &ctx, None),
+            DirectoryObject::Device(d) => Ok(device_object(d)),
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    let next = members
+        .more
+        .then(|| next_link(&ctx.base, uri.path(), uri.query(), &page.next(false, "")));
     Ok(collection_response(
         ctx.context("directoryObjects", None),
         values,
-        result.total,
+        members.total,
         next,
     ))
 }
@@ -700,7 +510,6 @@ async fn add_member(
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<StatusCode> {
-    let group = load_group(&state, &caller.tenant.id, &id).await?;
     let reference = body.get("@odata.id").and_then(Value::as_str).ok_or_else(|| {
         directory_bad_request("The request body must carry '@odata.id', the URL of the directory object to add.")
     })?;
@@ -711,45 +520,15 @@ async fn add_member(
     }
     let (kind, key) = referenced_id(reference)
         .ok_or_else(|| directory_bad_request(format!("Invalid object identifier '{reference}'.")))?;
-    let tenant = &caller.tenant.id;
-    let user = match (kind, parse_guid(&key)) {
-        (Some("device"), _) | (_, None) => None,
-        (_, Some(uid)) => state.store.get_user(tenant, &uid).await?,
+    let kind = match kind {
+        Some("user") => Some(ObjectKind::User),
+        Some(_) => Some(ObjectKind::Device),
+        None => None,
     };
-    let member = match user {
-        Some(u) => Member {
-            group_id: group.id.clone(),
-            member_id: u.id,
-            kind: MemberKind::User,
-        },
-        None => {
-            let device = match kind {
-                Some("user") => None,
-                _ => {
-                    state
-                        .store
-                        .find_device_by_entra_id(tenant, &key.to_ascii_lowercase())
-                        .await?
-                }
-            };
-            match device {
-                Some(d) => Member {
-                    group_id: group.id.clone(),
-                    member_id: d.azure_ad_device_id,
-                    kind: MemberKind::Device,
-                },
-                None => return Err(directory_not_found(&key)),
-            }
-        }
-    };
-    let fx = Effects::enqueue(DeviceScope::Members(vec![member.member_id.clone()]));
-    if state.store.add_member(tenant, &member, &fx).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(directory_bad_request(
-            "One or more added object references already exist for the following modified properties: 'members'.",
-        ))
-    }
+    directory::add_member(&caller.cx(&state.app), &id, kind, &key)
+        .await
+        .map_err(entra)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn remove_member(
@@ -757,17 +536,10 @@ async fn remove_member(
     Path((id, member_id)): Path<(String, String)>,
     State(state): State<AppState>,
 ) -> ApiResult<StatusCode> {
-    let group = load_group(&state, &caller.tenant.id, &id).await?;
-    let fx = Effects::enqueue(DeviceScope::Members(vec![member_id.to_ascii_lowercase()]));
-    if state
-        .store
-        .remove_member(&caller.tenant.id, &group.id, &member_id.to_ascii_lowercase(), &fx)
-        .await?
-    {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(directory_not_found(&member_id))
-    }
+    directory::remove_member(&caller.cx(&state.app), &id, &member_id)
+        .await
+        .map_err(entra)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[cfg(test)]
@@ -796,13 +568,5 @@ mod tests {
             let got = referenced_id(reference);
             assert_eq!(got.as_ref().map(|(k, id)| (*k, id.as_str())), *expected, "{reference}");
         }
-    }
-
-    #[test]
-    fn passwords_must_be_complex() {
-        assert!(check_password("Passw0rd!").is_ok());
-        assert!(check_password("passw0rd").is_err());
-        assert!(check_password("Sh0rt!").is_err());
-        assert!(check_password("lowercaseonly").is_err());
     }
 }

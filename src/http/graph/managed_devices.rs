@@ -13,7 +13,6 @@ use super::{
 use crate::domain::device::{ManagedDevice, OwnerType};
 use crate::domain::permissions::GraphPermission;
 use crate::domain::rbac::RoleRequirement::Intune;
-use crate::domain::tenant::parse_guid;
 use crate::http::auth::GraphCaller;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiVersion, JsonBody, OData};
@@ -22,10 +21,10 @@ use crate::http::routes::{Access, RouteTable};
 use crate::http::AppState;
 use crate::odata::{CmpOp, Expr, QueryOptions, StrFunc};
 use crate::schema::managed_device::{DETECTED_APP, MANAGED_DEVICE};
-use crate::schema::{merge_patch, render, validate_patch, Avail, Default, Prop, StructType, Ty, Writable};
+use crate::schema::{render, validate_patch, Avail, Default, Prop, StructType, Ty, Writable};
 use crate::service::clock::rfc3339;
-use crate::service::devices::{issue, RemoteAction};
-use crate::store::{DetectedApp, Effects, ListScope};
+use crate::service::devices::{self, RemoteAction};
+use crate::store::{DetectedApp, ListQuery, ListScope};
 
 const READ: GraphPermission = GraphPermission {
     any_of: &[
@@ -397,14 +396,6 @@ pub fn render_device(
     )
 }
 
-pub(super) async fn load(state: &AppState, tenant_id: &str, id: &str) -> ApiResult<ManagedDevice> {
-    let not_found = || ApiError::not_found(format!("The managed device '{id}' does not exist."));
-    let Some(key) = parse_guid(id) else {
-        return Err(not_found());
-    };
-    state.store.get_device(tenant_id, &key).await?.ok_or_else(not_found)
-}
-
 fn check_device_query(q: &QueryOptions) -> ApiResult<()> {
     if q.search.is_some() {
         return Err(ApiError::bad_request("$search is not supported on managedDevices."));
@@ -416,24 +407,34 @@ fn check_device_query(q: &QueryOptions) -> ApiResult<()> {
     Ok(())
 }
 
-/// A page of devices, narrowed to `scope`.
+/// A page of devices: of the tenant, or of the user `user` names (an id or a UPN).
 async fn device_page(
     state: &AppState,
     caller: &GraphCaller,
     ctx: &GraphCtx,
     q: &QueryOptions,
     uri: &Uri,
-    scope: ListScope,
+    user: Option<&str>,
     context_path: &str,
 ) -> ApiResult<Response> {
-    check_device_query(q)?;
+    // The store query, narrowed to `scope`; built once the user is known, so that an unknown
+    // user is told before a query Intune refuses.
+    let query = |scope: ListScope| -> ApiResult<ListQuery> {
+        check_device_query(q)?;
+        let page = page_request(q, DEVICE_PAGE, DEVICE_PAGE)?;
+        // Intune answers @odata.count on device lists whether or not $count was asked for.
+        Ok(list_query(q, &page, scope, true))
+    };
+    let cx = caller.cx(&state.app);
+    let rows = match user {
+        None => devices::list(&cx, &query(ListScope::All)?).await?,
+        Some(key) => devices::list_of_user(&cx, key, |user_id| query(ListScope::UserDevices(user_id.to_string())))
+            .await?
+            .ok_or_else(|| user_not_found(key))?,
+    };
+    // Accepted already, when the query was built.
     let page = page_request(q, DEVICE_PAGE, DEVICE_PAGE)?;
     let keyset = q.orderby.is_empty();
-    // Intune answers @odata.count on device lists whether or not $count was asked for.
-    let rows = state
-        .store
-        .list_devices(&caller.tenant.id, &list_query(q, &page, scope, true))
-        .await?;
     let context = ctx.context(context_path, q.select.as_deref());
     page_response(
         ctx,
@@ -454,16 +455,7 @@ async fn list(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Response> {
-    device_page(
-        &state,
-        &caller,
-        &ctx,
-        &q,
-        &uri,
-        ListScope::All,
-        "deviceManagement/managedDevices",
-    )
-    .await
+    device_page(&state, &caller, &ctx, &q, &uri, None, "deviceManagement/managedDevices").await
 }
 
 async fn get(
@@ -475,7 +467,7 @@ async fn get(
 ) -> ApiResult<Response> {
     reject_collection_options(&q)?;
     reject_expand(&q, "managedDevice")?;
-    let device = load(&state, &caller.tenant.id, &id).await?;
+    let device = devices::get(&caller.cx(&state.app), &id).await?;
     let body = render_device(&device, &ctx, q.select.as_ref(), true)?;
     Ok(graph_json(
         StatusCode::OK,
@@ -486,18 +478,14 @@ async fn get(
     ))
 }
 
-pub(super) async fn user_scope(state: &AppState, tenant_id: &str, user_key: &str) -> ApiResult<String> {
-    let user = match parse_guid(user_key) {
-        Some(id) => state.store.get_user(tenant_id, &id).await?,
-        None => state.store.find_user_by_upn(tenant_id, user_key).await?,
-    };
-    user.map(|u| u.id).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "Request_ResourceNotFound",
-            format!("Resource '{user_key}' does not exist or one of its queried reference-property objects are not present."),
-        )
-    })
+fn user_not_found(user_key: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "Request_ResourceNotFound",
+        format!(
+            "Resource '{user_key}' does not exist or one of its queried reference-property objects are not present."
+        ),
+    )
 }
 
 async fn list_of_user(
@@ -508,14 +496,13 @@ async fn list_of_user(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Response> {
-    let user_id = user_scope(&state, &caller.tenant.id, &user).await?;
     device_page(
         &state,
         &caller,
         &ctx,
         &q,
         &uri,
-        ListScope::UserDevices(user_id),
+        Some(&user),
         "users('{id}')/managedDevices",
     )
     .await
@@ -529,13 +516,9 @@ async fn get_of_user(
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
     reject_collection_options(&q)?;
-    let user_id = user_scope(&state, &caller.tenant.id, &user).await?;
-    let device = load(&state, &caller.tenant.id, &id).await?;
-    if device.user_id.as_deref() != Some(user_id.as_str()) {
-        return Err(ApiError::not_found(format!(
-            "The managed device '{id}' does not exist."
-        )));
-    }
+    let device = devices::get_of_user(&caller.cx(&state.app), &user, &id)
+        .await?
+        .ok_or_else(|| user_not_found(&user))?;
     let body = render_device(&device, &ctx, q.select.as_ref(), true)?;
     Ok(graph_json(
         StatusCode::OK,
@@ -558,13 +541,13 @@ async fn patch(
             "A request body of type 'microsoft.graph.managedDevice' is required.",
         ));
     }
-    let mut device = load(&state, &caller.tenant.id, &id).await?;
     let mut props = validate_patch(&MANAGED_DEVICE, &body, ctx.version).map_err(|e| ApiError::bad_request(e.0))?;
     // Ownership is a column (compliance and app visibility depend on it), under both names.
+    let mut owner = None;
     for name in ["managedDeviceOwnerType", "ownerType"] {
-        if let Some(owner) = props.remove(name) {
-            match owner.as_str().and_then(OwnerType::parse) {
-                Some(o) => device.owner_type = o,
+        if let Some(o) = props.remove(name) {
+            match o.as_str().and_then(OwnerType::parse) {
+                Some(o) => owner = Some(o),
                 None => {
                     return Err(ApiError::bad_request(format!(
                         "Invalid value for property '{name}': only company and personal can be set."
@@ -573,27 +556,17 @@ async fn patch(
             }
         }
     }
-    merge_patch(&mut device.properties, props);
-    device
-        .properties
-        .insert("ownerType".into(), device.owner_type.as_str().into());
-    state.store.update_device(&device, &Effects::none()).await?;
+    devices::update(&caller.cx(&state.app), &id, owner, props).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn delete(caller: GraphCaller, Path(id): Path<String>, State(state): State<AppState>) -> ApiResult<StatusCode> {
-    let device = load(&state, &caller.tenant.id, &id).await?;
-    state
-        .store
-        .delete_device(&caller.tenant.id, &device.id, &Effects::none())
-        .await?;
+    devices::delete(&caller.cx(&state.app), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn act(state: &AppState, caller: &GraphCaller, id: &str, action: RemoteAction) -> ApiResult<StatusCode> {
-    let mut device = load(state, &caller.tenant.id, id).await?;
-    issue(&mut device, action, caller.now);
-    state.store.update_device(&device, &Effects::none()).await?;
+    devices::act(&caller.cx(&state.app), id, action).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -704,10 +677,6 @@ fn detected_app_json(a: &DetectedApp, ctx: &GraphCtx) -> Map<String, Value> {
     render(&DETECTED_APP, &m, ctx.view)
 }
 
-fn not_found_app(id: &str) -> ApiError {
-    ApiError::not_found(format!("The detected app '{id}' does not exist."))
-}
-
 async fn list_detected_apps(
     caller: GraphCaller,
     ctx: GraphCtx,
@@ -722,10 +691,7 @@ async fn list_detected_apps(
         ));
     }
     let page = page_request(&q, APP_PAGE, APP_PAGE)?;
-    let rows = state
-        .store
-        .list_detected_apps(&caller.tenant.id, &page.list_query(None, None, q.count))
-        .await?;
+    let rows = devices::list_detected_apps(&caller.cx(&state.app), &page.list_query(None, None, q.count)).await?;
     let render_app = |a: &DetectedApp| {
         apply_select(
             detected_app_json(a, &ctx),
@@ -747,11 +713,7 @@ async fn get_detected_app(
 ) -> ApiResult<Response> {
     reject_collection_options(&q)?;
     reject_expand(&q, "detectedApp")?;
-    let app = state
-        .store
-        .get_detected_app(&caller.tenant.id, &id)
-        .await?
-        .ok_or_else(|| not_found_app(&id))?;
+    let app = devices::detected_app(&caller.cx(&state.app), &id).await?;
     let body = apply_select(
         detected_app_json(&app, &ctx),
         &DETECTED_APP,
@@ -779,16 +741,8 @@ async fn devices_with_app(
     if q.filter.is_some() || !q.orderby.is_empty() {
         return Err(ApiError::bad_request("$filter and $orderby are not supported here."));
     }
-    state
-        .store
-        .get_detected_app(&caller.tenant.id, &id)
-        .await?
-        .ok_or_else(|| not_found_app(&id))?;
     let page = page_request(&q, APP_PAGE, DEVICE_PAGE)?;
-    let rows = state
-        .store
-        .devices_with_app(&caller.tenant.id, &id, &page.list_query(None, None, false))
-        .await?;
+    let rows = devices::devices_with_app(&caller.cx(&state.app), &id, &page.list_query(None, None, false)).await?;
     let context = ctx.context(
         "deviceManagement/detectedApps('{id}')/managedDevices",
         q.select.as_deref(),
@@ -819,11 +773,7 @@ async fn apps_of_device(
         ));
     }
     reject_expand(&q, "detectedApp")?;
-    let device = load(&state, &caller.tenant.id, &id).await?;
-    let apps = state
-        .store
-        .detected_apps_of_device(&caller.tenant.id, &device.id)
-        .await?;
+    let apps = devices::detected_apps_of_device(&caller.cx(&state.app), &id).await?;
     let values = apps
         .iter()
         .map(|a| {

@@ -4,7 +4,7 @@
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::{graph_json, memory, with_context, GraphCtx};
 use crate::domain::permissions::GraphPermission;
@@ -17,8 +17,9 @@ use crate::http::routes::{Access, RouteTable};
 use crate::http::AppState;
 use crate::odata::QueryOptions;
 use crate::schema::compliance::{LOCALIZED_NOTIFICATION_MESSAGE, NOTIFICATION_MESSAGE_TEMPLATE};
-use crate::schema::{merge_patch, render, validate_patch};
+use crate::schema::{render, validate_patch};
 use crate::service::clock::rfc3339;
+use crate::service::templates::{self, MessagePatch};
 
 const READ: GraphPermission = GraphPermission {
     any_of: &[
@@ -103,22 +104,6 @@ pub fn routes(t: &mut RouteTable) {
         Access::Graph(WRITE, Intune("Microsoft.Intune_DeviceCompliancePolices_Update")),
         delete_message,
     );
-}
-
-fn not_found(id: &str) -> ApiError {
-    ApiError::not_found(format!("The notification message template '{id}' does not exist."))
-}
-
-fn message_not_found(id: &str) -> ApiError {
-    ApiError::not_found(format!("The localized notification message '{id}' does not exist."))
-}
-
-async fn load(state: &AppState, tenant_id: &str, id: &str) -> ApiResult<NotificationTemplate> {
-    state
-        .store
-        .get_template(tenant_id, &id.to_ascii_lowercase())
-        .await?
-        .ok_or_else(|| not_found(id))
 }
 
 fn template_doc(t: &NotificationTemplate, ctx: &GraphCtx) -> Map<String, Value> {
@@ -206,7 +191,7 @@ async fn list(
     OData(q): OData,
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
-    let templates = state.store.list_templates(&caller.tenant.id).await?;
+    let templates = templates::list(&caller.cx(&state.app)).await?;
     let mut docs = Vec::with_capacity(templates.len());
     for t in &templates {
         let mut d = template_doc(t, &ctx);
@@ -229,7 +214,7 @@ async fn get(
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
     super::reject_collection_options(&q)?;
-    let t = load(&state, &caller.tenant.id, &id).await?;
+    let t = templates::get(&caller.cx(&state.app), &id).await?;
     let mut doc = template_doc(&t, &ctx);
     expand_messages(&t, &q, &ctx, &mut doc)?;
     let doc = super::apply_select(doc, &NOTIFICATION_MESSAGE_TEMPLATE, q.select.as_ref(), ctx.version)?;
@@ -268,21 +253,6 @@ fn parse_message(
     })
 }
 
-/// Adds a message: a locale appears once; a new default takes the flag from the others.
-fn add_message(t: &mut NotificationTemplate, m: LocalizedMessage) -> ApiResult<()> {
-    if t.messages.iter().any(|x| x.locale.eq_ignore_ascii_case(&m.locale)) {
-        return Err(ApiError::conflict(format!(
-            "The template already has a message for the locale '{}'.",
-            m.locale
-        )));
-    }
-    if m.is_default {
-        t.messages.iter_mut().for_each(|x| x.is_default = false);
-    }
-    t.messages.push(m);
-    Ok(())
-}
-
 async fn create(
     caller: GraphCaller,
     ctx: GraphCtx,
@@ -290,7 +260,7 @@ async fn create(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     let (rest, messages) = split_messages(&body)?;
-    let mut props = template_props(&rest, &ctx)?;
+    let props = template_props(&rest, &ctx)?;
     if props
         .get("displayName")
         .and_then(Value::as_str)
@@ -298,48 +268,22 @@ async fn create(
     {
         return Err(ApiError::bad_request("The property 'displayName' is required."));
     }
-    props
-        .entry("brandingOptions")
-        .or_insert_with(|| Value::String("none".into()));
-    let mut t = NotificationTemplate {
-        tenant_id: caller.tenant.id.clone(),
-        id: uuid::Uuid::new_v4().to_string(),
-        properties: props,
-        messages: Vec::new(),
-        created_at: caller.now,
-        last_modified_at: caller.now,
-        revision: 0,
-    };
-    if let Some(messages) = messages {
-        let items = messages
+    let items = match &messages {
+        Some(messages) => messages
             .as_array()
-            .ok_or_else(|| ApiError::bad_request("The property 'localizedNotificationMessages' must be an array."))?;
-        for m in items {
-            let parsed = parse_message(&t.id, m, &ctx, caller.now)?;
-            add_message(&mut t, parsed)?;
-        }
-    }
-    state.store.insert_template(&t).await?;
+            .ok_or_else(|| ApiError::bad_request("The property 'localizedNotificationMessages' must be an array."))?
+            .as_slice(),
+        None => &[],
+    };
+    let t = templates::create(&caller.cx(&state.app), props, items, |template_id, m| {
+        parse_message(template_id, m, &ctx, caller.now)
+    })
+    .await?;
     let context = ctx.context("deviceManagement/notificationMessageTemplates/$entity", None);
     Ok(graph_json(
         StatusCode::CREATED,
         with_context(context, template_doc(&t, &ctx)),
     ))
-}
-
-/// Applies `change` with compare-and-set, moving `lastModifiedDateTime`.
-async fn update<F>(state: &AppState, caller: &GraphCaller, id: &str, change: F) -> ApiResult<NotificationTemplate>
-where
-    F: Fn(&mut NotificationTemplate) -> ApiResult<()>,
-{
-    loop {
-        let mut t = load(state, &caller.tenant.id, id).await?;
-        change(&mut t)?;
-        t.last_modified_at = caller.now.max(t.last_modified_at);
-        if state.store.update_template(&t).await? {
-            return Ok(t);
-        }
-    }
 }
 
 async fn patch(
@@ -362,21 +306,13 @@ async fn patch(
     {
         return Err(ApiError::bad_request("The property 'displayName' cannot be empty."));
     }
-    update(&state, &caller, &id, |t| {
-        merge_patch(&mut t.properties, props.clone());
-        Ok(())
-    })
-    .await?;
+    templates::patch(&caller.cx(&state.app), &id, props).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn delete(caller: GraphCaller, Path(id): Path<String>, State(state): State<AppState>) -> ApiResult<StatusCode> {
-    let t = load(&state, &caller.tenant.id, &id).await?;
-    if state.store.delete_template(&caller.tenant.id, &t.id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(not_found(&id))
-    }
+    templates::delete(&caller.cx(&state.app), &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Sends the template's default message to the signed-in admin (app-only callers have no
@@ -392,37 +328,9 @@ async fn send_test_message(
             "The action 'sendTestMessage' takes no parameters.",
         ));
     }
-    let t = load(&state, &caller.tenant.id, &id).await?;
-    let message = t
-        .message_for(None)
-        .ok_or_else(|| ApiError::bad_request("The notification message template has no localized message to send."))?;
-    let to: Vec<Value> = if caller.claims.idtyp == "user" {
-        state
-            .store
-            .get_user(&caller.tenant.id, &caller.claims.oid)
-            .await?
-            .map(|u| vec![Value::String(u.mail.unwrap_or(u.user_principal_name))])
-            .unwrap_or_default()
-    } else {
-        Vec::new()
-    };
-    let document = json!({
-        "id": uuid::Uuid::new_v4().to_string(),
-        "kind": "email",
-        "test": true,
-        "templateId": t.id,
-        "locale": message.locale,
-        "to": to,
-        "cc": [],
-        "subject": message.subject,
-        "body": message.message_template,
-        "brandingOptions": t.properties.get("brandingOptions").cloned().unwrap_or(Value::Null),
-        "createdDateTime": rfc3339(caller.now),
-    });
-    state
-        .store
-        .insert_notification(&caller.tenant.id, "email", &document, caller.now)
-        .await?;
+    // Only a signed-in user has a mailbox to send the test to.
+    let user = (caller.claims.idtyp == "user").then_some(caller.claims.oid.as_str());
+    templates::send_test_message(&caller.cx(&state.app), &id, user).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -434,7 +342,7 @@ async fn list_messages(
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
     super::reject_expand(&q, "localizedNotificationMessage")?;
-    let t = load(&state, &caller.tenant.id, &id).await?;
+    let t = templates::get(&caller.cx(&state.app), &id).await?;
     let docs = t.messages.iter().map(|m| message_doc(m, &ctx)).collect();
     respond_list(
         &q,
@@ -456,20 +364,14 @@ async fn get_message(
     Path((id, mid)): Path<(String, String)>,
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
-    let t = load(&state, &caller.tenant.id, &id).await?;
-    let m = t
-        .messages
-        .iter()
-        .find(|m| m.id.eq_ignore_ascii_case(&mid))
-        .ok_or_else(|| message_not_found(&mid))?;
+    let (template_id, m) = templates::message(&caller.cx(&state.app), &id, &mid).await?;
     let context = ctx.context(
         &format!(
-            "deviceManagement/notificationMessageTemplates('{}')/localizedNotificationMessages/$entity",
-            t.id
+            "deviceManagement/notificationMessageTemplates('{template_id}')/localizedNotificationMessages/$entity"
         ),
         None,
     );
-    Ok(graph_json(StatusCode::OK, with_context(context, message_doc(m, &ctx))))
+    Ok(graph_json(StatusCode::OK, with_context(context, message_doc(&m, &ctx))))
 }
 
 async fn create_message(
@@ -479,20 +381,19 @@ async fn create_message(
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    let t = load(&state, &caller.tenant.id, &id).await?;
-    let parsed = parse_message(&t.id, &body, &ctx, caller.now)?;
-    let t = update(&state, &caller, &id, |t| add_message(t, parsed.clone())).await?;
-    let m = t.messages.iter().find(|m| m.id == parsed.id).unwrap_or(&parsed);
+    let (template_id, m) = templates::add(&caller.cx(&state.app), &id, |template_id| {
+        parse_message(template_id, &body, &ctx, caller.now)
+    })
+    .await?;
     let context = ctx.context(
         &format!(
-            "deviceManagement/notificationMessageTemplates('{}')/localizedNotificationMessages/$entity",
-            t.id
+            "deviceManagement/notificationMessageTemplates('{template_id}')/localizedNotificationMessages/$entity"
         ),
         None,
     );
     Ok(graph_json(
         StatusCode::CREATED,
-        with_context(context, message_doc(m, &ctx)),
+        with_context(context, message_doc(&m, &ctx)),
     ))
 }
 
@@ -523,27 +424,12 @@ async fn patch_message(
             "The property 'isDefault' can only be set: to unset it, set it on another localized message.",
         ));
     }
-    update(&state, &caller, &id, |t| {
-        let i = t
-            .messages
-            .iter()
-            .position(|m| m.id.eq_ignore_ascii_case(&mid))
-            .ok_or_else(|| message_not_found(&mid))?;
-        if props.get("isDefault") == Some(&Value::Bool(true)) {
-            t.messages.iter_mut().for_each(|m| m.is_default = false);
-            t.messages[i].is_default = true;
-        }
-        let m = &mut t.messages[i];
-        if let Some(s) = props.get("subject").and_then(Value::as_str) {
-            m.subject = s.into();
-        }
-        if let Some(s) = props.get("messageTemplate").and_then(Value::as_str) {
-            m.message_template = s.into();
-        }
-        m.last_modified_date_time = caller.now;
-        Ok(())
-    })
-    .await?;
+    let change = MessagePatch {
+        subject: props.get("subject").and_then(Value::as_str).map(str::to_string),
+        message_template: props.get("messageTemplate").and_then(Value::as_str).map(str::to_string),
+        make_default: props.get("isDefault") == Some(&Value::Bool(true)),
+    };
+    templates::patch_message(&caller.cx(&state.app), &id, &mid, change).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -552,14 +438,6 @@ async fn delete_message(
     Path((id, mid)): Path<(String, String)>,
     State(state): State<AppState>,
 ) -> ApiResult<StatusCode> {
-    update(&state, &caller, &id, |t| {
-        let before = t.messages.len();
-        t.messages.retain(|m| !m.id.eq_ignore_ascii_case(&mid));
-        if t.messages.len() == before {
-            return Err(message_not_found(&mid));
-        }
-        Ok(())
-    })
-    .await?;
+    templates::delete_message(&caller.cx(&state.app), &id, &mid).await?;
     Ok(StatusCode::NO_CONTENT)
 }

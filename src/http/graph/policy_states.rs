@@ -6,8 +6,7 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 
-use super::compliance_policies::{compliance_status, platform_type, setting_id};
-use super::managed_devices::{load, user_scope};
+use super::compliance_policies::{platform_type, setting_id};
 use super::{graph_json, memory, with_context, GraphCtx};
 use crate::domain::device::ManagedDevice;
 use crate::domain::permissions::GraphPermission;
@@ -19,6 +18,7 @@ use crate::http::extract::{ApiVersion, OData};
 use crate::http::routes::{Access, RouteTable};
 use crate::http::AppState;
 use crate::odata::QueryOptions;
+use crate::service::policies::{self, compliance_status, DevicePolicyStates};
 use crate::store::PolicyStateRow;
 
 const READ: GraphPermission = GraphPermission {
@@ -99,18 +99,12 @@ fn doc(p: &StoredPolicy, d: &ManagedDevice, row: &PolicyStateRow, ctx: &GraphCtx
     m
 }
 
-async fn docs(
-    state: &AppState,
-    caller: &GraphCaller,
-    d: &ManagedDevice,
-    ctx: &GraphCtx,
-) -> ApiResult<Vec<Map<String, Value>>> {
-    let rows = state.store.policy_states_of_device(&caller.tenant.id, &d.id).await?;
-    let policies = state.store.list_policies(&caller.tenant.id).await?;
-    Ok(rows
+fn docs(states: &DevicePolicyStates, ctx: &GraphCtx) -> Vec<Map<String, Value>> {
+    states
+        .states
         .iter()
-        .filter_map(|r| policies.iter().find(|p| p.id == r.policy_id).map(|p| doc(p, d, r, ctx)))
-        .collect())
+        .map(|(p, row)| doc(p, &states.device, row, ctx))
+        .collect()
 }
 
 fn respond(q: &QueryOptions, docs: Vec<Map<String, Value>>, context: String) -> ApiResult<Response> {
@@ -125,16 +119,15 @@ async fn list(
     Path(id): Path<String>,
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
-    let d = load(&state, &caller.tenant.id, &id).await?;
-    let docs = docs(&state, &caller, &d, &ctx).await?;
+    let states = policies::device_states(&caller.cx(&state.app), &id).await?;
     let context = ctx.context(
         &format!(
             "deviceManagement/managedDevices('{}')/deviceCompliancePolicyStates",
-            d.id
+            states.device.id
         ),
         None,
     );
-    respond(&q, docs, context)
+    respond(&q, docs(&states, &ctx), context)
 }
 
 async fn list_of_user(
@@ -144,22 +137,23 @@ async fn list_of_user(
     Path((user, id)): Path<(String, String)>,
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
-    let user_id = user_scope(&state, &caller.tenant.id, &user).await?;
-    let d = load(&state, &caller.tenant.id, &id).await?;
-    if d.user_id.as_deref() != Some(user_id.as_str()) {
-        return Err(ApiError::not_found(format!(
-            "The managed device '{id}' does not exist."
-        )));
-    }
-    let docs = docs(&state, &caller, &d, &ctx).await?;
+    let (user_id, states) = policies::user_device_states(&caller.cx(&state.app), &user, &id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "Request_ResourceNotFound",
+                format!("Resource '{user}' does not exist or one of its queried reference-property objects are not present."),
+            )
+        })?;
     let context = ctx.context(
         &format!(
             "users('{user_id}')/managedDevices('{}')/deviceCompliancePolicyStates",
-            d.id
+            states.device.id
         ),
         None,
     );
-    respond(&q, docs, context)
+    respond(&q, docs(&states, &ctx), context)
 }
 
 async fn get(
@@ -168,16 +162,15 @@ async fn get(
     Path((id, sid)): Path<(String, String)>,
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
-    let d = load(&state, &caller.tenant.id, &id).await?;
-    let found = docs(&state, &caller, &d, &ctx)
-        .await?
+    let states = policies::device_states(&caller.cx(&state.app), &id).await?;
+    let found = docs(&states, &ctx)
         .into_iter()
         .find(|m| m["id"].as_str().is_some_and(|i| i.eq_ignore_ascii_case(&sid)))
         .ok_or_else(|| ApiError::not_found(format!("The device compliance policy state '{sid}' does not exist.")))?;
     let context = ctx.context(
         &format!(
             "deviceManagement/managedDevices('{}')/deviceCompliancePolicyStates/$entity",
-            d.id
+            states.device.id
         ),
         None,
     );

@@ -1,0 +1,199 @@
+//! What an MTD partner does through its connector (`/partner/v1`): heartbeats, metadata,
+//! deprovisioning, bulk threat reports, and the reads of the devices and apps its connector
+//! lets it see. The connector is the one the partner's token names.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use super::connectors::connectors_effects;
+use super::{compliance, Ctx, ServiceError, ServiceResult};
+use crate::domain::device::{DeviceApp, ManagedDevice, OwnerType, Platform, PLATFORMS};
+use crate::domain::mtd::{decide, is_unresponsive, Connector, Outcome, ReportItem, ReportTarget};
+use crate::domain::tenant::parse_guid;
+use crate::store::{DeviceScope, Effects, ListPage, ListQuery, ListScope};
+
+fn fresh_connector(cx: &Ctx<'_>, connector_id: &str) -> Connector {
+    Connector {
+        tenant_id: cx.tenant_id.to_string(),
+        id: connector_id.to_string(),
+        properties: Map::new(),
+        partner_metadata: Map::new(),
+        set_up: true,
+        deprovisioned: false,
+        error_code: 0,
+        last_heartbeat_at: Some(cx.now),
+        created_at: cx.now,
+        revision: 0,
+    }
+}
+
+/// The connector, which must be set up and not deprovisioned for anything but a heartbeat.
+async fn usable_connector(cx: &Ctx<'_>, connector_id: &str) -> ServiceResult<Connector> {
+    match cx.store().get_connector(cx.tenant_id, connector_id).await? {
+        Some(c) if c.deprovisioned => Err(ServiceError::conflict(
+            "The connector is deprovisioned (partnerState 'unavailable'): send a heartbeat to provision it again.",
+        )),
+        Some(c) if c.set_up => Ok(c),
+        _ => Err(ServiceError::conflict(
+            "The connector is not set up (partnerState 'notSetUp'): the partner must send a heartbeat first.",
+        )),
+    }
+}
+
+/// The partner is alive. Provisions the connector on the first heartbeat, and brings an
+/// unresponsive or deprovisioned one back.
+pub async fn heartbeat(cx: &Ctx<'_>, connector_id: &str) -> ServiceResult<()> {
+    let fresh = fresh_connector(cx, connector_id);
+    let now = cx.now;
+    // A connector whose data did not count (new, deprovisioned or unresponsive) counts again:
+    // the devices it covers are re-evaluated. The store refreshes the threat states of a
+    // connector provisioned again in the same change.
+    let counted = move |c: &Connector| c.set_up && !c.deprovisioned && !is_unresponsive(&c.status(), now);
+    let fx_if = |before: Option<&Connector>| -> Effects {
+        if before.is_some_and(counted) {
+            return Effects::none();
+        }
+        let after = before.cloned().unwrap_or_else(|| fresh.clone());
+        connectors_effects(&[&after])
+    };
+    cx.store().record_heartbeat(&fresh, cx.now, &fx_if).await?;
+    Ok(())
+}
+
+/// The partner's metadata (`updates`, already validated) and its error code (non-zero puts the
+/// connector in `error`).
+pub async fn update_metadata(
+    cx: &Ctx<'_>,
+    connector_id: &str,
+    updates: Map<String, Value>,
+    error_code: Option<i64>,
+) -> ServiceResult<()> {
+    loop {
+        let mut c = usable_connector(cx, connector_id).await?;
+        c.partner_metadata.extend(updates.clone());
+        if let Some(code) = error_code {
+            c.error_code = code;
+        }
+        // Minimum OS versions take part in evaluation.
+        if cx.store().update_connector(&c, &connectors_effects(&[&c])).await? {
+            return Ok(());
+        }
+    }
+}
+
+/// Deprovisions the connector: it becomes `unavailable` and its data stops counting until the
+/// next heartbeat.
+pub async fn deprovision(cx: &Ctx<'_>, connector_id: &str) -> ServiceResult<()> {
+    loop {
+        let mut c = usable_connector(cx, connector_id).await?;
+        c.deprovisioned = true;
+        // The store stops counting its reports in the same change.
+        if cx.store().update_connector(&c, &connectors_effects(&[&c])).await? {
+            return Ok(());
+        }
+    }
+}
+
+/// Applies a call's threat reports (parsed, one per item) in one transaction, each accepted,
+/// stale or rejected, and evaluates the reported devices before the partner hears back. The
+/// outcomes are in the order of `items`.
+pub async fn report_threat_states(
+    cx: &Ctx<'_>,
+    connector_id: &str,
+    items: &[ReportItem],
+) -> ServiceResult<Vec<Outcome>> {
+    let connector = usable_connector(cx, connector_id).await?;
+    let mut keys: Vec<String> = items
+        .iter()
+        .filter(|i| i.reported.is_ok())
+        .map(|i| i.device_key.clone())
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let rows = cx.store().report_targets(cx.tenant_id, &connector.id, &keys).await?;
+    let mut targets: HashMap<String, ReportTarget> = HashMap::with_capacity(rows.len() * 2);
+    for row in rows {
+        let Some(platform) = Platform::parse(&row.platform) else {
+            continue;
+        };
+        let target = ReportTarget {
+            device_id: row.device_id.clone(),
+            platform,
+            stored_at: row.stored_at,
+        };
+        targets.insert(row.azure_ad_device_id.clone(), target.clone());
+        targets.insert(row.device_id, target);
+    }
+    let (outcomes, accepted) = decide(items, &targets, connector.toggles());
+    // Each reported device's compliance is up to date before the partner hears back: queued
+    // with the reports, then evaluated at once.
+    let mut reported: Vec<String> = accepted.iter().map(|a| a.device_id.clone()).collect();
+    reported.sort();
+    reported.dedup();
+    let fx = Effects::enqueue(DeviceScope::Devices(reported.clone()));
+    cx.store()
+        .apply_reports(cx.tenant_id, &connector.id, &accepted, cx.now, &fx)
+        .await?;
+    compliance::reevaluate_device(cx, &reported).await?;
+    Ok(outcomes)
+}
+
+/// A page of the managed devices on the platforms the connector takes data for (`query`
+/// narrowed to them); `None` when the connector takes data for none.
+pub async fn list_devices(
+    cx: &Ctx<'_>,
+    connector_id: &str,
+    query: ListQuery,
+) -> ServiceResult<Option<ListPage<ManagedDevice>>> {
+    let connector = usable_connector(cx, connector_id).await?;
+    let toggles = connector.toggles();
+    let platforms: Vec<Platform> = PLATFORMS.iter().filter(|p| toggles.covers(**p)).copied().collect();
+    if platforms.is_empty() {
+        return Ok(None);
+    }
+    let query = ListQuery {
+        scope: ListScope::PartnerDevices(platforms),
+        ..query
+    };
+    Ok(Some(cx.store().list_devices(cx.tenant_id, &query).await?))
+}
+
+/// What App Sync shows a partner of one iOS/iPadOS device.
+pub struct AppSync {
+    pub device: ManagedDevice,
+    pub apps: Vec<DeviceApp>,
+}
+
+/// App Sync for iOS/iPadOS. Refused unless the admin allowed it; personal devices show only
+/// Intune-managed apps unless the personal toggle is on; corporate devices show all.
+pub async fn device_apps(cx: &Ctx<'_>, connector_id: &str, device_key: &str) -> ServiceResult<AppSync> {
+    let connector = usable_connector(cx, connector_id).await?;
+    let not_found = || {
+        ServiceError::not_found(format!(
+            "The device '{device_key}' does not exist or is not on a platform the connector takes data for."
+        ))
+    };
+    let key = parse_guid(device_key).ok_or_else(not_found)?;
+    let store = cx.store();
+    let device = match store.get_device(cx.tenant_id, &key).await? {
+        Some(d) => Some(d),
+        None => store.find_device_by_entra_id(cx.tenant_id, &key).await?,
+    };
+    let device = device
+        .filter(|d| connector.toggles().covers(d.platform))
+        .ok_or_else(not_found)?;
+    if device.platform != Platform::Ios {
+        return Err(ServiceError::invalid("App Sync covers iOS/iPadOS devices only."));
+    }
+    if !connector.flag("allowPartnerToCollectIOSApplicationMetadata") {
+        return Err(ServiceError::forbidden(
+            "App Sync for iOS devices is not enabled on this connector.",
+        ));
+    }
+    let all = device.owner_type == OwnerType::Company
+        || connector.flag("allowPartnerToCollectIOSPersonalApplicationMetadata");
+    let mut apps = store.device_apps(cx.tenant_id, &device.id).await?;
+    apps.retain(|a| all || a.managed);
+    Ok(AppSync { device, apps })
+}
