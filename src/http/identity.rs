@@ -70,9 +70,9 @@ impl EntraError {
     }
 }
 
-impl IntoResponse for EntraError {
-    fn into_response(self) -> Response {
-        let now = chrono::Utc::now();
+impl EntraError {
+    /// Entra's error document, stamped with the wall time `now` (from the server's clock).
+    fn render(self, now: chrono::DateTime<chrono::Utc>) -> Response {
         let timestamp = now.format("%Y-%m-%d %H:%M:%SZ").to_string();
         let trace_id = Uuid::new_v4().to_string();
         let correlation_id = Uuid::new_v4().to_string();
@@ -96,13 +96,13 @@ impl IntoResponse for EntraError {
 async fn find_tenant(state: &AppState, tenant: &str) -> Result<Tenant, Response> {
     identity::find_tenant(&state.app, tenant)
         .await
-        .map_err(|e| not_a_tenant(e, tenant))
+        .map_err(|e| not_a_tenant(state, e, tenant))
 }
 
 /// A failed tenant lookup: Entra's "tenant not found", or a 5xx in Graph's envelope.
-fn not_a_tenant(e: TokenError, tenant: &str) -> Response {
+fn not_a_tenant(state: &AppState, e: TokenError, tenant: &str) -> Response {
     match e {
-        TokenError::UnknownTenant => EntraError::tenant_not_found(tenant).into_response(),
+        TokenError::UnknownTenant => EntraError::tenant_not_found(tenant).render(state.app.clock().wall_now()),
         e => super::error::ApiError::internal(e).into_response(),
     }
 }
@@ -127,7 +127,7 @@ async fn token(State(state): State<AppState>, Path(tenant): Path<String>, header
     };
     match issue(&state, &tenant, &headers, &body).await {
         Ok(r) => r,
-        Err(e) => e.into_response(),
+        Err(e) => e.render(state.app.clock().wall_now()),
     }
 }
 
@@ -328,7 +328,7 @@ fn entra(e: TokenError, tenant: &Tenant, client_id: &str, scope: &str, username:
 async fn keys(State(state): State<AppState>, Path(tenant): Path<String>) -> Response {
     match identity::jwks(&state.app, &tenant).await {
         Ok(keys) => Json(json!({ "keys": keys })).into_response(),
-        Err(e) => not_a_tenant(e, &tenant),
+        Err(e) => not_a_tenant(&state, e, &tenant),
     }
 }
 

@@ -293,7 +293,9 @@ pub async fn user_device_states(
     };
     let d = super::devices::get(cx, device_id).await?;
     if d.user_id.as_deref() != Some(user_id.as_str()) {
-        return Err(ServiceError::not_found(format!("The managed device '{device_id}' does not exist.")));
+        return Err(ServiceError::not_found(format!(
+            "The managed device '{device_id}' does not exist."
+        )));
     }
     Ok(Some((user_id, states_of(cx, d).await?)))
 }
