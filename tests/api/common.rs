@@ -308,3 +308,74 @@ pub async fn start_replica(url: &str, args: &[&str], log: Option<&std::path::Pat
     }
     panic!("the replica did not become ready");
 }
+
+/// A client of a server process (see `start_replica`): a tenant it created, with a Graph token
+/// of the tenant's bootstrap app.
+pub struct Client {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub tenant: String,
+    pub token: String,
+    /// The bootstrap app's client id and secret.
+    pub bootstrap: (String, String),
+}
+
+impl Client {
+    pub async fn new(server: &Replica) -> Client {
+        let http = reqwest::Client::new();
+        let created: Value = http
+            .post(format!("{}/_emulator/tenants", server.base))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut c = Client {
+            http,
+            base: server.base.clone(),
+            tenant: created["id"].as_str().unwrap().to_string(),
+            token: String::new(),
+            bootstrap: (
+                created["bootstrapApp"]["clientId"].as_str().unwrap().to_string(),
+                created["bootstrapApp"]["clientSecret"].as_str().unwrap().to_string(),
+            ),
+        };
+        c.token = c.app_token(&c.bootstrap.0, &c.bootstrap.1).await;
+        c
+    }
+
+    /// A client-credentials token of an app of the tenant.
+    pub async fn app_token(&self, client_id: &str, secret: &str) -> String {
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+            ("client_secret", secret),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ];
+        let tok: Value = self
+            .http
+            .post(format!("{}/{}/oauth2/v2.0/token", self.base, self.tenant))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        tok["access_token"].as_str().expect("a token").to_string()
+    }
+
+    pub fn graph(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+    }
+
+    /// The tenant's control plane: `path` after `/_emulator/tenants/{tid}`.
+    pub fn control(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http
+            .request(method, format!("{}/_emulator/tenants/{}{path}", self.base, self.tenant))
+    }
+}

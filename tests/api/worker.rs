@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::common::{start_replica, test_database, Backend, TestApp};
+use crate::common::{start_replica, test_database, Backend, Client, TestApp};
 use crate::compliance::{create_connector, enroll, heartbeat, report, settle};
 use crate::directory::{add_member, create_group, create_user};
 use crate::mtd::{partner_token, LOOKOUT};
@@ -410,35 +410,9 @@ async fn two_replicas_fire_each_action_exactly_once() {
     crate::common::open_store(&db).await;
     let a = start_replica(&db.url, &["--worker-tick-ms", "20"], None).await;
     let b = start_replica(&db.url, &["--worker-tick-ms", "20"], None).await;
-    let http = reqwest::Client::new();
+    let c = Client::new(&a).await;
+    let (http, tid, token) = (c.http.clone(), c.tenant.clone(), c.token.clone());
     let post = |base: &str, path: &str, body: Value| http.post(format!("{base}{path}")).json(&body).send();
-
-    let created: Value = post(&a.base, "/_emulator/tenants", json!({}))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let tid = created["id"].as_str().unwrap().to_string();
-    let form = [
-        ("grant_type", "client_credentials"),
-        ("client_id", created["bootstrapApp"]["clientId"].as_str().unwrap()),
-        (
-            "client_secret",
-            created["bootstrapApp"]["clientSecret"].as_str().unwrap(),
-        ),
-        ("scope", "https://graph.microsoft.com/.default"),
-    ];
-    let tok: Value = http
-        .post(format!("{}/{tid}/oauth2/v2.0/token", b.base))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = tok["access_token"].as_str().unwrap().to_string();
     let graph =
         |base: &str, method: Method, path: &str| http.request(method, format!("{base}{path}")).bearer_auth(&token);
 
@@ -623,16 +597,7 @@ async fn two_replicas_fire_each_action_exactly_once() {
         .unwrap();
     assert_eq!(outbox["value"].as_array().unwrap().len(), 30, "one push per device");
     // Tokens live on the tenant's clock: four hours later a fresh one is needed.
-    let tok: Value = http
-        .post(format!("{}/{tid}/oauth2/v2.0/token", b.base))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let fresh = tok["access_token"].as_str().unwrap().to_string();
+    let fresh = c.app_token(&c.bootstrap.0, &c.bootstrap.1).await;
     for id in &ids {
         let d: Value = http
             .get(format!("{}/v1.0/deviceManagement/managedDevices/{id}", b.base))

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use sqlx::Connection as _;
 
 use crate::both_backends;
-use crate::common::{start_replica, test_database, Backend, Replica, TestApp};
+use crate::common::{start_replica, test_database, Backend, Client, TestApp};
 use crate::compliance::{create_connector, enroll, heartbeat, settle};
 use crate::directory::{add_member, create_group, create_user};
 use crate::mtd::{partner_token, LOOKOUT};
@@ -308,64 +308,7 @@ async fn evaluations_of_one_device_keep_the_newest_inputs(app: TestApp) {
     }
 }
 
-/// What a Graph client of a server process needs.
-struct Client {
-    http: reqwest::Client,
-    base: String,
-    tenant: String,
-    token: String,
-}
-
 impl Client {
-    async fn new(server: &Replica) -> Client {
-        let http = reqwest::Client::new();
-        let created: Value = http
-            .post(format!("{}/_emulator/tenants", server.base))
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let tenant = created["id"].as_str().unwrap().to_string();
-        let form = [
-            ("grant_type", "client_credentials"),
-            ("client_id", created["bootstrapApp"]["clientId"].as_str().unwrap()),
-            (
-                "client_secret",
-                created["bootstrapApp"]["clientSecret"].as_str().unwrap(),
-            ),
-            ("scope", "https://graph.microsoft.com/.default"),
-        ];
-        let tok: Value = http
-            .post(format!("{}/{tenant}/oauth2/v2.0/token", server.base))
-            .form(&form)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        Client {
-            http,
-            base: server.base.clone(),
-            tenant,
-            token: tok["access_token"].as_str().unwrap().to_string(),
-        }
-    }
-
-    fn graph(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-    }
-
-    fn control(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}/_emulator/tenants/{}{path}", self.base, self.tenant))
-    }
-
     /// Enrolls `n` iOS devices, those with an even number on iOS 16.0, the others on 17.5.
     async fn enroll(&self, n: usize) -> Vec<String> {
         let mut ids = Vec::with_capacity(n);
@@ -598,23 +541,12 @@ async fn ingest_beside_a_busy_worker_never_deadlocks() {
         .json()
         .await
         .unwrap();
-    let form = [
-        ("grant_type", "client_credentials"),
-        ("client_id", app_reg["clientId"].as_str().unwrap()),
-        ("client_secret", app_reg["clientSecret"].as_str().unwrap()),
-        ("scope", "https://graph.microsoft.com/.default"),
-    ];
-    let tok: Value = c
-        .http
-        .post(format!("{}/{}/oauth2/v2.0/token", c.base, c.tenant))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let partner = tok["access_token"].as_str().expect("partner token").to_string();
+    let partner = c
+        .app_token(
+            app_reg["clientId"].as_str().unwrap(),
+            app_reg["clientSecret"].as_str().unwrap(),
+        )
+        .await;
     let r = c
         .http
         .post(format!("{}/partner/v1/connector/heartbeat", c.base))
