@@ -7,3 +7,8 @@
 ALTER TABLE reevaluation_queue ADD COLUMN gen BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE managed_devices ADD COLUMN compliance_input_version BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE managed_devices ADD COLUMN compliance_evaluated_at TIMESTAMPTZ;
+-- A queue entry's key to its device made every enqueue take a share lock on each device it
+-- queues, at the end of the statement, after it had taken the entries: the opposite order from
+-- evaluations (devices, then entries), and a deadlock. Deleting a device deletes its entry
+-- itself instead.
+ALTER TABLE reevaluation_queue DROP CONSTRAINT reevaluation_queue_tenant_id_device_id_fkey;

@@ -241,6 +241,12 @@ impl DeviceStore for StoreImpl {
                 .bind(&entra_id)
                 .execute(&mut *tx)
                 .await?;
+            // PostgreSQL keeps no key from the queue to the device (see migration 0008).
+            sqlx::query("DELETE FROM reevaluation_queue WHERE tenant_id = $1 AND device_id = $2")
+                .bind(tenant_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
             sqlx::query("DELETE FROM device_apps WHERE tenant_id = $1 AND device_id = $2")
                 .bind(tenant_id)
                 .bind(id)
