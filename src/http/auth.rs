@@ -2,6 +2,8 @@
 //! Each route's `Access` rule (declared in the route table) reaches the extractor as a request
 //! extension; a handler cannot be reached without the rule it declared being enforced.
 
+use std::sync::Arc;
+
 use axum::extract::FromRequestParts;
 use axum::http::{header, request::Parts, StatusCode};
 use chrono::{DateTime, Utc};
@@ -14,6 +16,7 @@ use super::RequestIds;
 use crate::clock::tenant_now;
 use crate::domain::tenant::{Tenant, PARTNER_ROLE};
 use crate::identity::tokens::{check_lifetime, verify_signature, AccessClaims, TokenRejection};
+use crate::service::cache::CachedTenant;
 use crate::service::rbac;
 use crate::service::{App, Cause, Ctx};
 
@@ -26,12 +29,14 @@ pub struct GraphCaller {
     pub claims: AccessClaims,
     /// The request, as the event log names what it causes.
     pub cause: Cause,
+    /// The tenant's cache entry this request checked (the source of `tenant`).
+    cached: Arc<CachedTenant>,
 }
 
 impl GraphCaller {
     /// The context of a use case for this call: its tenant, its now and its request.
     pub fn cx<'a>(&'a self, app: &'a App) -> Ctx<'a> {
-        app.cx(&self.tenant.id, self.now, &self.cause)
+        app.cx_cached(&self.cached, self.now, &self.cause)
     }
 }
 
@@ -76,7 +81,7 @@ impl FromRequestParts<AppState> for GraphCaller {
                 "a Graph handler sits on a route without a Graph access rule",
             ));
         };
-        let (claims, tenant, now) = authenticate(parts, state).await?;
+        let (claims, cached, now) = authenticate(parts, state).await?;
         let scope_refused = || {
             ApiError::forbidden(format!(
                 "Application is not authorized to perform this operation. Application must have one of the following scopes: {}",
@@ -97,7 +102,7 @@ impl FromRequestParts<AppState> for GraphCaller {
                     return Err(scope_refused());
                 }
                 let cause = request_cause(parts);
-                let cx = state.app.cx(&tenant.id, now, &cause);
+                let cx = state.app.cx_cached(&cached, now, &cause);
                 let allowed = rbac::user_meets(&cx, &claims.oid, &claims.wids, requirement).await?;
                 if !allowed {
                     return Err(ApiError::forbidden(
@@ -108,10 +113,11 @@ impl FromRequestParts<AppState> for GraphCaller {
             _ => return Err(scope_refused()),
         }
         Ok(GraphCaller {
-            tenant,
+            tenant: cached.tenant().clone(),
             now,
             claims,
             cause: request_cause(parts),
+            cached,
         })
     }
 }
@@ -133,18 +139,21 @@ impl PartnerCaller {
 }
 
 /// Checks a bearer token's signature, tenant and lifetime on the tenant's clock.
-async fn authenticate(parts: &Parts, state: &AppState) -> Result<(AccessClaims, Tenant, DateTime<Utc>), ApiError> {
+async fn authenticate(
+    parts: &Parts,
+    state: &AppState,
+) -> Result<(AccessClaims, Arc<CachedTenant>, DateTime<Utc>), ApiError> {
     let token = bearer(parts).ok_or_else(|| rejected(TokenRejection::Missing))?;
     let claims = verify_signature(state.app.keys(), token).await.map_err(rejected)?;
-    let tenant = match crate::service::tenants::get(&state.app, &claims.tid).await {
+    let cached = match crate::service::tenants::current(&state.app, &claims.tid).await {
         Ok(t) => t,
         Err(crate::service::ServiceError::NotFound(_)) => return Err(rejected(TokenRejection::UnknownTenant)),
         Err(e) => return Err(e.into()),
     };
-    let now = tenant_now(state.app.clock().wall_now(), tenant.clock_offset_us);
+    let now = tenant_now(state.app.clock().wall_now(), cached.tenant().clock_offset_us);
     check_lifetime(&claims, now).map_err(rejected)?;
-    tracing::Span::current().record("tenant", tenant.id.as_str());
-    Ok((claims, tenant, now))
+    tracing::Span::current().record("tenant", cached.tenant().id.as_str());
+    Ok((claims, cached, now))
 }
 
 impl FromRequestParts<AppState> for PartnerCaller {
@@ -156,7 +165,8 @@ impl FromRequestParts<AppState> for PartnerCaller {
                 "a partner handler sits on a route without the partner access rule",
             ));
         }
-        let (claims, tenant, now) = authenticate(parts, state).await?;
+        let (claims, cached, now) = authenticate(parts, state).await?;
+        let tenant = cached.tenant().clone();
         let partner = claims.idtyp == "app" && claims.roles.iter().any(|r| r == PARTNER_ROLE);
         match (partner, claims.connector_id) {
             (true, Some(connector_id)) => Ok(PartnerCaller {

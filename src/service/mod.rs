@@ -4,6 +4,7 @@
 //! function here and renders; it never names the store, and cannot: the store sits in private
 //! fields of [`App`] and [`Ctx`].
 
+pub mod cache;
 pub mod clock;
 pub mod compliance;
 pub mod connectors;
@@ -65,6 +66,7 @@ pub struct App {
     clock: Arc<dyn Clock>,
     keys: Arc<KeyRing>,
     worker: worker::Worker,
+    tenants: Arc<cache::TenantCache>,
 }
 
 impl App {
@@ -72,6 +74,7 @@ impl App {
         App {
             keys: Arc::new(KeyRing::new(store.clone(), clock.clone())),
             worker: worker::Worker::new(store.clone(), clock.clone()),
+            tenants: Arc::new(cache::TenantCache::default()),
             store,
             clock,
         }
@@ -101,6 +104,16 @@ impl App {
             tenant_id,
             now,
             cause,
+            cached: None,
+        }
+    }
+
+    /// The context of a use case in a tenant the request read through the cache
+    /// ([`tenants::current`]): reads of what the cache holds come from the entry.
+    pub fn cx_cached<'a>(&'a self, cached: &'a cache::CachedTenant, now: DateTime<Utc>, cause: &'a Cause) -> Ctx<'a> {
+        Ctx {
+            cached: Some(cached),
+            ..self.cx(&cached.tenant().id, now, cause)
         }
     }
 
@@ -118,6 +131,8 @@ pub struct Ctx<'a> {
     /// The tenant's now, read once for the request or the worker's pass.
     pub now: DateTime<Utc>,
     pub cause: &'a Cause,
+    /// The tenant's cache entry, checked against the database by this request.
+    cached: Option<&'a cache::CachedTenant>,
 }
 
 impl<'a> Ctx<'a> {

@@ -26,14 +26,38 @@ pub async fn find_role(cx: &Ctx<'_>, id: &str) -> ServiceResult<Option<RoleDefin
     }
 }
 
-/// The role definitions assigned to a group the user is a direct member of, each once.
+/// The role definitions assigned to a group the user is a direct member of, each once. The
+/// assignments and custom definitions come from the tenant's cache entry when the request
+/// has one (see [`super::cache`]); the user's groups are read each time.
 pub async fn roles_of_user(cx: &Ctx<'_>, user_id: &str) -> ServiceResult<Vec<RoleDefinition>> {
     let groups = cx.store().groups_of(cx.tenant_id, user_id).await?;
     if groups.is_empty() {
         return Ok(Vec::new());
     }
+    if let Some(cached) = cx.cached {
+        let roles = cached.roles(cx.store()).await?;
+        return Ok(assigned_role_ids(&roles.assignments, &groups)
+            .into_iter()
+            .filter_map(|id| match built_in_role(&id) {
+                Some(r) => Some(r.clone()),
+                None => roles.definitions.get(&id.to_ascii_lowercase()).cloned(),
+            })
+            .collect());
+    }
+    let assignments = cx.store().list_role_assignments(cx.tenant_id, None).await?;
+    let mut roles = Vec::new();
+    for id in assigned_role_ids(&assignments, &groups) {
+        if let Some(r) = find_role(cx, &id).await? {
+            roles.push(r);
+        }
+    }
+    Ok(roles)
+}
+
+/// The ids of the roles assigned to any of `groups`, each once, in the assignments' order.
+fn assigned_role_ids(assignments: &[RoleAssignment], groups: &[String]) -> Vec<String> {
     let mut role_ids: Vec<String> = Vec::new();
-    for a in cx.store().list_role_assignments(cx.tenant_id, None).await? {
+    for a in assignments {
         if a.member_groups()
             .any(|g| groups.iter().any(|m| m.eq_ignore_ascii_case(g)))
             && !role_ids.contains(&a.role_definition_id)
@@ -41,13 +65,7 @@ pub async fn roles_of_user(cx: &Ctx<'_>, user_id: &str) -> ServiceResult<Vec<Rol
             role_ids.push(a.role_definition_id.clone());
         }
     }
-    let mut roles = Vec::with_capacity(role_ids.len());
-    for id in role_ids {
-        if let Some(r) = find_role(cx, &id).await? {
-            roles.push(r);
-        }
-    }
-    Ok(roles)
+    role_ids
 }
 
 /// Whether a signed-in user (with directory roles `wids` from the token) meets `requirement`.

@@ -1,10 +1,13 @@
 //! Tenants, their apps and what the control plane reads of them: creating, resetting and
 //! deleting tenants, registering apps, the outbox and the event log, and `settle`.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::cache::CachedTenant;
 use super::worker::{PassSummary, SettleError};
 use super::{App as Services, Cause, Ctx, ServiceError, ServiceResult};
 use crate::clock::Clock;
@@ -68,10 +71,19 @@ fn check_display_name(name: &str) -> ServiceResult<()> {
 
 /// The tenant named `id`. Tenant ids are GUIDs; anything else cannot name a tenant.
 pub async fn get(app: &Services, id: &str) -> ServiceResult<Tenant> {
+    Ok(current(app, id).await?.tenant().clone())
+}
+
+/// The tenant named `id` through the replica's cache: one read of its cache version when the
+/// entry is current (see [`super::cache`]).
+pub async fn current(app: &Services, id: &str) -> ServiceResult<Arc<CachedTenant>> {
     let Some(id) = parse_guid(id) else {
         return Err(tenant_not_found(id));
     };
-    app.store.get_tenant(&id).await?.ok_or_else(|| tenant_not_found(&id))
+    app.tenants
+        .current(app.store.as_ref(), &id)
+        .await?
+        .ok_or_else(|| tenant_not_found(&id))
 }
 
 /// A page of the deployment's tenants.

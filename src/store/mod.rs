@@ -136,6 +136,12 @@ pub trait TenantStore: Send + Sync + 'static {
         dm: &DeviceManagementRecord,
     ) -> Result<(), StoreError>;
     async fn get_tenant(&self, tenant_id: &str) -> Result<Option<Tenant>, StoreError>;
+    /// The tenant with its cache version, read in one statement (so the two agree).
+    async fn get_tenant_versioned(&self, tenant_id: &str) -> Result<Option<(Tenant, i64)>, StoreError>;
+    /// The tenant's cache version: it moves, in the same transaction, with every write to the
+    /// tenant row's clock offset, a reset, and every role definition or assignment write. None
+    /// when the tenant does not exist. One primary-key read.
+    async fn tenant_cache_version(&self, tenant_id: &str) -> Result<Option<i64>, StoreError>;
     async fn list_tenants(&self, query: &ListQuery) -> Result<ListPage<Tenant>, StoreError>;
     /// Deletes the tenant and everything it owns. False when it did not exist.
     async fn delete_tenant(&self, tenant_id: &str) -> Result<bool, StoreError>;

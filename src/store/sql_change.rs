@@ -25,6 +25,17 @@ async fn lock_tenant(tx: &mut sqlx::Transaction<'static, Db>, tenant_id: &str) -
         .await
 }
 
+/// Moves the tenant's cache version (what replicas cache of the tenant is stale from then on;
+/// see `service::cache`) inside the write's transaction. It takes the tenant row first, as the
+/// change lock does, so writes that lock the tenant row and other rows take them in one order.
+async fn bump_cache_version(tx: &mut sqlx::Transaction<'static, Db>, tenant_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE tenants SET cache_version = cache_version + 1 WHERE id = $1")
+        .bind(tenant_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// Locks the devices' rows in id order, so that transactions that lock several devices never
 /// wait on each other in a cycle. SQLite has one writer at a time: nothing to lock there.
 async fn lock_devices(

@@ -149,14 +149,17 @@ impl TenantStore for StoreImpl {
     ) -> Result<(), StoreError> {
         let mut tx = self.writer().begin().await?;
         sqlx::query(
-            "INSERT INTO tenants (id, display_name, created_at, clock_offset_us, bootstrap_client_id) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO tenants (id, display_name, created_at, clock_offset_us, bootstrap_client_id, cache_version) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&tenant.id)
         .bind(&tenant.display_name)
         .bind(tenant.created_at)
         .bind(tenant.clock_offset_us)
         .bind(&tenant.bootstrap_client_id)
+        // A random start: a tenant deleted and created again under the same id never takes up
+        // a cache version that a replica's cache still holds for the deleted one.
+        .bind((rand::random::<u64>() >> 2) as i64)
         .execute(&mut *tx)
         .await
         .map_err(map_unique)?;
@@ -170,6 +173,21 @@ impl TenantStore for StoreImpl {
         let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1");
         let row = sqlx::query(&sql).bind(tenant_id).fetch_optional(self.reader()).await?;
         Ok(row.map(|r| tenant_from_row(&r)).transpose()?)
+    }
+
+    async fn get_tenant_versioned(&self, tenant_id: &str) -> Result<Option<(Tenant, i64)>, StoreError> {
+        let sql = format!("SELECT {TENANT_COLUMNS}, cache_version FROM tenants WHERE id = $1");
+        let row = sqlx::query(&sql).bind(tenant_id).fetch_optional(self.reader()).await?;
+        Ok(row
+            .map(|r| Ok::<_, sqlx::Error>((tenant_from_row(&r)?, r.try_get("cache_version")?)))
+            .transpose()?)
+    }
+
+    async fn tenant_cache_version(&self, tenant_id: &str) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT cache_version FROM tenants WHERE id = $1")
+            .bind(tenant_id)
+            .fetch_optional(self.reader())
+            .await?)
     }
 
     async fn list_tenants(&self, query: &ListQuery) -> Result<ListPage<Tenant>, StoreError> {
@@ -224,11 +242,12 @@ impl TenantStore for StoreImpl {
 
     async fn reset_tenant(&self, tenant_id: &str, dm: &DeviceManagementRecord) -> Result<bool, StoreError> {
         let mut tx = self.writer().begin().await?;
-        let updated = sqlx::query("UPDATE tenants SET clock_offset_us = 0 WHERE id = $1")
-            .bind(tenant_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let updated =
+            sqlx::query("UPDATE tenants SET clock_offset_us = 0, cache_version = cache_version + 1 WHERE id = $1")
+                .bind(tenant_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         if updated == 0 {
             return Ok(false);
         }
@@ -251,13 +270,16 @@ impl TenantStore for StoreImpl {
     }
 
     async fn set_clock_offset(&self, tenant_id: &str, expected: i64, new_offset_us: i64) -> Result<bool, StoreError> {
-        let updated = sqlx::query("UPDATE tenants SET clock_offset_us = $3 WHERE id = $1 AND clock_offset_us = $2")
-            .bind(tenant_id)
-            .bind(expected)
-            .bind(new_offset_us)
-            .execute(self.writer())
-            .await?
-            .rows_affected();
+        let updated = sqlx::query(
+            "UPDATE tenants SET clock_offset_us = $3, cache_version = cache_version + 1 \
+             WHERE id = $1 AND clock_offset_us = $2",
+        )
+        .bind(tenant_id)
+        .bind(expected)
+        .bind(new_offset_us)
+        .execute(self.writer())
+        .await?
+        .rows_affected();
         Ok(updated == 1)
     }
 

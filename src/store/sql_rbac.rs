@@ -36,6 +36,8 @@ fn assignment_from_row(row: &<Db as sqlx::Database>::Row) -> Result<crate::domai
 #[async_trait]
 impl RbacStore for StoreImpl {
     async fn insert_role_definition(&self, r: &RoleDefinition) -> Result<(), StoreError> {
+        let mut tx = self.writer().begin().await?;
+        bump_cache_version(&mut tx, &r.tenant_id).await?;
         sqlx::query(&format!(
             "INSERT INTO role_definitions ({ROLE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         ))
@@ -47,9 +49,10 @@ impl RbacStore for StoreImpl {
         .bind(sqlx::types::Json(&r.role_scope_tag_ids))
         .bind(r.created_at)
         .bind(r.revision)
-        .execute(self.writer())
+        .execute(&mut *tx)
         .await
         .map_err(map_unique)?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -70,6 +73,8 @@ impl RbacStore for StoreImpl {
     }
 
     async fn update_role_definition(&self, r: &RoleDefinition) -> Result<bool, StoreError> {
+        let mut tx = self.writer().begin().await?;
+        bump_cache_version(&mut tx, &r.tenant_id).await?;
         let updated = sqlx::query(
             "UPDATE role_definitions SET display_name = $3, description = $4, permissions = $5, \
              role_scope_tag_ids = $6, revision = revision + 1 WHERE tenant_id = $1 AND id = $2 AND revision = $7",
@@ -81,14 +86,18 @@ impl RbacStore for StoreImpl {
         .bind(sqlx::types::Json(&r.permissions))
         .bind(sqlx::types::Json(&r.role_scope_tag_ids))
         .bind(r.revision)
-        .execute(self.writer())
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+        if updated == 1 {
+            tx.commit().await?;
+        }
         Ok(updated == 1)
     }
 
     async fn delete_role_definition(&self, tenant_id: &str, id: &str) -> Result<Option<bool>, StoreError> {
         let mut tx = self.writer().begin().await?;
+        bump_cache_version(&mut tx, tenant_id).await?;
         let exists = sqlx::query("SELECT 1 FROM role_definitions WHERE tenant_id = $1 AND id = $2")
             .bind(tenant_id)
             .bind(id)
@@ -117,6 +126,8 @@ impl RbacStore for StoreImpl {
     }
 
     async fn insert_role_assignment(&self, a: &RoleAssignment) -> Result<(), StoreError> {
+        let mut tx = self.writer().begin().await?;
+        bump_cache_version(&mut tx, &a.tenant_id).await?;
         sqlx::query(&format!(
             "INSERT INTO role_assignments ({ASSIGNMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
         ))
@@ -126,9 +137,10 @@ impl RbacStore for StoreImpl {
         .bind(sqlx::types::Json(&a.properties))
         .bind(a.created_at)
         .bind(a.revision)
-        .execute(self.writer())
+        .execute(&mut *tx)
         .await
         .map_err(map_unique)?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -170,6 +182,8 @@ impl RbacStore for StoreImpl {
     }
 
     async fn update_role_assignment(&self, a: &RoleAssignment) -> Result<bool, StoreError> {
+        let mut tx = self.writer().begin().await?;
+        bump_cache_version(&mut tx, &a.tenant_id).await?;
         let updated = sqlx::query(
             "UPDATE role_assignments SET role_definition_id = $3, properties = $4, revision = revision + 1 \
              WHERE tenant_id = $1 AND id = $2 AND revision = $5",
@@ -179,19 +193,27 @@ impl RbacStore for StoreImpl {
         .bind(&a.role_definition_id)
         .bind(sqlx::types::Json(&a.properties))
         .bind(a.revision)
-        .execute(self.writer())
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+        if updated == 1 {
+            tx.commit().await?;
+        }
         Ok(updated == 1)
     }
 
     async fn delete_role_assignment(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.writer().begin().await?;
+        bump_cache_version(&mut tx, tenant_id).await?;
         let deleted = sqlx::query("DELETE FROM role_assignments WHERE tenant_id = $1 AND id = $2")
             .bind(tenant_id)
             .bind(id)
-            .execute(self.writer())
+            .execute(&mut *tx)
             .await?
             .rows_affected();
+        if deleted == 1 {
+            tx.commit().await?;
+        }
         Ok(deleted == 1)
     }
 

@@ -14,6 +14,7 @@ mod mtd;
 mod openapi;
 mod protocol;
 mod rbac;
+mod replicas;
 mod sdk;
 mod store;
 mod worker;

@@ -1,0 +1,128 @@
+//! What every Graph and partner request reads before its own work, kept in process: the tenant
+//! (with its clock offset) and the tenant's role definitions and role assignments.
+//!
+//! # The rule
+//!
+//! A tenant's entry is valid while the tenant row's `cache_version` is the one the entry was
+//! loaded at. Every write that changes what is cached moves `cache_version` in its own
+//! transaction: a clock move, a reset, and every insert, update or delete of a role definition
+//! or assignment; deleting the tenant deletes the row. Each request reads `cache_version` first
+//! (one primary-key read, [`TenantCache::current`]) and uses the entry only when the version is
+//! equal; otherwise it loads the tenant again (row and version in one statement), and the roles
+//! when first needed. So a write committed through any replica sharing the database is seen by
+//! the next request on every replica. Data is always read after the version it is filed under,
+//! so an entry can only be newer than its version says (which costs a reload), never older.
+//! New tenants start at a random version, so a tenant deleted and created again under the same
+//! id does not take up a version a replica still holds.
+//!
+//! Not cached: the user's group memberships (read per delegated request) and anything a
+//! handler reads for its own work. Signing keys are cached by [`crate::identity::keys::KeyRing`]:
+//! the deployment has one, never replaced, and an unknown key id reloads them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use tokio::sync::OnceCell;
+
+use crate::domain::rbac::{RoleAssignment, RoleDefinition};
+use crate::domain::tenant::Tenant;
+use crate::store::{Store, StoreError};
+
+/// A tenant as loaded at one cache version.
+pub struct CachedTenant {
+    version: i64,
+    tenant: Tenant,
+    roles: OnceCell<Arc<TenantRoles>>,
+}
+
+impl std::fmt::Debug for CachedTenant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedTenant")
+            .field("version", &self.version)
+            .field("tenant", &self.tenant.id)
+            .field("roles_loaded", &self.roles.initialized())
+            .finish()
+    }
+}
+
+/// The tenant's custom role definitions (by id) and its role assignments, oldest first.
+pub(super) struct TenantRoles {
+    pub definitions: HashMap<String, RoleDefinition>,
+    pub assignments: Vec<RoleAssignment>,
+}
+
+impl CachedTenant {
+    pub fn tenant(&self) -> &Tenant {
+        &self.tenant
+    }
+
+    /// The roles, loaded on first use after the version was read (see the module's rule).
+    pub(super) async fn roles(&self, store: &dyn Store) -> Result<Arc<TenantRoles>, StoreError> {
+        self.roles
+            .get_or_try_init(|| async {
+                let assignments = store.list_role_assignments(&self.tenant.id, None).await?;
+                let definitions = store
+                    .list_role_definitions(&self.tenant.id)
+                    .await?
+                    .into_iter()
+                    .map(|r| (r.id.clone(), r))
+                    .collect();
+                Ok(Arc::new(TenantRoles {
+                    definitions,
+                    assignments,
+                }))
+            })
+            .await
+            .cloned()
+    }
+}
+
+/// The replica's entries, one per tenant it has served; a deleted tenant's goes at its next
+/// request.
+#[derive(Default)]
+pub struct TenantCache {
+    entries: RwLock<HashMap<String, Arc<CachedTenant>>>,
+}
+
+impl TenantCache {
+    /// The tenant `id` (a GUID in the directory's spelling) as it is now: the entry if the
+    /// stored cache version still matches it, else freshly loaded. None when it does not exist.
+    pub(super) async fn current(&self, store: &dyn Store, id: &str) -> Result<Option<Arc<CachedTenant>>, StoreError> {
+        let Some(version) = store.tenant_cache_version(id).await? else {
+            self.evict(id);
+            return Ok(None);
+        };
+        if let Some(entry) = self.read().get(id) {
+            if entry.version == version {
+                return Ok(Some(entry.clone()));
+            }
+        }
+        let Some((tenant, version)) = store.get_tenant_versioned(id).await? else {
+            self.evict(id);
+            return Ok(None);
+        };
+        let entry = Arc::new(CachedTenant {
+            version,
+            tenant,
+            roles: OnceCell::new(),
+        });
+        // A concurrent request may file an older load over this one: the next request then
+        // finds the version unequal and loads again, which costs a read, never correctness.
+        self.write().insert(id.to_string(), entry.clone());
+        Ok(Some(entry))
+    }
+
+    fn evict(&self, id: &str) {
+        self.write().remove(id);
+    }
+
+    // A panic while holding the lock leaves a map that is still whole (inserts and removes
+    // of whole entries), so a poisoned lock is used as it is.
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<CachedTenant>>> {
+        self.entries.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<CachedTenant>>> {
+        self.entries.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
