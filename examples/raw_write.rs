@@ -93,7 +93,11 @@ async fn ingest(args: &[String]) -> anyhow::Result<()> {
             written += n;
         }
         let seconds = started.elapsed().as_secs_f64();
-        println!(r#"{{"round": {}, "reports": {}, "written": {written}, "seconds": {seconds}}}"#, r + 1, ids.len());
+        println!(
+            r#"{{"round": {}, "reports": {}, "written": {written}, "seconds": {seconds}}}"#,
+            r + 1,
+            ids.len()
+        );
     }
     Ok(())
 }
@@ -120,12 +124,24 @@ async fn upsert(args: &[String]) -> anyhow::Result<()> {
     .await?;
     let read_seconds = started.elapsed().as_secs_f64();
     let col = |name: &str| -> Result<Vec<String>, sqlx::Error> { rows.iter().map(|r| r.try_get(name)).collect() };
-    let (ids, names, systems, versions) = (col("id")?, col("device_name")?, col("operating_system")?, col("os_version")?);
+    let (ids, names, systems, versions) = (
+        col("id")?,
+        col("device_name")?,
+        col("operating_system")?,
+        col("os_version")?,
+    );
     let (platforms, owners, entra) = (col("platform")?, col("owner_type")?, col("azure_ad_device_id")?);
     let (threats, management) = (col("partner_threat_state")?, col("management_state")?);
+    drop(rows);
     let verdicts: Vec<&str> = versions
         .iter()
-        .map(|v| if major(v) >= min_major { "compliant" } else { "noncompliant" })
+        .map(|v| {
+            if major(v) >= min_major {
+                "compliant"
+            } else {
+                "noncompliant"
+            }
+        })
         .collect();
     let sql = format!(
         "INSERT INTO {table} AS t (tenant_id, id, device_name, operating_system, os_version, platform, owner_type, \
