@@ -33,7 +33,7 @@ fn check_settings(props: &Map<String, Value>) -> ServiceResult<()> {
 pub(crate) fn connectors_effects(connectors: &[&Connector]) -> Effects {
     Effects {
         enqueue: compliance::connectors_scope(connectors).into_iter().collect(),
-        events: Vec::new(),
+        ..Effects::default()
     }
 }
 

@@ -394,7 +394,7 @@ pub async fn enroll_devices(cx: &Ctx<'_>, requests: Vec<EnrollRequest>) -> Servi
     }
     // Queued with the enrolment, then evaluated at once: if the evaluation fails, the worker
     // evaluates them.
-    let fx = Effects::enqueue(DeviceScope::Devices(devices.iter().map(|d| d.id.clone()).collect()));
+    let fx = Effects::evaluate_now(DeviceScope::Devices(devices.iter().map(|d| d.id.clone()).collect()));
     match store.insert_devices(cx.tenant_id, &devices, &fx).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
@@ -420,7 +420,7 @@ pub async fn check_in_device(
     match outcome {
         CheckInOutcome::StillManaged => {
             // Queued with the check-in, then evaluated at once.
-            let fx = Effects::enqueue(DeviceScope::Devices(vec![device.id.clone()]));
+            let fx = Effects::evaluate_now(DeviceScope::Devices(vec![device.id.clone()]));
             cx.store().update_device(&device, &fx).await?;
             compliance::evaluate_now(cx, std::slice::from_mut(&mut device)).await?;
         }

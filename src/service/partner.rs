@@ -131,7 +131,7 @@ pub async fn report_threat_states(
     let mut reported: Vec<String> = accepted.iter().map(|a| a.device_id.clone()).collect();
     reported.sort();
     reported.dedup();
-    let fx = Effects::enqueue(DeviceScope::Devices(reported.clone()));
+    let fx = Effects::evaluate_now(DeviceScope::Devices(reported.clone()));
     cx.store()
         .apply_reports(cx.tenant_id, &connector.id, &accepted, cx.now, &fx)
         .await?;

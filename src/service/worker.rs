@@ -93,7 +93,9 @@ impl Worker {
                 continue;
             }
             let cause = Cause::Worker(self.owner[..8].to_string());
-            let result = self.pass(&tenant_id, offset, &cause).await;
+            // A tick leaves devices to the requests evaluating them (Effects::caller_evaluates).
+            let claimable = Some(self.clock.wall_now());
+            let result = self.pass(&tenant_id, offset, &cause, claimable).await;
             self.store.release_lease(&tenant_id, &self.owner).await?;
             total.add(result?);
         }
@@ -119,7 +121,15 @@ impl Worker {
     }
 
     /// Works the tenant (lease held) until its queue is empty and nothing is due.
-    async fn pass(&self, tenant_id: &str, offset: i64, cause: &Cause) -> Result<PassSummary, StoreError> {
+    /// `claimable`: take only queue entries the worker may take by then (a tick); None takes
+    /// every entry (`settle`).
+    async fn pass(
+        &self,
+        tenant_id: &str,
+        offset: i64,
+        cause: &Cause,
+        claimable: Option<DateTime<Utc>>,
+    ) -> Result<PassSummary, StoreError> {
         let store = self.store.as_ref();
         let now = tenant_now(self.clock.wall_now(), offset);
         let mut summary = PassSummary::default();
@@ -152,6 +162,7 @@ impl Worker {
             let fx = Effects {
                 enqueue: compliance::connectors_scope(&[&c]).into_iter().collect(),
                 events: vec![event],
+                ..Effects::default()
             };
             store.set_observed_state(tenant_id, &c.id, state, &fx).await?;
             summary.partner_state_changes += 1;
@@ -168,11 +179,18 @@ impl Worker {
         // cursor are found by a next sweep.
         let mut cursor: Option<String> = None;
         loop {
-            let ids = store.queued(tenant_id, version, cursor.as_deref(), 2 * BATCH).await?;
+            let ids = store
+                .queued(tenant_id, version, claimable, cursor.as_deref(), 2 * BATCH)
+                .await?;
             if ids.is_empty() {
                 if cursor.is_none() {
-                    // Drained: enqueues after `version` was read bumped it and show again.
-                    store.mark_queue_seen(tenant_id, version).await?;
+                    // Drained: enqueues after `version` was read bumped it and show again. Entries
+                    // left to their requests keep the queue marked until they are gone.
+                    let held =
+                        claimable.is_some() && !store.queued(tenant_id, version, None, None, 1).await?.is_empty();
+                    if !held {
+                        store.mark_queue_seen(tenant_id, version).await?;
+                    }
                     break;
                 }
                 cursor = None;
@@ -227,7 +245,7 @@ impl Worker {
                 waited += StdDuration::from_millis(20);
                 continue;
             }
-            let result = self.pass(tenant_id, offset, cause).await;
+            let result = self.pass(tenant_id, offset, cause, None).await;
             self.store.release_lease(tenant_id, &self.owner).await?;
             let pass = result?;
             total.add(pass);

@@ -410,11 +410,14 @@ pub trait WorkerStore: Send + Sync + 'static {
     async fn mark_queue_seen(&self, tenant_id: &str, version: i64) -> Result<(), StoreError>;
     /// Whether the tenant has queued devices or devices due at `now`: the idle check.
     async fn has_work(&self, tenant_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
-    /// Ids of the devices queued by changes up to `version`, after `after`, in id order.
+    /// Ids of the devices queued by changes up to `version`, after `after`, in id order; with
+    /// `claimable` (wall time), only those the worker may take by then (see
+    /// `Effects::caller_evaluates`).
     async fn queued(
         &self,
         tenant_id: &str,
         version: i64,
+        claimable: Option<DateTime<Utc>>,
         after: Option<&str>,
         limit: u64,
     ) -> Result<Vec<String>, StoreError>;
@@ -460,7 +463,14 @@ pub trait WorkerStore: Send + Sync + 'static {
 pub struct Effects {
     pub enqueue: Vec<DeviceScope>,
     pub events: Vec<Event>,
+    /// The caller evaluates the queued devices as soon as the change commits (a threat report,
+    /// a check-in, an enrolment): the worker's ticks leave them to it for `CALLER_EVALUATES`,
+    /// and take them only if it failed. `settle` takes them at once.
+    pub caller_evaluates: bool,
 }
+
+/// How long the worker's ticks leave devices to the request that queued them to evaluate.
+pub const CALLER_EVALUATES: std::time::Duration = std::time::Duration::from_millis(500);
 
 impl Effects {
     pub fn none() -> Self {
@@ -470,7 +480,16 @@ impl Effects {
     pub fn enqueue(scope: DeviceScope) -> Self {
         Effects {
             enqueue: vec![scope],
+            ..Effects::default()
+        }
+    }
+
+    /// Queues the devices for the caller to evaluate at once (see `caller_evaluates`).
+    pub fn evaluate_now(scope: DeviceScope) -> Self {
+        Effects {
+            enqueue: vec![scope],
             events: Vec::new(),
+            caller_evaluates: true,
         }
     }
 

@@ -141,8 +141,14 @@ async fn apply_effects(
     fx: &Effects,
     wall: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
+    // A queue entry's time is when the worker may take it.
+    let claimable = if fx.caller_evaluates {
+        wall + chrono::Duration::from_std(CALLER_EVALUATES).unwrap_or_default()
+    } else {
+        wall
+    };
     for scope in &fx.enqueue {
-        enqueue_in(tx, tenant_id, scope, gen, wall).await?;
+        enqueue_in(tx, tenant_id, scope, gen, claimable).await?;
     }
     insert_events(&mut **tx, tenant_id, &fx.events, wall).await
 }

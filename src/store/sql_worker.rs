@@ -78,17 +78,19 @@ impl WorkerStore for StoreImpl {
         &self,
         tenant_id: &str,
         version: i64,
+        claimable: Option<DateTime<Utc>>,
         after: Option<&str>,
         limit: u64,
     ) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar(
             "SELECT device_id FROM reevaluation_queue WHERE tenant_id = $1 AND device_id > $2 AND gen <= $4 \
-             ORDER BY device_id LIMIT $3",
+             AND ($5 IS NULL OR enqueued_at <= $5) ORDER BY device_id LIMIT $3",
         )
         .bind(tenant_id)
         .bind(after.unwrap_or(""))
         .bind(limit as i64)
         .bind(version)
+        .bind(claimable)
         .fetch_all(self.reader())
         .await?)
     }
