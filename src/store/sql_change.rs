@@ -186,3 +186,18 @@ macro_rules! change {
         }
     }};
 }
+
+/// `change!` for a write of one row: `$body` evaluates to the rows it affected; the change
+/// commits (with its effects) and answers true when that is 1, else rolls back and answers false.
+macro_rules! change_one {
+    ($self:expr, $tenant:expr, $fx:expr, |$tx:ident| $body:block) => {
+        change!($self, $tenant, $fx, |$tx| {
+            let affected: u64 = $body;
+            if affected != 1 {
+                return Ok(Some(false));
+            }
+            true
+        })
+        .map(|done| done == Some(true))
+    };
+}

@@ -106,7 +106,7 @@ impl ComplianceStore for StoreImpl {
     }
 
     async fn update_policy(&self, p: &StoredPolicy, fx: &Effects) -> Result<bool, StoreError> {
-        let done = change!(self, &p.tenant_id, fx, |tx| {
+        change_one!(self, &p.tenant_id, fx, |tx| {
             let updated = sqlx::query(
             "UPDATE compliance_policies SET properties = $3, scheduled_actions = $4, assignments = $5, version = $6, \
              last_modified_at = $7, revision = revision + 1 WHERE tenant_id = $1 AND id = $2 AND revision = $8",
@@ -122,16 +122,12 @@ impl ComplianceStore for StoreImpl {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-            if updated != 1 {
-                return Ok(Some(false));
-            }
-            true
-        })?;
-        Ok(done == Some(true))
+            updated
+        })
     }
 
     async fn delete_policy(&self, tenant_id: &str, id: &str, fx: &Effects) -> Result<bool, StoreError> {
-        let done = change!(self, tenant_id, fx, |tx| {
+        change_one!(self, tenant_id, fx, |tx| {
             // The states' devices first, in id order, as evaluations take them.
             lock_devices_where(
                 &mut tx,
@@ -151,12 +147,8 @@ impl ComplianceStore for StoreImpl {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-            if deleted != 1 {
-                return Ok(Some(false));
-            }
-            true
-        })?;
-        Ok(done == Some(true))
+            deleted
+        })
     }
 
     async fn insert_template(&self, t: &NotificationTemplate) -> Result<(), StoreError> {

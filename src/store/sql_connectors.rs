@@ -136,7 +136,7 @@ impl ConnectorStore for StoreImpl {
     }
 
     async fn delete_connector(&self, tenant_id: &str, id: &str, fx: &Effects) -> Result<bool, StoreError> {
-        let done = change!(self, tenant_id, fx, |tx| {
+        change_one!(self, tenant_id, fx, |tx| {
             let deleted = sqlx::query("DELETE FROM mtd_connectors WHERE tenant_id = $1 AND id = $2")
                 .bind(tenant_id)
                 .bind(id)
@@ -150,12 +150,8 @@ impl ConnectorStore for StoreImpl {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-            if deleted != 1 {
-                return Ok(Some(false));
-            }
-            true
-        })?;
-        Ok(done == Some(true))
+            deleted
+        })
     }
 
     async fn record_heartbeat(

@@ -188,7 +188,7 @@ impl DeviceStore for StoreImpl {
     async fn update_device(&self, d: &ManagedDevice, fx: &Effects) -> Result<bool, StoreError> {
         // Compliance and the partner's threat state are evaluation's and ingest's to write: a
         // request that read the device earlier never puts back what it read.
-        let done = change!(self, &d.tenant_id, fx, |tx| {
+        change_one!(self, &d.tenant_id, fx, |tx| {
             let updated = sqlx::query(
                 "UPDATE managed_devices SET device_name = $3, operating_system = $4, os_version = $5, platform = $6, \
              owner_type = $7, user_id = $8, user_principal_name = $9, user_display_name = $10, email_address = $11, \
@@ -217,12 +217,8 @@ impl DeviceStore for StoreImpl {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-            if updated != 1 {
-                return Ok(Some(false));
-            }
-            true
-        })?;
-        Ok(done == Some(true))
+            updated
+        })
     }
 
     async fn delete_device(&self, tenant_id: &str, id: &str, fx: &Effects) -> Result<bool, StoreError> {

@@ -152,7 +152,7 @@ impl DirectoryStore for StoreImpl {
     }
 
     async fn update_user(&self, user: &User, fx: &Effects) -> Result<bool, StoreError> {
-        let done = change!(self, &user.tenant_id, fx, |tx| {
+        change_one!(self, &user.tenant_id, fx, |tx| {
             lock_devices_where(&mut tx, &user.tenant_id, "user_id = $2", &user.id).await?;
             let updated = sqlx::query(
                 "UPDATE users SET user_principal_name = $3, display_name = $4, mail = $5, account_enabled = $6, \
@@ -181,12 +181,8 @@ impl DirectoryStore for StoreImpl {
             .bind(&user.mail)
             .execute(&mut *tx)
             .await?;
-            if updated != 1 {
-                return Ok(Some(false));
-            }
-            true
-        })?;
-        Ok(done == Some(true))
+            updated
+        })
     }
 
     async fn delete_user(&self, tenant_id: &str, id: &str, fx: &Effects) -> Result<bool, StoreError> {
@@ -292,7 +288,7 @@ impl DirectoryStore for StoreImpl {
     }
 
     async fn delete_group(&self, tenant_id: &str, id: &str, fx: &Effects) -> Result<bool, StoreError> {
-        let done = change!(self, tenant_id, fx, |tx| {
+        change_one!(self, tenant_id, fx, |tx| {
             sqlx::query("DELETE FROM group_members WHERE tenant_id = $1 AND group_id = $2")
                 .bind(tenant_id)
                 .bind(id)
@@ -304,16 +300,12 @@ impl DirectoryStore for StoreImpl {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-            if deleted != 1 {
-                return Ok(Some(false));
-            }
-            true
-        })?;
-        Ok(done == Some(true))
+            deleted
+        })
     }
 
     async fn add_member(&self, tenant_id: &str, member: &Member, fx: &Effects) -> Result<bool, StoreError> {
-        let done = change!(self, tenant_id, fx, |tx| {
+        change_one!(self, tenant_id, fx, |tx| {
             let inserted = sqlx::query(
                 "INSERT INTO group_members (tenant_id, group_id, member_id, member_kind) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (tenant_id, group_id, member_id) DO NOTHING",
@@ -325,12 +317,8 @@ impl DirectoryStore for StoreImpl {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-            if inserted != 1 {
-                return Ok(Some(false));
-            }
-            true
-        })?;
-        Ok(done == Some(true))
+            inserted
+        })
     }
 
     async fn remove_member(
@@ -340,7 +328,7 @@ impl DirectoryStore for StoreImpl {
         member_id: &str,
         fx: &Effects,
     ) -> Result<bool, StoreError> {
-        let done = change!(self, tenant_id, fx, |tx| {
+        change_one!(self, tenant_id, fx, |tx| {
             let deleted =
                 sqlx::query("DELETE FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3")
                     .bind(tenant_id)
@@ -349,12 +337,8 @@ impl DirectoryStore for StoreImpl {
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
-            if deleted != 1 {
-                return Ok(Some(false));
-            }
-            true
-        })?;
-        Ok(done == Some(true))
+            deleted
+        })
     }
 
     async fn list_members(

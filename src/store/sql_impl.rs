@@ -355,7 +355,7 @@ impl TenantStore for StoreImpl {
         record: &DeviceManagementRecord,
         fx: &Effects,
     ) -> Result<bool, StoreError> {
-        let done = change!(self, &record.tenant_id, fx, |tx| {
+        change_one!(self, &record.tenant_id, fx, |tx| {
             let updated = sqlx::query(
             "UPDATE device_management SET properties = $2, revision = revision + 1 WHERE tenant_id = $1 AND revision = $3",
         )
@@ -365,12 +365,8 @@ impl TenantStore for StoreImpl {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-            if updated != 1 {
-                return Ok(Some(false));
-            }
-            true
-        })?;
-        Ok(done == Some(true))
+            updated
+        })
     }
 }
 

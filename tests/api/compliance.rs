@@ -40,7 +40,7 @@ fn ios_threat_policy(name: &str, level: &str, grace: i64) -> Value {
     })
 }
 
-async fn create_policy(app: &TestApp, token: &str, body: Value) -> Value {
+pub(crate) async fn create_policy(app: &TestApp, token: &str, body: Value) -> Value {
     let r = app
         .graph(Method::POST, POLICIES, token)
         .json(&body)
@@ -51,7 +51,7 @@ async fn create_policy(app: &TestApp, token: &str, body: Value) -> Value {
     r.json().await.unwrap()
 }
 
-async fn assign(app: &TestApp, token: &str, policy: &str, targets: Value) -> reqwest::Response {
+pub(crate) async fn assign(app: &TestApp, token: &str, policy: &str, targets: Value) -> reqwest::Response {
     let assignments: Vec<Value> = targets
         .as_array()
         .unwrap()

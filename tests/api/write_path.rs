@@ -8,7 +8,7 @@ use sqlx::Connection as _;
 
 use crate::both_backends;
 use crate::common::{start_replica, test_database, Backend, Client, TestApp};
-use crate::compliance::{create_connector, enroll, heartbeat, settle};
+use crate::compliance::{assign, create_connector, create_policy, enroll, heartbeat, settle};
 use crate::directory::{add_member, create_group, create_user};
 use crate::mtd::{partner_token, LOOKOUT};
 
@@ -89,29 +89,29 @@ async fn a_change_whose_queueing_fails_is_not_kept(app: TestApp) {
     )
     .await;
     let old_id = old["id"].as_str().unwrap().to_string();
-    let r = app
-        .graph(Method::POST, POLICIES, &token)
-        .json(&json!({
+    let pid = create_policy(
+        &app,
+        &token,
+        json!({
             "@odata.type": "#microsoft.graph.iosCompliancePolicy",
             "displayName": "OS",
             "osMinimumVersion": "15.0",
             "scheduledActionsForRule": [{ "ruleName": "PasswordRequired", "scheduledActionConfigurations": [
                 { "actionType": "block", "gracePeriodHours": 0 }
             ]}]
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let pid = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
-    let r = app
-        .graph(Method::POST, &format!("{POLICIES}/{pid}/assign"), &token)
-        .json(
-            &json!({ "assignments": [{ "target": { "@odata.type": "#microsoft.graph.allDevicesAssignmentTarget" } }] }),
-        )
-        .send()
-        .await
-        .unwrap();
+        }),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = assign(
+        &app,
+        &token,
+        &pid,
+        json!([{ "@odata.type": "#microsoft.graph.allDevicesAssignmentTarget" }]),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     settle(&app, &t).await;
     let device = format!("/v1.0/deviceManagement/managedDevices/{old_id}");
@@ -192,9 +192,10 @@ async fn evaluations_of_one_device_keep_the_newest_inputs(app: TestApp) {
     create_connector(&app, &token, LOOKOUT, json!({ "iosEnabled": true })).await;
     let partner = partner_token(&app, &t.id, LOOKOUT).await;
     heartbeat(&app, &partner).await;
-    let r = app
-        .graph(Method::POST, POLICIES, &token)
-        .json(&json!({
+    let pid = create_policy(
+        &app,
+        &token,
+        json!({
             "@odata.type": "#microsoft.graph.iosCompliancePolicy",
             "displayName": "Secured only",
             "deviceThreatProtectionEnabled": true,
@@ -202,17 +203,19 @@ async fn evaluations_of_one_device_keep_the_newest_inputs(app: TestApp) {
             "scheduledActionsForRule": [{ "ruleName": "PasswordRequired", "scheduledActionConfigurations": [
                 { "actionType": "block", "gracePeriodHours": 0 }
             ]}]
-        }))
-        .send()
-        .await
-        .unwrap();
-    let pid = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
-    let r = app
-        .graph(Method::POST, &format!("{POLICIES}/{pid}/assign"), &token)
-        .json(&json!({ "assignments": [{ "target": { "@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": gid } }] }))
-        .send()
-        .await
-        .unwrap();
+        }),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = assign(
+        &app,
+        &token,
+        &pid,
+        json!([{ "@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": gid }]),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     settle(&app, &t).await;
 
