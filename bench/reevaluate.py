@@ -72,13 +72,15 @@ def main() -> None:
         t0 = time.perf_counter()
         subprocess.run(["psql", db_url, "-X", "-q", "-c", f"""
             INSERT INTO managed_devices (tenant_id, id, device_name, operating_system, os_version, platform, owner_type,
-                azure_ad_device_id, model, manufacturer, serial_number, enrolled_at, last_sync_at, compliance_state,
+                azure_ad_device_id, model, manufacturer, serial_number, enrolled_at, last_sync_at,
                 partner_threat_state, management_state, properties)
             SELECT '{tid}', md5('d' || g)::uuid::text, 'dev-' || g, 'iOS',
                 CASE WHEN g % 2 = 0 THEN '17.4' ELSE '15.1' END, 'iOS', 'company', md5('e' || g)::uuid::text,
-                'iPhone 15', 'Apple', 'SN' || g, now(), now(), 'unknown', 'unknown', 'managed', '{{}}'::jsonb
+                'iPhone 15', 'Apple', 'SN' || g, now(), now(), 'unknown', 'managed', '{{}}'::jsonb
             FROM generate_series(1, {devices}) AS g;
-            ANALYZE managed_devices;"""], check=True)
+            INSERT INTO device_compliance (tenant_id, device_id, compliance_state)
+            SELECT '{tid}', md5('d' || g)::uuid::text, 'unknown' FROM generate_series(1, {devices}) AS g;
+            ANALYZE managed_devices; ANALYZE device_compliance;"""], check=True)
         print(f"inserted {devices} devices in {time.perf_counter() - t0:.1f} s")
 
         token = Client(port).call("POST", f"/{tid}/oauth2/v2.0/token", form={

@@ -8,11 +8,13 @@
 //! # DO UPDATE into raw_threat_reports (a copy of threat_reports). Round r reports device i of its
 //! # batch at level (i + r) % 4, at BASE_MICROS + r seconds: the reports of `bench/run ingest`.
 //! cargo run --release --example raw_write -- ingest URL TENANT CONNECTOR IDS_FILE ROUNDS CLIENTS BASE_MICROS
-//! # Verdicts: reads the tenant's rows of TABLE (a copy of managed_devices), computes each row's
-//! # verdict from its os_version (at least MIN_MAJOR: compliant) and upserts every row, whole, in
-//! # statements of 10,000 (INSERT ... SELECT FROM UNNEST ... ON CONFLICT DO UPDATE), rewriting
-//! # only the rows whose verdict differs.
-//! cargo run --release --example raw_write -- upsert URL TABLE TENANT MIN_MAJOR
+//! # Results: reads the tenant's devices' os_version, computes each device's verdict (at least
+//! # MIN_MAJOR: compliant) and its state for POLICY (the setting verdict as JSON), and upserts
+//! # both rows of every device, into raw_compliance and raw_policy_states (copies of
+//! # device_compliance and device_policy_states), in transactions of 10,000 devices (two
+//! # INSERT ... SELECT FROM UNNEST ... ON CONFLICT DO UPDATE ... WHERE it differs), rewriting
+//! # only the rows that differ: the rows an evaluation writes, written raw.
+//! cargo run --release --example raw_write -- upsert URL TENANT POLICY MIN_MAJOR
 //! ```
 
 use chrono::{DateTime, Duration, Utc};
@@ -27,7 +29,7 @@ const CHUNK: usize = 10_000;
 fn usage() -> anyhow::Error {
     anyhow::anyhow!(
         "usage: raw_write ingest URL TENANT CONNECTOR IDS_FILE ROUNDS CLIENTS BASE_MICROS\n       \
-         raw_write upsert URL TABLE TENANT MIN_MAJOR"
+         raw_write upsert URL TENANT POLICY MIN_MAJOR"
     )
 }
 
@@ -108,30 +110,17 @@ fn major(v: &str) -> i64 {
 }
 
 async fn upsert(args: &[String]) -> anyhow::Result<()> {
-    let (url, table, tenant) = (&args[0], &args[1], &args[2]);
-    if !table.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(usage());
-    }
+    let (url, tenant, policy) = (&args[0], &args[1], &args[2]);
     let min_major: i64 = args[3].parse()?;
     let pool = PgPoolOptions::new().max_connections(1).connect(url).await?;
     let started = Instant::now();
-    let rows = sqlx::query(&format!(
-        "SELECT id, device_name, operating_system, os_version, platform, owner_type, azure_ad_device_id, \
-         partner_threat_state, management_state FROM {table} WHERE tenant_id = $1 ORDER BY id"
-    ))
-    .bind(tenant)
-    .fetch_all(&pool)
-    .await?;
+    let rows = sqlx::query("SELECT id, os_version FROM managed_devices WHERE tenant_id = $1 ORDER BY id")
+        .bind(tenant)
+        .fetch_all(&pool)
+        .await?;
     let read_seconds = started.elapsed().as_secs_f64();
-    let col = |name: &str| -> Result<Vec<String>, sqlx::Error> { rows.iter().map(|r| r.try_get(name)).collect() };
-    let (ids, names, systems, versions) = (
-        col("id")?,
-        col("device_name")?,
-        col("operating_system")?,
-        col("os_version")?,
-    );
-    let (platforms, owners, entra) = (col("platform")?, col("owner_type")?, col("azure_ad_device_id")?);
-    let (threats, management) = (col("partner_threat_state")?, col("management_state")?);
+    let ids: Vec<String> = rows.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
+    let versions: Vec<String> = rows.iter().map(|r| r.try_get("os_version")).collect::<Result<_, _>>()?;
     drop(rows);
     let verdicts: Vec<&str> = versions
         .iter()
@@ -143,41 +132,57 @@ async fn upsert(args: &[String]) -> anyhow::Result<()> {
             }
         })
         .collect();
-    let sql = format!(
-        "INSERT INTO {table} AS t (tenant_id, id, device_name, operating_system, os_version, platform, owner_type, \
-         azure_ad_device_id, enrolled_at, last_sync_at, compliance_state, partner_threat_state, management_state, \
-         properties, compliance_evaluated_at) \
-         SELECT $1, u.id, u.n, u.o, u.v, u.p, u.w, u.e, now(), now(), u.c, u.t, u.m, '{{}}'::jsonb, now() \
-         FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
-         $9::text[], $10::text[], $11::text[]) AS u(id, n, o, v, p, w, e, c, t, m) \
-         ON CONFLICT (tenant_id, id) DO UPDATE SET compliance_state = excluded.compliance_state, \
-         compliance_evaluated_at = excluded.compliance_evaluated_at \
-         WHERE t.compliance_state IS DISTINCT FROM excluded.compliance_state"
-    );
+    // The setting verdicts as the emulator writes them (the same JSON, so the same width).
+    let settings: Vec<String> = versions
+        .iter()
+        .zip(&verdicts)
+        .map(|(v, state)| {
+            serde_json::json!([{
+                "setting": "osMinimumVersion", "state": state, "currentValue": v,
+                "reasons": if *state == "compliant" { vec![] } else {
+                    vec![format!("OS version {v} is below the minimum {min_major}.0")]
+                },
+            }])
+            .to_string()
+        })
+        .collect();
+    let verdict_sql = "INSERT INTO raw_compliance AS t (tenant_id, device_id, compliance_state) \
+         SELECT $1, u.id, u.c FROM UNNEST($2::text[], $3::text[]) AS u(id, c) \
+         ON CONFLICT (tenant_id, device_id) DO UPDATE SET compliance_state = excluded.compliance_state \
+         WHERE t.compliance_state IS DISTINCT FROM excluded.compliance_state";
+    let state_sql = "INSERT INTO raw_policy_states AS t (tenant_id, device_id, policy_id, state, settings, \
+         policy_version, evaluated_at) \
+         SELECT $1, u.id, $2, u.c, u.s::jsonb, 1, now() FROM UNNEST($3::text[], $4::text[], $5::text[]) AS u(id, c, s) \
+         ON CONFLICT (tenant_id, device_id, policy_id) DO UPDATE SET state = excluded.state, \
+         settings = excluded.settings, evaluated_at = excluded.evaluated_at \
+         WHERE (t.state, t.settings) IS DISTINCT FROM (excluded.state, excluded.settings)";
     let started = Instant::now();
     let mut written = 0u64;
     for start in (0..ids.len()).step_by(CHUNK) {
         let end = (start + CHUNK).min(ids.len());
-        written += sqlx::query(&sql)
+        let mut tx = pool.begin().await?;
+        written += sqlx::query(verdict_sql)
             .bind(tenant)
             .bind(&ids[start..end])
-            .bind(&names[start..end])
-            .bind(&systems[start..end])
-            .bind(&versions[start..end])
-            .bind(&platforms[start..end])
-            .bind(&owners[start..end])
-            .bind(&entra[start..end])
             .bind(&verdicts[start..end])
-            .bind(&threats[start..end])
-            .bind(&management[start..end])
-            .execute(&pool)
+            .execute(&mut *tx)
             .await?
             .rows_affected();
+        written += sqlx::query(state_sql)
+            .bind(tenant)
+            .bind(policy)
+            .bind(&ids[start..end])
+            .bind(&verdicts[start..end])
+            .bind(&settings[start..end])
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
     }
     let seconds = started.elapsed().as_secs_f64();
     println!(
         r#"{{"rows": {}, "written": {written}, "seconds": {seconds}, "read_seconds": {read_seconds}}}"#,
-        ids.len()
+        2 * ids.len()
     );
     Ok(())
 }

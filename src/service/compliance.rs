@@ -17,7 +17,8 @@ use crate::domain::time::rfc3339;
 use crate::schema::device_management::DEFAULT_CHECKIN_THRESHOLD_DAYS;
 use crate::service::{Cause, Ctx, ServiceResult};
 use crate::store::{
-    ComplianceRecord, DeviceScope, EvaluationInput, Event, FiredAction, PolicyStateRow, Store, StoreError,
+    ComplianceChange, ComplianceRecord, DeviceScope, EvaluationInput, Event, FiredAction, PolicyStateRow, Store,
+    StoreError, VerdictRow,
 };
 
 /// Devices evaluated per store round trip.
@@ -178,7 +179,11 @@ fn setting_json(s: &SettingVerdict) -> Value {
 pub fn evaluate_one(ctx: &TenantContext, input: &EvaluationInput) -> (Verdict, ComplianceRecord) {
     let device = device_input(input);
     let connectors = connector_inputs(&ctx.connectors, device.platform, ctx.now);
-    let episodes: HashMap<String, DateTime<Utc>> = input.episodes.iter().cloned().collect();
+    let episodes: HashMap<String, DateTime<Utc>> = input
+        .states
+        .iter()
+        .filter_map(|s| s.episode_start.map(|t| (s.policy_id.clone(), t)))
+        .collect();
     let verdict = evaluate(&device, &ctx.rules, &connectors, ctx.settings, &episodes, ctx.now);
     let version_of = |id: &str| ctx.policies.iter().find(|p| p.id == id).map_or(0, |p| p.version);
     let mut policies: Vec<PolicyStateRow> = verdict
@@ -216,6 +221,46 @@ pub fn evaluate_one(ctx: &TenantContext, input: &EvaluationInput) -> (Verdict, C
     (verdict, record)
 }
 
+/// What of an evaluation's `record` differs from the results stored for the device (read with
+/// its inputs): the only rows an evaluation writes. A state row's `evaluated_at` is when it last
+/// changed, so a state that is the same is not written again.
+pub fn changes(input: &EvaluationInput, record: &ComplianceRecord) -> ComplianceChange {
+    let device = &input.device;
+    let verdict = (device.compliance_state != record.state
+        || device.compliance_grace_expires_at != record.grace_expires_at
+        || input.due_at != record.due_at)
+        .then(|| VerdictRow {
+            state: record.state.clone(),
+            grace_expires_at: record.grace_expires_at,
+            due_at: record.due_at,
+        });
+    let same = |a: &PolicyStateRow, b: &PolicyStateRow| {
+        a.state == b.state
+            && a.episode_start == b.episode_start
+            && a.grace_deadline == b.grace_deadline
+            && a.policy_version == b.policy_version
+            && a.settings == b.settings
+    };
+    let upsert = record
+        .policies
+        .iter()
+        .filter(|p| !input.states.iter().any(|s| s.policy_id == p.policy_id && same(s, p)))
+        .cloned()
+        .collect();
+    let delete = input
+        .states
+        .iter()
+        .filter(|s| !record.policies.iter().any(|p| p.policy_id == s.policy_id))
+        .map(|s| s.policy_id.clone())
+        .collect();
+    ComplianceChange {
+        device_id: device.id.clone(),
+        verdict,
+        upsert,
+        delete,
+    }
+}
+
 /// What a re-evaluation did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -223,6 +268,8 @@ pub struct Summary {
     /// Devices whose `complianceState` changed.
     pub changed: u64,
     pub actions_fired: u64,
+    /// Result rows written (verdicts and policy states).
+    pub rows_written: u64,
 }
 
 impl Summary {
@@ -230,6 +277,7 @@ impl Summary {
         self.evaluated += other.evaluated;
         self.changed += other.changed;
         self.actions_fired += other.actions_fired;
+        self.rows_written += other.rows_written;
     }
 }
 
@@ -314,6 +362,7 @@ pub async fn reevaluate_devices(
     for chunk in ids.chunks(BATCH as usize) {
         let inputs = store.evaluation_inputs(tenant_id, chunk).await?;
         let mut records = Vec::with_capacity(inputs.len());
+        let mut changed = Vec::new();
         let mut events = Vec::new();
         let mut actions = Vec::new();
         for input in &inputs {
@@ -330,13 +379,19 @@ pub async fn reevaluate_devices(
             if input.device.compliance_state != record.state {
                 events.push(compliance_event(input, &record, ctx.now, &cause));
             }
+            let change = changes(input, &record);
+            if !change.is_empty() {
+                changed.push(change);
+            }
             records.push(record);
         }
+        let evaluated: Vec<String> = inputs.iter().map(|i| i.device.id.clone()).collect();
         let stored = store
-            .store_compliance(tenant_id, ctx.version, &records, &events, &actions)
+            .store_compliance(tenant_id, ctx.version, &evaluated, &changed, &events, &actions)
             .await?;
         summary.changed += stored.changed;
         summary.actions_fired += stored.actions_fired;
+        summary.rows_written += stored.rows;
         all.extend(records);
     }
     Ok((summary, all))
@@ -658,4 +713,105 @@ pub fn explain(ctx: &TenantContext, input: &EvaluationInput) -> Value {
             "agrees": d.compliance_state == verdict.state.graph_name(),
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::device::OwnerType;
+    use crate::service::devices::{enroll, Enrollment};
+
+    fn state(policy: &str, state: &str, at: DateTime<Utc>) -> PolicyStateRow {
+        PolicyStateRow {
+            device_id: "d1".into(),
+            policy_id: policy.into(),
+            state: state.into(),
+            settings: json!([{ "setting": "osMinimumVersion", "state": state }]),
+            episode_start: None,
+            grace_deadline: None,
+            policy_version: 1,
+            evaluated_at: at,
+        }
+    }
+
+    /// A device as stored (verdict and states) and the record of an evaluation that found the same.
+    fn stored(at: DateTime<Utc>) -> (EvaluationInput, ComplianceRecord) {
+        let e = Enrollment {
+            device_name: "d".into(),
+            operating_system: "iOS".into(),
+            os_version: "17.1".into(),
+            owner_type: Some(OwnerType::Company),
+            ..Default::default()
+        };
+        let mut device = enroll("t", e, None, at);
+        device.id = "d1".into();
+        device.compliance_state = "compliant".into();
+        let due = Some(at + Duration::days(30));
+        let input = EvaluationInput {
+            device,
+            user_groups: vec![],
+            device_groups: vec![],
+            reports: vec![],
+            due_at: due,
+            states: vec![state("a", "compliant", at), state("b", "notApplicable", at)],
+            fired: vec![],
+        };
+        let later = at + Duration::hours(1);
+        let record = ComplianceRecord {
+            device_id: "d1".into(),
+            state: "compliant".into(),
+            grace_expires_at: None,
+            due_at: due,
+            evaluated_at: later,
+            policies: vec![state("a", "compliant", later), state("b", "notApplicable", later)],
+        };
+        (input, record)
+    }
+
+    #[test]
+    fn the_same_results_later_are_no_change() {
+        let (input, record) = stored(Utc::now());
+        assert!(changes(&input, &record).is_empty());
+    }
+
+    #[test]
+    fn only_what_differs_is_written() {
+        let (input, mut record) = stored(Utc::now());
+        record.policies[0] = state("a", "noncompliant", record.evaluated_at);
+        record.state = "noncompliant".into();
+        let c = changes(&input, &record);
+        let verdict = |state: &str, due_at| VerdictRow {
+            state: state.into(),
+            grace_expires_at: None,
+            due_at,
+        };
+        assert_eq!(c.verdict, Some(verdict("noncompliant", input.due_at)));
+        assert_eq!(c.upsert, vec![record.policies[0].clone()]);
+        assert!(c.delete.is_empty());
+
+        // A due time alone is a change of the verdict row; a new policy version of a state too.
+        let (input, mut record) = stored(Utc::now());
+        record.due_at = None;
+        record.policies[1].policy_version = 2;
+        let c = changes(&input, &record);
+        assert_eq!(c.verdict, Some(verdict("compliant", None)));
+        assert_eq!(c.upsert.len(), 1);
+        assert_eq!(c.upsert[0].policy_id, "b");
+    }
+
+    #[test]
+    fn states_of_policies_gone_are_deleted_and_new_ones_inserted() {
+        let (input, mut record) = stored(Utc::now());
+        record.policies = vec![
+            state("a", "compliant", record.evaluated_at),
+            state("c", "compliant", record.evaluated_at),
+        ];
+        let c = changes(&input, &record);
+        assert_eq!(c.verdict, None);
+        assert_eq!(c.delete, vec!["b".to_string()]);
+        assert_eq!(
+            c.upsert.iter().map(|s| s.policy_id.as_str()).collect::<Vec<_>>(),
+            vec!["c"]
+        );
+    }
 }

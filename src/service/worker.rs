@@ -168,8 +168,10 @@ impl Worker {
             summary.partner_state_changes += 1;
         }
 
-        // Changes up to ctx.version are in what is evaluated; later ones stay queued for the next
-        // pass.
+        // What time alone made due is queued as a change (evaluation moves each device's due
+        // time past now). Changes up to ctx.version are in what is evaluated; later ones stay
+        // queued for the next pass.
+        store.queue_due(tenant_id, now).await?;
         let ctx = load_context(store, tenant_id, now).await?;
         let version = ctx.version;
         // The queue: every batch leaves it in the transaction that stores the batch's results.
@@ -205,23 +207,6 @@ impl Worker {
             if rounds % 20 == 0 && !self.lease(tenant_id).await? {
                 return Ok(summary);
             }
-        }
-        // What time made due: evaluation moves each device's due time past now.
-        let mut after: Option<String> = None;
-        loop {
-            let ids = store.due_devices(tenant_id, now, after.as_deref(), 2 * BATCH).await?;
-            let Some(last) = ids.last().cloned() else { break };
-            summary
-                .compliance
-                .add(two_batches(store, &ctx, tenant_id, &ids, cause).await?);
-            rounds += 1;
-            if rounds % 20 == 0 && !self.lease(tenant_id).await? {
-                return Ok(summary);
-            }
-            if (ids.len() as u64) < 2 * BATCH {
-                break;
-            }
-            after = Some(last);
         }
         Ok(summary)
     }

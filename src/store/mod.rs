@@ -337,14 +337,46 @@ pub struct ComplianceRecord {
     pub policies: Vec<PolicyStateRow>,
 }
 
+/// A device's stored verdict (`device_compliance`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerdictRow {
+    /// `complianceState` member.
+    pub state: String,
+    pub grace_expires_at: Option<DateTime<Utc>>,
+    /// When time alone may next change it.
+    pub due_at: Option<DateTime<Utc>>,
+}
+
+/// What an evaluation changes of a device's stored results: only what differs from what it
+/// read (see `service::compliance::changes`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComplianceChange {
+    pub device_id: String,
+    /// The new verdict, when any of it changed.
+    pub verdict: Option<VerdictRow>,
+    /// Policy states that are new or changed.
+    pub upsert: Vec<PolicyStateRow>,
+    /// Policies whose state goes: they no longer exist.
+    pub delete: Vec<String>,
+}
+
+impl ComplianceChange {
+    pub fn is_empty(&self) -> bool {
+        self.verdict.is_none() && self.upsert.is_empty() && self.delete.is_empty()
+    }
+}
+
 /// What `store_compliance` stored.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StoredOutcome {
-    /// Verdicts stored (the others had a verdict from newer inputs, or their device is gone).
+    /// Devices whose evaluation was stored: those still queued by a change it saw (for the
+    /// others a newer evaluation has stored, or will; or the device is gone).
     pub written: u64,
     /// Events logged for stored verdicts (changes of `complianceState`).
     pub changed: u64,
     pub actions_fired: u64,
+    /// Result rows written: verdicts, and policy states inserted, updated or deleted.
+    pub rows: u64,
 }
 
 /// What evaluating a device reads besides the tenant-wide policies, connectors and settings.
@@ -357,8 +389,10 @@ pub struct EvaluationInput {
     pub device_groups: Vec<String>,
     /// Each connector's latest report: (connector id, `partnerReportedThreatState` member).
     pub reports: Vec<(String, String)>,
-    /// The open noncompliance episodes: (policy id, start).
-    pub episodes: Vec<(String, DateTime<Utc>)>,
+    /// The stored verdict's due time (the verdict itself is on the device).
+    pub due_at: Option<DateTime<Utc>>,
+    /// The stored policy states (their open noncompliance episodes among them), by policy id.
+    pub states: Vec<PolicyStateRow>,
     /// Actions for noncompliance fired in those episodes: (policy id, episode start, action id).
     pub fired: Vec<(String, DateTime<Utc>, String)>,
 }
@@ -509,6 +543,8 @@ pub enum DeviceScope {
     /// Devices with these Entra device ids (as groups name them), and devices whose primary
     /// user has one of these ids.
     Members(Vec<String>),
+    /// Devices whose compliance falls due at or before this tenant time.
+    Due(DateTime<Utc>),
 }
 
 /// Compliance policies, notification templates, the outbox and evaluation results.
@@ -547,29 +583,24 @@ pub trait ComplianceStore: Send + Sync + 'static {
         limit: u64,
     ) -> Result<Vec<(i64, Value)>, StoreError>;
 
-    /// Ids of the devices whose compliance falls due at or before `now`, in id order, after
-    /// `after`.
-    async fn due_devices(
-        &self,
-        tenant_id: &str,
-        now: DateTime<Utc>,
-        after: Option<&str>,
-        limit: u64,
-    ) -> Result<Vec<String>, StoreError>;
+    /// Queues, as a change, the devices whose compliance falls due at or before `now` (time
+    /// alone may change it). Changes nothing when none is due; answers whether any was.
+    async fn queue_due(&self, tenant_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
     /// The inputs of the devices that exist among `ids`, with the actions already fired in
     /// their open episodes.
     async fn evaluation_inputs(&self, tenant_id: &str, ids: &[String]) -> Result<Vec<EvaluationInput>, StoreError>;
-    /// Stores an evaluation of devices whose inputs were read at `version` (see
-    /// `queue_version`), in one transaction: each verdict and its policy states (replacing the
-    /// previous ones) unless the stored verdict comes from newer inputs, or from the same ones
-    /// at a later tenant time; the events and the actions for noncompliance of the verdicts
-    /// stored (each action once per episode, with its message and device change); and the
-    /// devices' queue entries up to `version`. Devices deleted meanwhile are skipped.
+    /// Stores an evaluation of the devices `evaluated`, whose inputs were read at `version`
+    /// (see `queue_version`), in one transaction. The evaluation is a device's to store while
+    /// the device has a queue entry from a change at or below `version` (its lock held): then its
+    /// `changes` are written, its events logged and its actions for noncompliance recorded (each
+    /// once per episode, with its message and device change), and the entry taken off. Otherwise
+    /// nothing of it is: a newer evaluation has stored, or will, or the device is gone.
     async fn store_compliance(
         &self,
         tenant_id: &str,
         version: i64,
-        records: &[ComplianceRecord],
+        evaluated: &[String],
+        changes: &[ComplianceChange],
         events: &[Event],
         actions: &[FiredAction],
     ) -> Result<StoredOutcome, StoreError>;
@@ -667,6 +698,7 @@ pub(crate) const TENANT_DATA_TABLES: &[&str] = &[
     "role_definitions",
     "user_directory_roles",
     "device_policy_states",
+    "device_compliance",
     "notifications",
     "notification_templates",
     "compliance_policies",

@@ -52,7 +52,7 @@ async fn lock_devices(
     for chunk in sorted.chunks(1000) {
         let sql = format!(
             "SELECT id FROM managed_devices WHERE tenant_id = $1 AND id IN (SELECT column1 FROM ({}) AS k) \
-             ORDER BY id FOR UPDATE",
+             ORDER BY id FOR NO KEY UPDATE",
             values_list(2, chunk.len())
         );
         let mut q = sqlx::query(&sql).bind(tenant_id);
@@ -76,7 +76,7 @@ async fn lock_devices_where(
         return Ok(());
     }
     sqlx::query(&format!(
-        "SELECT id FROM managed_devices WHERE tenant_id = $1 AND {condition} ORDER BY id FOR UPDATE"
+        "SELECT id FROM managed_devices WHERE tenant_id = $1 AND {condition} ORDER BY id FOR NO KEY UPDATE"
     ))
     .bind(tenant_id)
     .bind(value)
@@ -95,6 +95,13 @@ async fn enqueue_in(
     wall: DateTime<Utc>,
 ) -> Result<u64, sqlx::Error> {
     let (select, values): (String, &[String]) = match scope {
+        DeviceScope::Due(at) => {
+            let sql = "INSERT INTO reevaluation_queue (tenant_id, device_id, enqueued_at, gen) SELECT $1, device_id, $2, $3 \
+                 FROM device_compliance WHERE tenant_id = $1 AND compliance_due_at <= $4 ORDER BY device_id \
+                 ON CONFLICT (tenant_id, device_id) DO UPDATE SET enqueued_at = excluded.enqueued_at, gen = excluded.gen";
+            let q = sqlx::query(sql).bind(tenant_id).bind(wall).bind(gen).bind(*at);
+            return Ok(q.execute(&mut **tx).await?.rows_affected());
+        }
         DeviceScope::All => ("SELECT d.id FROM managed_devices d WHERE d.tenant_id = $1".into(), &[]),
         DeviceScope::Platforms(p) | DeviceScope::Members(p) | DeviceScope::Devices(p) if p.is_empty() => return Ok(0),
         DeviceScope::Devices(ids) => (

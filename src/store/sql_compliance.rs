@@ -128,14 +128,20 @@ impl ComplianceStore for StoreImpl {
 
     async fn delete_policy(&self, tenant_id: &str, id: &str, fx: &Effects) -> Result<bool, StoreError> {
         change_one!(self, tenant_id, fx, |tx| {
-            // The states' devices first, in id order, as evaluations take them.
-            lock_devices_where(
-                &mut tx,
-                tenant_id,
-                "id IN (SELECT device_id FROM device_policy_states WHERE tenant_id = $1 AND policy_id = $2)",
-                id,
-            )
-            .await?;
+            // The queue entries of the states' devices first, in id order, as evaluations take
+            // them before they write states. (The tenant's change lock keeps other changes from
+            // adding entries meanwhile.)
+            if DIALECT_NAME == "postgres" {
+                sqlx::query(
+                    "SELECT device_id FROM reevaluation_queue WHERE tenant_id = $1 AND device_id IN \
+                     (SELECT device_id FROM device_policy_states WHERE tenant_id = $1 AND policy_id = $2) \
+                     ORDER BY device_id FOR UPDATE",
+                )
+                .bind(tenant_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            }
             sqlx::query("DELETE FROM device_policy_states WHERE tenant_id = $1 AND policy_id = $2")
                 .bind(tenant_id)
                 .bind(id)
@@ -262,23 +268,20 @@ impl ComplianceStore for StoreImpl {
             .collect()
     }
 
-    async fn due_devices(
-        &self,
-        tenant_id: &str,
-        now: DateTime<Utc>,
-        after: Option<&str>,
-        limit: u64,
-    ) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT id FROM managed_devices WHERE tenant_id = $1 AND compliance_due_at <= $2 AND id > $3 \
-             ORDER BY id LIMIT $4",
+    async fn queue_due(&self, tenant_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        // The earliest due time first (an index probe): most passes find nothing due.
+        let earliest: Option<DateTime<Utc>> = sqlx::query_scalar(
+            "SELECT compliance_due_at FROM device_compliance WHERE tenant_id = $1 AND compliance_due_at IS NOT NULL \
+             ORDER BY compliance_due_at LIMIT 1",
         )
         .bind(tenant_id)
-        .bind(now)
-        .bind(after.unwrap_or(""))
-        .bind(limit as i64)
-        .fetch_all(self.reader())
-        .await?)
+        .fetch_optional(self.reader())
+        .await?;
+        if earliest.is_none_or(|d| d > now) {
+            return Ok(false);
+        }
+        let fx = Effects::enqueue(DeviceScope::Due(now));
+        Ok(change!(self, tenant_id, &fx, |_tx| {})?.is_some())
     }
 
     // The id list drives each query (`CROSS JOIN` keeps SQLite's planner from scanning the
@@ -290,10 +293,16 @@ impl ComplianceStore for StoreImpl {
         for chunk in ids.chunks(1000) {
             let list = values_list(2, chunk.len());
             let sql = format!(
-                "WITH k AS ({list}) SELECT {} FROM k CROSS JOIN managed_devices d WHERE d.tenant_id = $1 AND d.id = k.column1",
+                "WITH k AS ({list}) SELECT {}, d.compliance_due_at FROM k CROSS JOIN device_view d \
+                 WHERE d.tenant_id = $1 AND d.id = k.column1",
                 device_columns_of_d()
             );
-            let devices = devices_from_rows(&bind_ids(&sql, tenant_id, chunk).fetch_all(self.reader()).await?)?;
+            let rows = bind_ids(&sql, tenant_id, chunk).fetch_all(self.reader()).await?;
+            let mut devices = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let due: Option<DateTime<Utc>> = r.try_get("compliance_due_at")?;
+                devices.push((device_from_row(r)?, due));
+            }
             // Group memberships of the devices and of their primary users.
             let sql = format!(
                 "WITH k AS ({list}), m AS (SELECT d.azure_ad_device_id AS member_id FROM k CROSS JOIN managed_devices d \
@@ -323,16 +332,14 @@ impl ComplianceStore for StoreImpl {
                     .push((r.try_get("connector_id")?, r.try_get("state")?));
             }
             let sql = format!(
-                "WITH k AS ({list}) SELECT s.device_id, s.policy_id, s.episode_start FROM k CROSS JOIN \
-                 device_policy_states s WHERE s.tenant_id = $1 AND s.device_id = k.column1 AND s.episode_start IS NOT NULL"
+                "WITH k AS ({list}) SELECT {} FROM k CROSS JOIN device_policy_states s \
+                 WHERE s.tenant_id = $1 AND s.device_id = k.column1 ORDER BY s.device_id, s.policy_id",
+                STATE_COLUMNS.split(", ").map(|c| format!("s.{c}")).collect::<Vec<_>>().join(", ")
             );
-            let episodes = bind_ids(&sql, tenant_id, chunk).fetch_all(self.reader()).await?;
-            let mut episodes_of: HashMap<String, Vec<(String, DateTime<Utc>)>> = HashMap::new();
-            for r in &episodes {
-                episodes_of
-                    .entry(r.try_get("device_id")?)
-                    .or_default()
-                    .push((r.try_get("policy_id")?, r.try_get("episode_start")?));
+            let mut states_of: HashMap<String, Vec<PolicyStateRow>> = HashMap::new();
+            for r in &bind_ids(&sql, tenant_id, chunk).fetch_all(self.reader()).await? {
+                let state = state_from_row(r)?;
+                states_of.entry(state.device_id.clone()).or_default().push(state);
             }
             let sql = format!(
                 "WITH k AS ({list}) SELECT f.device_id, f.policy_id, f.episode_start, f.action_id FROM k CROSS JOIN \
@@ -347,7 +354,7 @@ impl ComplianceStore for StoreImpl {
                     r.try_get("action_id")?,
                 ));
             }
-            for device in devices {
+            for (device, due_at) in devices {
                 let user_groups = device
                     .user_id
                     .as_ref()
@@ -357,7 +364,8 @@ impl ComplianceStore for StoreImpl {
                     user_groups,
                     device_groups: groups_of.get(&device.azure_ad_device_id).cloned().unwrap_or_default(),
                     reports: reports_of.remove(&device.id).unwrap_or_default(),
-                    episodes: episodes_of.remove(&device.id).unwrap_or_default(),
+                    due_at,
+                    states: states_of.remove(&device.id).unwrap_or_default(),
                     fired: fired_of.remove(&device.id).unwrap_or_default(),
                     device,
                 });
@@ -370,16 +378,17 @@ impl ComplianceStore for StoreImpl {
         &self,
         tenant_id: &str,
         version: i64,
-        records: &[ComplianceRecord],
+        evaluated: &[String],
+        changes: &[ComplianceChange],
         events: &[Event],
         actions: &[FiredAction],
     ) -> Result<StoredOutcome, StoreError> {
-        if records.is_empty() {
+        if evaluated.is_empty() {
             return Ok(StoredOutcome::default());
         }
         let mut attempt = 0u32;
         loop {
-            match store_compliance_once(self, tenant_id, version, records, events, actions).await {
+            match store_compliance_once(self, tenant_id, version, evaluated, changes, events, actions).await {
                 Err(e) if is_retryable(&e) && attempt < RETRIES => {
                     attempt += 1;
                     tracing::warn!(error = %e, attempt, "an evaluation batch was rolled back by the database to break a deadlock; running it again");
@@ -428,7 +437,7 @@ impl ComplianceStore for StoreImpl {
     ) -> Result<Vec<(PolicyStateRow, ManagedDevice)>, StoreError> {
         let state_columns: Vec<String> = STATE_COLUMNS.split(", ").map(|c| format!("s.{c}")).collect();
         let sql = format!(
-            "SELECT {}, {} FROM device_policy_states s JOIN managed_devices d ON d.tenant_id = s.tenant_id \
+            "SELECT {}, {} FROM device_policy_states s JOIN device_view d ON d.tenant_id = s.tenant_id \
              AND d.id = s.device_id WHERE s.tenant_id = $1 AND s.policy_id = $2 ORDER BY s.device_id",
             state_columns.join(", "),
             device_columns_of_d()
@@ -444,118 +453,214 @@ impl ComplianceStore for StoreImpl {
     }
 }
 
-/// One attempt of `store_compliance`: devices locked in id order, then their queue entries in id
-/// order (the order every change takes them), verdicts stored where no newer one is, the queue
-/// entries this evaluation covers taken off, and the events and the actions of the stored
-/// verdicts written, all in one transaction.
+/// Rows handed to one statement as one JSON parameter (`$param`, an array of objects), as a
+/// table `k` with these columns (name, PostgreSQL type): `jsonb_to_recordset` on PostgreSQL,
+/// `json_each` on SQLite. One round trip carries thousands of rows, under no parameter limit.
+fn json_rows(param: usize, columns: &[(&str, &str)]) -> String {
+    if DIALECT_NAME == "postgres" {
+        let typed: Vec<String> = columns.iter().map(|(n, t)| format!("{n} {t}")).collect();
+        format!("jsonb_to_recordset(${param}::jsonb) AS k({})", typed.join(", "))
+    } else {
+        let picked: Vec<String> = columns
+            .iter()
+            .map(|(n, _)| format!("json_extract(value, '$.{n}') AS {n}"))
+            .collect();
+        format!("(SELECT {} FROM json_each(${param})) AS k", picked.join(", "))
+    }
+}
+
+/// A time in JSON text, to the value sqlx would bind: SQLite keeps the text as sqlx writes it;
+/// PostgreSQL keeps microseconds, which sqlx truncates to (the database would round).
+fn json_time(t: Option<DateTime<Utc>>) -> serde_json::Value {
+    use chrono::SubsecRound as _;
+    t.map_or(serde_json::Value::Null, |t| {
+        let t = if DIALECT_NAME == "postgres" { t.trunc_subsecs(6) } else { t };
+        t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false).into()
+    })
+}
+
+/// One attempt of `store_compliance`: the devices that device actions change locked in id
+/// order, then the queue entries in id order (the order every change takes them); the changes of
+/// the devices whose entries this evaluation covers written in bulk, those entries taken off, and
+/// the events and actions of those devices recorded, all in one transaction.
 async fn store_compliance_once(
     store: &StoreImpl,
     tenant_id: &str,
     version: i64,
-    records: &[ComplianceRecord],
+    evaluated: &[String],
+    changes: &[ComplianceChange],
     events: &[Event],
     actions: &[FiredAction],
 ) -> Result<StoredOutcome, StoreError> {
     use std::collections::HashSet;
     let mut tx = store.writer().begin().await?;
-    let mut ids: Vec<String> = records.iter().map(|r| r.device_id.clone()).collect();
+    let acted: Vec<String> = actions
+        .iter()
+        .filter(|a| a.device_action.is_some())
+        .map(|a| a.device_id.clone())
+        .collect();
+    lock_devices(&mut tx, tenant_id, &acted).await?;
+
+    let mut ids: Vec<&str> = evaluated.iter().map(String::as_str).collect();
     ids.sort_unstable();
     ids.dedup();
-    lock_devices(&mut tx, tenant_id, &ids).await?;
-
-    let mut written: HashSet<String> = HashSet::with_capacity(records.len());
-    for chunk in records.chunks(500) {
-        let mut b = sqlx::QueryBuilder::<Db>::new(
-            "UPDATE managed_devices SET compliance_state = k.column2, compliance_grace_expires_at = k.column3, \
-             compliance_due_at = k.column4, compliance_evaluated_at = k.column5, compliance_input_version = ",
-        );
-        b.push_bind(version);
-        b.push(" FROM (VALUES ");
-        for (i, r) in chunk.iter().enumerate() {
-            b.push(if i == 0 { "(" } else { ", (" });
-            b.push_bind(r.device_id.as_str());
-            b.push(", ");
-            b.push_bind(r.state.as_str());
-            b.push(", ");
-            b.push_bind(r.grace_expires_at);
-            b.push(", ");
-            b.push_bind(r.due_at);
-            b.push(", ");
-            b.push_bind(r.evaluated_at);
-            b.push(")");
-        }
-        b.push(") AS k WHERE managed_devices.tenant_id = ");
-        b.push_bind(tenant_id);
-        // A verdict never replaces one computed from newer inputs, nor one computed from the
-        // same inputs at a later tenant time. A device deleted meanwhile is not found.
-        b.push(" AND managed_devices.id = k.column1 AND (managed_devices.compliance_input_version < ");
-        b.push_bind(version);
-        b.push(" OR (managed_devices.compliance_input_version = ");
-        b.push_bind(version);
-        b.push(
-            " AND (managed_devices.compliance_evaluated_at IS NULL OR managed_devices.compliance_evaluated_at <= k.column5))) \
-             RETURNING managed_devices.id",
-        );
-        written.extend(b.build_query_scalar::<String>().fetch_all(&mut *tx).await?);
-    }
-
+    // The devices this evaluation stores: those queued by a change it saw. Their entries' locks
+    // are held to the end, so no other evaluation stores them meanwhile.
+    let mut owned: HashSet<String> = HashSet::with_capacity(ids.len());
     for chunk in ids.chunks(1000) {
-        let list = values_list(2, chunk.len());
-        if DIALECT_NAME == "postgres" {
-            let sql = format!(
-                "SELECT device_id FROM reevaluation_queue WHERE tenant_id = $1 \
-                 AND device_id IN (SELECT column1 FROM ({list}) AS k) ORDER BY device_id FOR UPDATE"
-            );
-            bind_ids(&sql, tenant_id, chunk).execute(&mut *tx).await?;
-        }
-        // Off the queue: the entries of changes this evaluation saw. A change after it keeps
-        // its entry.
         let list = values_list(3, chunk.len());
+        let lock = if DIALECT_NAME == "postgres" { " FOR UPDATE" } else { "" };
         let sql = format!(
-            "DELETE FROM reevaluation_queue WHERE tenant_id = $1 AND gen <= $2 \
-             AND device_id IN (SELECT column1 FROM ({list}) AS k)"
+            "SELECT device_id FROM reevaluation_queue WHERE tenant_id = $1 AND gen <= $2 \
+             AND device_id IN (SELECT column1 FROM ({list}) AS k) ORDER BY device_id{lock}"
         );
-        let mut q = sqlx::query(&sql).bind(tenant_id).bind(version);
+        let mut q = sqlx::query_scalar::<Db, String>(&sql).bind(tenant_id).bind(version);
         for id in chunk {
-            q = q.bind(id.as_str());
+            q = q.bind(*id);
         }
-        q.execute(&mut *tx).await?;
+        owned.extend(q.fetch_all(&mut *tx).await?);
+    }
+    if owned.is_empty() {
+        tx.commit().await?;
+        return Ok(StoredOutcome::default());
+    }
+    let mut rows = 0u64;
+
+    // Verdicts that changed: on PostgreSQL one statement for thousands; SQLite (in process, no
+    // round trips) updates each by its key, which its planner does not do for a join with
+    // `json_each`.
+    let verdicts: Vec<(&str, &VerdictRow)> = changes
+        .iter()
+        .filter(|c| owned.contains(&c.device_id))
+        .filter_map(|c| c.verdict.as_ref().map(|v| (c.device_id.as_str(), v)))
+        .collect();
+    if DIALECT_NAME == "postgres" {
+        for part in verdicts.chunks(5000) {
+            let json: Vec<serde_json::Value> = part
+                .iter()
+                .map(|(id, v)| {
+                    serde_json::json!({
+                        "device_id": id, "state": v.state, "grace": json_time(v.grace_expires_at),
+                        "due": json_time(v.due_at),
+                    })
+                })
+                .collect();
+            let sql = format!(
+                "UPDATE device_compliance SET compliance_state = k.state, compliance_grace_expires_at = k.grace, \
+                 compliance_due_at = k.due FROM {} WHERE device_compliance.tenant_id = $1 \
+                 AND device_compliance.device_id = k.device_id",
+                json_rows(
+                    2,
+                    &[("device_id", "text"), ("state", "text"), ("grace", "timestamptz"), ("due", "timestamptz")]
+                )
+            );
+            rows += sqlx::query(&sql)
+                .bind(tenant_id)
+                .bind(serde_json::Value::Array(json).to_string())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+    } else {
+        for (id, v) in &verdicts {
+            rows += sqlx::query(
+                "UPDATE device_compliance SET compliance_state = $3, compliance_grace_expires_at = $4, \
+                 compliance_due_at = $5 WHERE tenant_id = $1 AND device_id = $2",
+            )
+            .bind(tenant_id)
+            .bind(*id)
+            .bind(v.state.as_str())
+            .bind(v.grace_expires_at)
+            .bind(v.due_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
     }
 
-    let kept: Vec<&String> = ids.iter().filter(|id| written.contains(*id)).collect();
-    for chunk in kept.chunks(1000) {
+    // Policy states that went (their policy is gone), then those new or changed.
+    let gone: Vec<serde_json::Value> = changes
+        .iter()
+        .filter(|c| owned.contains(&c.device_id))
+        .flat_map(|c| {
+            c.delete
+                .iter()
+                .map(|p| serde_json::json!({"device_id": c.device_id, "policy_id": p}))
+        })
+        .collect();
+    for part in gone.chunks(5000) {
+        let sql = format!(
+            "DELETE FROM device_policy_states WHERE tenant_id = $1 AND (device_id, policy_id) IN \
+             (SELECT k.device_id, k.policy_id FROM {})",
+            json_rows(2, &[("device_id", "text"), ("policy_id", "text")])
+        );
+        rows += sqlx::query(&sql)
+            .bind(tenant_id)
+            .bind(serde_json::Value::Array(part.to_vec()).to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+    }
+    let states: Vec<serde_json::Value> = changes
+        .iter()
+        .filter(|c| owned.contains(&c.device_id))
+        .flat_map(|c| &c.upsert)
+        .map(|s| {
+            serde_json::json!({
+                "device_id": s.device_id, "policy_id": s.policy_id, "state": s.state,
+                "settings": s.settings.to_string(), "episode_start": json_time(s.episode_start),
+                "grace_deadline": json_time(s.grace_deadline), "policy_version": s.policy_version,
+                "evaluated_at": json_time(Some(s.evaluated_at)),
+            })
+        })
+        .collect();
+    let settings = if DIALECT_NAME == "postgres" { "k.settings::jsonb" } else { "k.settings" };
+    // (`WHERE true`: without it SQLite reads the `ON` of `ON CONFLICT` as a join's.)
+    for part in states.chunks(5000) {
+        let sql = format!(
+            "INSERT INTO device_policy_states (tenant_id, {STATE_COLUMNS}) SELECT $1, k.device_id, k.policy_id, \
+             k.state, {settings}, k.episode_start, k.grace_deadline, k.policy_version, k.evaluated_at FROM {} \
+             WHERE true ON CONFLICT (tenant_id, device_id, policy_id) DO UPDATE SET state = excluded.state, \
+             settings = excluded.settings, episode_start = excluded.episode_start, \
+             grace_deadline = excluded.grace_deadline, policy_version = excluded.policy_version, \
+             evaluated_at = excluded.evaluated_at",
+            json_rows(
+                2,
+                &[
+                    ("device_id", "text"),
+                    ("policy_id", "text"),
+                    ("state", "text"),
+                    ("settings", "text"),
+                    ("episode_start", "timestamptz"),
+                    ("grace_deadline", "timestamptz"),
+                    ("policy_version", "bigint"),
+                    ("evaluated_at", "timestamptz"),
+                ]
+            )
+        );
+        rows += sqlx::query(&sql)
+            .bind(tenant_id)
+            .bind(serde_json::Value::Array(part.to_vec()).to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+    }
+
+    // Off the queue: the entries of changes this evaluation saw.
+    let mut taken: Vec<&str> = owned.iter().map(String::as_str).collect();
+    taken.sort_unstable();
+    for chunk in taken.chunks(1000) {
         let list = values_list(2, chunk.len());
         let sql = format!(
-            "DELETE FROM device_policy_states WHERE tenant_id = $1 AND device_id IN (SELECT column1 FROM ({list}) AS k)"
+            "DELETE FROM reevaluation_queue WHERE tenant_id = $1 AND device_id IN (SELECT column1 FROM ({list}) AS k)"
         );
         let mut q = sqlx::query(&sql).bind(tenant_id);
         for id in chunk {
-            q = q.bind(id.as_str());
+            q = q.bind(*id);
         }
         q.execute(&mut *tx).await?;
     }
-    let states: Vec<&PolicyStateRow> = records
-        .iter()
-        .filter(|r| written.contains(&r.device_id))
-        .flat_map(|r| &r.policies)
-        .collect();
-    for part in states.chunks(500) {
-        let mut b = sqlx::QueryBuilder::<Db>::new(format!(
-            "INSERT INTO device_policy_states (tenant_id, {STATE_COLUMNS}) "
-        ));
-        b.push_values(part, |mut row, s| {
-            row.push_bind(tenant_id)
-                .push_bind(s.device_id.as_str())
-                .push_bind(s.policy_id.as_str())
-                .push_bind(s.state.as_str())
-                .push_bind(sqlx::types::Json(&s.settings))
-                .push_bind(s.episode_start)
-                .push_bind(s.grace_deadline)
-                .push_bind(s.policy_version)
-                .push_bind(s.evaluated_at);
-        });
-        b.build().execute(&mut *tx).await?;
-    }
+    let written = owned;
 
     let mut log: Vec<Event> = events
         .iter()
@@ -653,5 +758,6 @@ async fn store_compliance_once(
         written: written.len() as u64,
         changed,
         actions_fired: fired.len() as u64,
+        rows,
     })
 }

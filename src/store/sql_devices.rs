@@ -1,5 +1,13 @@
 // `DeviceStore` for both backends; see sql_impl.rs.
 
+/// The columns of `managed_devices`.
+const DEVICE_TABLE_COLUMNS: &str =
+    "tenant_id, id, device_name, operating_system, os_version, platform, owner_type, user_id, \
+     user_principal_name, user_display_name, email_address, azure_ad_device_id, model, manufacturer, serial_number, \
+     imei, phone_number, enrolled_at, last_sync_at, partner_threat_state, management_state, properties";
+
+/// A device as reads see it: the columns of `device_view`, the device with its verdict (kept in
+/// `device_compliance`; migration 0011).
 const DEVICE_COLUMNS: &str =
     "tenant_id, id, device_name, operating_system, os_version, platform, owner_type, user_id, \
      user_principal_name, user_display_name, email_address, azure_ad_device_id, model, manufacturer, serial_number, \
@@ -78,9 +86,10 @@ fn detected_app_from_row(row: &<Db as sqlx::Database>::Row) -> Result<DetectedAp
 impl DeviceStore for StoreImpl {
     async fn insert_devices(&self, tenant_id: &str, devices: &[ManagedDevice], fx: &Effects) -> Result<(), StoreError> {
         change!(self, tenant_id, fx, |tx| {
-            // 24 parameters a row: 500 rows stay under both databases' parameter limits.
+            // 22 parameters a row: 500 rows stay under both databases' parameter limits.
             for chunk in devices.chunks(500) {
-                let mut b = sqlx::QueryBuilder::<Db>::new(format!("INSERT INTO managed_devices ({DEVICE_COLUMNS}) "));
+                let mut b =
+                    sqlx::QueryBuilder::<Db>::new(format!("INSERT INTO managed_devices ({DEVICE_TABLE_COLUMNS}) "));
                 b.push_values(chunk, |mut row, d| {
                     row.push_bind(tenant_id)
                         .push_bind(&d.id)
@@ -101,20 +110,28 @@ impl DeviceStore for StoreImpl {
                         .push_bind(&d.phone_number)
                         .push_bind(d.enrolled_at)
                         .push_bind(d.last_sync_at)
-                        .push_bind(&d.compliance_state)
-                        .push_bind(d.compliance_grace_expires_at)
                         .push_bind(&d.partner_threat_state)
                         .push_bind(&d.management_state)
                         .push_bind(sqlx::types::Json(&d.properties));
                 });
                 b.build().execute(&mut *tx).await.map_err(map_unique)?;
+                let mut b = sqlx::QueryBuilder::<Db>::new(
+                    "INSERT INTO device_compliance (tenant_id, device_id, compliance_state, compliance_grace_expires_at) ",
+                );
+                b.push_values(chunk, |mut row, d| {
+                    row.push_bind(tenant_id)
+                        .push_bind(&d.id)
+                        .push_bind(&d.compliance_state)
+                        .push_bind(d.compliance_grace_expires_at);
+                });
+                b.build().execute(&mut *tx).await?;
             }
         })?;
         Ok(())
     }
 
     async fn get_device(&self, tenant_id: &str, id: &str) -> Result<Option<ManagedDevice>, StoreError> {
-        let sql = format!("SELECT {DEVICE_COLUMNS} FROM managed_devices WHERE tenant_id = $1 AND id = $2");
+        let sql = format!("SELECT {DEVICE_COLUMNS} FROM device_view WHERE tenant_id = $1 AND id = $2");
         let row = sqlx::query(&sql)
             .bind(tenant_id)
             .bind(id)
@@ -129,7 +146,7 @@ impl DeviceStore for StoreImpl {
         entra_id: &str,
     ) -> Result<Option<ManagedDevice>, StoreError> {
         let sql =
-            format!("SELECT {DEVICE_COLUMNS} FROM managed_devices WHERE tenant_id = $1 AND azure_ad_device_id = $2");
+            format!("SELECT {DEVICE_COLUMNS} FROM device_view WHERE tenant_id = $1 AND azure_ad_device_id = $2");
         let row = sqlx::query(&sql)
             .bind(tenant_id)
             .bind(entra_id)
@@ -172,7 +189,7 @@ impl DeviceStore for StoreImpl {
         let (rows, total) = list_tenant_rows(
             self.reader(),
             DEVICE_COLUMNS,
-            "managed_devices",
+            "device_view",
             tenant_id,
             entity,
             scope,
@@ -375,7 +392,7 @@ impl DeviceStore for StoreImpl {
         query: &ListQuery,
     ) -> Result<ListPage<ManagedDevice>, StoreError> {
         let sql = format!(
-            "SELECT {} FROM managed_devices d WHERE d.tenant_id = $1 AND EXISTS (SELECT 1 FROM device_apps a \
+            "SELECT {} FROM device_view d WHERE d.tenant_id = $1 AND EXISTS (SELECT 1 FROM device_apps a \
              WHERE a.tenant_id = d.tenant_id AND a.device_id = d.id AND a.detected_app_id = $2 AND {APP_IS_SHOWN}) \
              ORDER BY d.id LIMIT $3 OFFSET $4",
             device_columns_of_d()

@@ -65,7 +65,7 @@ impl WorkerStore for StoreImpl {
             return Ok(true);
         }
         let due: Option<DateTime<Utc>> = sqlx::query_scalar(
-            "SELECT compliance_due_at FROM managed_devices WHERE tenant_id = $1 AND compliance_due_at IS NOT NULL \
+            "SELECT compliance_due_at FROM device_compliance WHERE tenant_id = $1 AND compliance_due_at IS NOT NULL \
              ORDER BY compliance_due_at LIMIT 1",
         )
         .bind(tenant_id)

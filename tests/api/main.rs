@@ -15,6 +15,7 @@ mod openapi;
 mod protocol;
 mod rbac;
 mod replicas;
+mod results;
 mod sdk;
 mod store;
 mod worker;

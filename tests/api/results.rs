@@ -1,0 +1,212 @@
+//! Compliance results (issue 12): an evaluation writes only the result rows that change. A
+//! re-evaluation of every device that changes nothing writes no verdict and no policy state;
+//! one device's change writes that device's rows alone.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use sqlx::Connection as _;
+
+use crate::both_backends;
+use crate::common::{Backend, Tenant, TestApp};
+use crate::compliance::{assign, create_policy, enroll, settle};
+
+both_backends!(a_reevaluation_that_changes_nothing_writes_no_result_rows);
+
+/// Runs `sql` (one or more statements) on the test's own database, beside the server.
+async fn execute(app: &TestApp, sql: &str) {
+    match app.backend {
+        Backend::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(&app.db.url).await.unwrap();
+            sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
+        }
+        Backend::Postgres => {
+            let mut c = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
+            sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
+        }
+    }
+}
+
+/// Every row inserted, updated or deleted in the result tables from now on, as (table,
+/// operation), counted by triggers.
+async fn count_result_writes(app: &TestApp) {
+    let sql = match app.backend {
+        Backend::Sqlite => {
+            let mut sql = String::from("CREATE TABLE result_writes (tbl TEXT, op TEXT);");
+            for table in ["device_compliance", "device_policy_states"] {
+                for op in ["INSERT", "UPDATE", "DELETE"] {
+                    sql.push_str(&format!(
+                        "CREATE TRIGGER count_{table}_{op} AFTER {op} ON {table} \
+                         BEGIN INSERT INTO result_writes VALUES ('{table}', '{op}'); END;"
+                    ));
+                }
+            }
+            sql
+        }
+        Backend::Postgres => "CREATE TABLE result_writes (tbl TEXT, op TEXT); \
+             CREATE FUNCTION count_result_write() RETURNS trigger AS $$ BEGIN \
+             INSERT INTO result_writes VALUES (TG_TABLE_NAME, TG_OP); RETURN NULL; END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER count_writes AFTER INSERT OR UPDATE OR DELETE ON device_compliance \
+             FOR EACH ROW EXECUTE FUNCTION count_result_write(); \
+             CREATE TRIGGER count_writes AFTER INSERT OR UPDATE OR DELETE ON device_policy_states \
+             FOR EACH ROW EXECUTE FUNCTION count_result_write();"
+            .to_string(),
+    };
+    execute(app, &sql).await;
+}
+
+/// The writes counted since the last call, sorted, and the count reset.
+async fn take_result_writes(app: &TestApp) -> Vec<(String, String)> {
+    let query = "SELECT tbl, op FROM result_writes ORDER BY tbl, op";
+    let rows: Vec<(String, String)> = match app.backend {
+        Backend::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(&app.db.url).await.unwrap();
+            sqlx::query_as(query).fetch_all(&mut c).await.unwrap()
+        }
+        Backend::Postgres => {
+            let mut c = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
+            sqlx::query_as(query).fetch_all(&mut c).await.unwrap()
+        }
+    };
+    execute(app, "DELETE FROM result_writes").await;
+    rows.into_iter().map(|(t, op)| (t, op.to_ascii_uppercase())).collect()
+}
+
+/// Queues every device for re-evaluation without changing anything: the check-in threshold set
+/// to the value it has.
+async fn requeue_all(app: &TestApp, token: &str) {
+    let r = app
+        .graph(Method::PATCH, "/beta/deviceManagement", token)
+        .json(&json!({ "settings": { "deviceComplianceCheckinThresholdDays": 30 } }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "PATCH deviceManagement: {}", r.status());
+}
+
+async fn compliance_of(app: &TestApp, token: &str, id: &str) -> String {
+    let r = app
+        .graph(
+            Method::GET,
+            &format!("/v1.0/deviceManagement/managedDevices/{id}"),
+            token,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    body["complianceState"].as_str().unwrap().to_string()
+}
+
+fn writes(rows: &[(&str, &str)]) -> Vec<(String, String)> {
+    rows.iter().map(|(t, o)| (t.to_string(), o.to_string())).collect()
+}
+
+async fn a_reevaluation_that_changes_nothing_writes_no_result_rows(app: TestApp) {
+    let t: Tenant = app.create_tenant().await;
+    let token = app.admin_token(&t).await;
+    let mut ids = Vec::new();
+    for (i, os) in ["16.0", "14.0", "16.0", "14.0", "16.0", "14.0"].iter().enumerate() {
+        let d = enroll(
+            &app,
+            &t,
+            json!({ "deviceName": format!("d{i}"), "operatingSystem": "iOS", "osVersion": os, "ownerType": "company" }),
+        )
+        .await;
+        ids.push(d["id"].as_str().unwrap().to_string());
+    }
+    // A device no policy applies to: its results are "notApplicable" states.
+    enroll(
+        &app,
+        &t,
+        json!({ "deviceName": "pixel", "operatingSystem": "Android", "osVersion": "14", "ownerType": "company" }),
+    )
+    .await;
+    let pid = create_policy(
+        &app,
+        &token,
+        json!({
+            "@odata.type": "#microsoft.graph.iosCompliancePolicy",
+            "displayName": "iOS 15+",
+            "osMinimumVersion": "15.0",
+            "scheduledActionsForRule": [{ "ruleName": "PasswordRequired", "scheduledActionConfigurations": [
+                { "actionType": "block", "gracePeriodHours": 0 }
+            ]}]
+        }),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = assign(
+        &app,
+        &token,
+        &pid,
+        json!([{ "@odata.type": "#microsoft.graph.allDevicesAssignmentTarget" }]),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    settle(&app, &t).await;
+    assert_eq!(compliance_of(&app, &token, &ids[0]).await, "compliant");
+    assert_eq!(compliance_of(&app, &token, &ids[1]).await, "noncompliant");
+
+    // Every device evaluated again, nothing different: no result row written.
+    count_result_writes(&app).await;
+    requeue_all(&app, &token).await;
+    let summary = settle(&app, &t).await;
+    assert_eq!(summary["devicesEvaluated"], 7, "{summary}");
+    assert_eq!(summary["complianceStateChanges"], 0, "{summary}");
+    assert_eq!(take_result_writes(&app).await, Vec::<(String, String)>::new());
+
+    // One device checks in with a newer OS (evaluated at once): its verdict and its state, and
+    // nothing else.
+    let r = app
+        .req(
+            Method::PATCH,
+            &format!("/_emulator/tenants/{}/devices/{}", t.id, ids[1]),
+        )
+        .json(&json!({ "osVersion": "17.1" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    settle(&app, &t).await;
+    assert_eq!(compliance_of(&app, &token, &ids[1]).await, "compliant");
+    assert_eq!(
+        take_result_writes(&app).await,
+        writes(&[("device_compliance", "UPDATE"), ("device_policy_states", "UPDATE")])
+    );
+
+    // And a full re-evaluation after it writes nothing again.
+    requeue_all(&app, &token).await;
+    let summary = settle(&app, &t).await;
+    assert_eq!(summary["devicesEvaluated"], 7, "{summary}");
+    assert_eq!(take_result_writes(&app).await, Vec::<(String, String)>::new());
+
+    // Deleting the policy takes its states away (the delete, then the evaluation finding them
+    // gone writes nothing more) and makes every iOS device's verdict change.
+    let r = app
+        .graph(
+            Method::DELETE,
+            &format!("/beta/deviceManagement/deviceCompliancePolicies/{pid}"),
+            &token,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    settle(&app, &t).await;
+    let written = take_result_writes(&app).await;
+    assert_eq!(
+        written
+            .iter()
+            .filter(|(t, op)| t == "device_policy_states" && op == "DELETE")
+            .count(),
+        7,
+        "{written:?}"
+    );
+    assert!(
+        written.iter().all(|(t, op)| op == "DELETE" || t == "device_compliance"),
+        "{written:?}"
+    );
+}
