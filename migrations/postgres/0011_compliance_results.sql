@@ -36,3 +36,14 @@ ALTER TABLE managed_devices
 CREATE VIEW device_view AS
 SELECT d.*, c.compliance_state, c.compliance_grace_expires_at, c.compliance_due_at
 FROM managed_devices d JOIN device_compliance c ON c.tenant_id = d.tenant_id AND c.device_id = d.id;
+
+-- Keys that cost evaluation a lock on another table for every row it writes: each policy state
+-- inserted took a key-share lock on its device's row (a write to the wide row, and a wait on any
+-- change holding it), each event and message one on the tenant's row (shared by every
+-- transaction of the tenant, so a multixact). Deleting a device deletes its states and fired
+-- actions itself, and a tenant's reset and deletion delete its rows table by table; the queue
+-- keeps an evaluation from writing for a device deleted meanwhile (see above).
+ALTER TABLE device_policy_states DROP CONSTRAINT device_policy_states_tenant_id_device_id_fkey;
+ALTER TABLE fired_actions DROP CONSTRAINT fired_actions_tenant_id_device_id_fkey;
+ALTER TABLE events DROP CONSTRAINT events_tenant_id_fkey;
+ALTER TABLE notifications DROP CONSTRAINT notifications_tenant_id_fkey;

@@ -157,7 +157,7 @@ async fn apply_effects(
     for scope in &fx.enqueue {
         enqueue_in(tx, tenant_id, scope, gen, claimable).await?;
     }
-    insert_events(&mut **tx, tenant_id, &fx.events, wall).await
+    insert_events(tx, tenant_id, &fx.events, wall).await
 }
 
 /// Runs a change in one transaction: the tenant's change lock first (so that the changes of a

@@ -290,7 +290,7 @@ impl ComplianceStore for StoreImpl {
     async fn evaluation_inputs(&self, tenant_id: &str, ids: &[String]) -> Result<Vec<EvaluationInput>, StoreError> {
         use std::collections::HashMap;
         let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(1000) {
+        for chunk in ids.chunks(2000) {
             let list = values_list(2, chunk.len());
             let sql = format!(
                 "WITH k AS ({list}) SELECT {}, d.compliance_due_at FROM k CROSS JOIN device_view d \
@@ -507,12 +507,14 @@ async fn store_compliance_once(
     // The devices this evaluation stores: those queued by a change it saw. Their entries' locks
     // are held to the end, so no other evaluation stores them meanwhile.
     let mut owned: HashSet<String> = HashSet::with_capacity(ids.len());
-    for chunk in ids.chunks(1000) {
+    for chunk in ids.chunks(2000) {
         let list = values_list(3, chunk.len());
+        // Taken off the queue as they are found: the subquery locks them in id order.
         let lock = if DIALECT_NAME == "postgres" { " FOR UPDATE" } else { "" };
         let sql = format!(
-            "SELECT device_id FROM reevaluation_queue WHERE tenant_id = $1 AND gen <= $2 \
-             AND device_id IN (SELECT column1 FROM ({list}) AS k) ORDER BY device_id{lock}"
+            "DELETE FROM reevaluation_queue WHERE tenant_id = $1 AND device_id IN (SELECT device_id \
+             FROM reevaluation_queue WHERE tenant_id = $1 AND gen <= $2 \
+             AND device_id IN (SELECT column1 FROM ({list}) AS k) ORDER BY device_id{lock}) RETURNING device_id"
         );
         let mut q = sqlx::query_scalar::<Db, String>(&sql).bind(tenant_id).bind(version);
         for id in chunk {
@@ -646,20 +648,6 @@ async fn store_compliance_once(
             .rows_affected();
     }
 
-    // Off the queue: the entries of changes this evaluation saw.
-    let mut taken: Vec<&str> = owned.iter().map(String::as_str).collect();
-    taken.sort_unstable();
-    for chunk in taken.chunks(1000) {
-        let list = values_list(2, chunk.len());
-        let sql = format!(
-            "DELETE FROM reevaluation_queue WHERE tenant_id = $1 AND device_id IN (SELECT column1 FROM ({list}) AS k)"
-        );
-        let mut q = sqlx::query(&sql).bind(tenant_id);
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        q.execute(&mut *tx).await?;
-    }
     let written = owned;
 
     let mut log: Vec<Event> = events
@@ -752,7 +740,7 @@ async fn store_compliance_once(
         }
     }
     log.extend(fired.iter().map(|a| a.event.clone()));
-    insert_events(&mut *tx, tenant_id, &log, wall).await?;
+    insert_events(&mut tx, tenant_id, &log, wall).await?;
     tx.commit().await?;
     Ok(StoredOutcome {
         written: written.len() as u64,

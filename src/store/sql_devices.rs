@@ -260,6 +260,14 @@ impl DeviceStore for StoreImpl {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
+            // Its results: no key ties them to the device on PostgreSQL (see migration 0011).
+            for table in ["device_policy_states", "fired_actions"] {
+                sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1 AND device_id = $2"))
+                    .bind(tenant_id)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             sqlx::query("DELETE FROM device_apps WHERE tenant_id = $1 AND device_id = $2")
                 .bind(tenant_id)
                 .bind(id)

@@ -1,34 +1,34 @@
 // `WorkerStore` for both backends; see sql_impl.rs.
 
-async fn insert_events<'e, E>(
-    executor: E,
+async fn insert_events(
+    conn: &mut <Db as sqlx::Database>::Connection,
     tenant_id: &str,
     events: &[Event],
     wall: DateTime<Utc>,
-) -> Result<(), sqlx::Error>
-where
-    E: sqlx::Executor<'e, Database = Db>,
-{
+) -> Result<(), sqlx::Error> {
     if events.is_empty() {
         return Ok(());
     }
-    let mut b = sqlx::QueryBuilder::<Db>::new(
-        "INSERT INTO events (tenant_id, kind, device_id, connector_id, document, virtual_at, wall_at) ",
-    );
-    b.push_values(events, |mut row, e| {
-        let mut doc = e.document.clone();
-        if let Some(m) = doc.as_object_mut() {
-            m.insert("wallDateTime".into(), crate::domain::time::rfc3339(wall).into());
-        }
-        row.push_bind(tenant_id)
-            .push_bind(e.kind.as_str())
-            .push_bind(e.device_id.as_deref())
-            .push_bind(e.connector_id.as_deref())
-            .push_bind(sqlx::types::Json(doc))
-            .push_bind(e.virtual_at)
-            .push_bind(wall);
-    });
-    b.build().execute(executor).await?;
+    // Seven parameters a row: 1,000 rows stay under both databases' parameter limits.
+    for part in events.chunks(1000) {
+        let mut b = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO events (tenant_id, kind, device_id, connector_id, document, virtual_at, wall_at) ",
+        );
+        b.push_values(part, |mut row, e| {
+            let mut doc = e.document.clone();
+            if let Some(m) = doc.as_object_mut() {
+                m.insert("wallDateTime".into(), crate::domain::time::rfc3339(wall).into());
+            }
+            row.push_bind(tenant_id)
+                .push_bind(e.kind.as_str())
+                .push_bind(e.device_id.as_deref())
+                .push_bind(e.connector_id.as_deref())
+                .push_bind(sqlx::types::Json(doc))
+                .push_bind(e.virtual_at)
+                .push_bind(wall);
+        });
+        b.build().execute(&mut *conn).await?;
+    }
     Ok(())
 }
 
