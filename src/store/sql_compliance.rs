@@ -334,7 +334,11 @@ impl ComplianceStore for StoreImpl {
             let sql = format!(
                 "WITH k AS ({list}) SELECT {} FROM k CROSS JOIN device_policy_states s \
                  WHERE s.tenant_id = $1 AND s.device_id = k.column1 ORDER BY s.device_id, s.policy_id",
-                STATE_COLUMNS.split(", ").map(|c| format!("s.{c}")).collect::<Vec<_>>().join(", ")
+                STATE_COLUMNS
+                    .split(", ")
+                    .map(|c| format!("s.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
             let mut states_of: HashMap<String, Vec<PolicyStateRow>> = HashMap::new();
             for r in &bind_ids(&sql, tenant_id, chunk).fetch_all(self.reader()).await? {
@@ -474,7 +478,11 @@ fn json_rows(param: usize, columns: &[(&str, &str)]) -> String {
 fn json_time(t: Option<DateTime<Utc>>) -> serde_json::Value {
     use chrono::SubsecRound as _;
     t.map_or(serde_json::Value::Null, |t| {
-        let t = if DIALECT_NAME == "postgres" { t.trunc_subsecs(6) } else { t };
+        let t = if DIALECT_NAME == "postgres" {
+            t.trunc_subsecs(6)
+        } else {
+            t
+        };
         t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false).into()
     })
 }
@@ -553,7 +561,12 @@ async fn store_compliance_once(
                  AND device_compliance.device_id = k.device_id",
                 json_rows(
                     2,
-                    &[("device_id", "text"), ("state", "text"), ("grace", "timestamptz"), ("due", "timestamptz")]
+                    &[
+                        ("device_id", "text"),
+                        ("state", "text"),
+                        ("grace", "timestamptz"),
+                        ("due", "timestamptz")
+                    ]
                 )
             );
             rows += sqlx::query(&sql)
@@ -616,7 +629,11 @@ async fn store_compliance_once(
             })
         })
         .collect();
-    let settings = if DIALECT_NAME == "postgres" { "k.settings::jsonb" } else { "k.settings" };
+    let settings = if DIALECT_NAME == "postgres" {
+        "k.settings::jsonb"
+    } else {
+        "k.settings"
+    };
     // (`WHERE true`: without it SQLite reads the `ON` of `ON CONFLICT` as a join's.)
     for part in states.chunks(5000) {
         let sql = format!(

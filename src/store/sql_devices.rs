@@ -145,8 +145,7 @@ impl DeviceStore for StoreImpl {
         tenant_id: &str,
         entra_id: &str,
     ) -> Result<Option<ManagedDevice>, StoreError> {
-        let sql =
-            format!("SELECT {DEVICE_COLUMNS} FROM device_view WHERE tenant_id = $1 AND azure_ad_device_id = $2");
+        let sql = format!("SELECT {DEVICE_COLUMNS} FROM device_view WHERE tenant_id = $1 AND azure_ad_device_id = $2");
         let row = sqlx::query(&sql)
             .bind(tenant_id)
             .bind(entra_id)
