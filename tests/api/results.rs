@@ -9,22 +9,9 @@ use sqlx::Connection as _;
 use crate::both_backends;
 use crate::common::{Backend, Tenant, TestApp};
 use crate::compliance::{assign, create_policy, enroll, settle};
+use crate::write_path::execute;
 
 both_backends!(a_reevaluation_that_changes_nothing_writes_no_result_rows);
-
-/// Runs `sql` (one or more statements) on the test's own database, beside the server.
-async fn execute(app: &TestApp, sql: &str) {
-    match app.backend {
-        Backend::Sqlite => {
-            let mut c = sqlx::SqliteConnection::connect(&app.db.url).await.unwrap();
-            sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
-        }
-        Backend::Postgres => {
-            let mut c = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
-            sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
-        }
-    }
-}
 
 /// Every row inserted, updated or deleted in the result tables from now on, as (table,
 /// operation), counted by triggers.

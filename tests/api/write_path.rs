@@ -19,12 +19,12 @@ both_backends!(
 
 const POLICIES: &str = "/beta/deviceManagement/deviceCompliancePolicies";
 
-/// Runs `sql` on the test's own database, beside the server.
-async fn execute(app: &TestApp, sql: &str) {
+/// Runs `sql` (one or more statements) on the test's own database, beside the server.
+pub(crate) async fn execute(app: &TestApp, sql: &str) {
     match app.backend {
         Backend::Sqlite => {
             let mut c = sqlx::SqliteConnection::connect(&app.db.url).await.unwrap();
-            sqlx::query(sql).execute(&mut c).await.unwrap();
+            sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
         }
         Backend::Postgres => {
             let mut c = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
