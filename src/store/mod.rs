@@ -21,6 +21,7 @@ use filter_sql::{Dialect, SqlFragment, SqlValue};
 
 mod columns;
 mod filter_sql;
+mod migrations;
 mod postgres;
 mod sqlite;
 

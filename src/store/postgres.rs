@@ -18,10 +18,7 @@ type Db = sqlx::Postgres;
 type StoreImpl = PostgresStore;
 const DIALECT_NAME: &str = "postgres";
 
-fn migrator() -> &'static sqlx::migrate::Migrator {
-    static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
-    &MIGRATOR
-}
+const MIGRATIONS: super::migrations::Files = super::migrations::POSTGRES;
 
 pub struct PostgresStore {
     pool: PgPool,

@@ -122,12 +122,15 @@ impl TenantStore for StoreImpl {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        migrator().run(self.writer()).await?;
+        super::migrations::migrator(MIGRATIONS)
+            .await?
+            .run(self.writer())
+            .await?;
         Ok(())
     }
 
     async fn ready(&self) -> Result<bool, StoreError> {
-        let latest = migrator().iter().map(|m| m.version).max().unwrap_or(0);
+        let latest = super::migrations::latest(MIGRATIONS);
         let applied: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
             .fetch_one(self.reader())
             .await?;

@@ -19,10 +19,7 @@ type Db = sqlx::Sqlite;
 type StoreImpl = SqliteStore;
 const DIALECT_NAME: &str = "sqlite";
 
-fn migrator() -> &'static sqlx::migrate::Migrator {
-    static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
-    &MIGRATOR
-}
+const MIGRATIONS: super::migrations::Files = super::migrations::SQLITE;
 
 /// Readers share a pool; writes go through a pool of one connection, so that SQLite's single
 /// writer is queued in-process instead of failing with SQLITE_BUSY.
