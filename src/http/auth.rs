@@ -4,12 +4,15 @@
 
 use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Request};
 use axum::http::{header, request::Parts, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use subtle::ConstantTimeEq;
 
-use super::error::ApiError;
+use super::error::{ApiError, STALE_CACHE};
 use super::routes::Access;
 use super::AppState;
 use super::RequestIds;
@@ -29,14 +32,55 @@ pub struct GraphCaller {
     pub claims: AccessClaims,
     /// The request, as the event log names what it causes.
     pub cause: Cause,
-    /// The tenant's cache entry this request checked (the source of `tenant`).
+    /// The tenant's cache entry this request was admitted with (the source of `tenant`).
     cached: Arc<CachedTenant>,
+    /// `cached` was taken without reading the stored version: the route's use case checks it.
+    unchecked: bool,
 }
 
 impl GraphCaller {
     /// The context of a use case for this call: its tenant, its now and its request.
     pub fn cx<'a>(&'a self, app: &'a App) -> Ctx<'a> {
-        app.cx_cached(&self.cached, self.now, &self.cause)
+        if self.unchecked {
+            app.cx_unchecked(&self.cached, self.now, &self.cause)
+        } else {
+            app.cx_cached(&self.cached, self.now, &self.cause)
+        }
+    }
+}
+
+/// Marks a route whose use case reads the tenant's cache version in the statement of its answer
+/// (`RouteTable::get_checked`): its app-only callers are admitted with the replica's cache entry
+/// unchecked.
+#[derive(Debug, Clone, Copy)]
+pub struct VersionChecked;
+
+/// Marks the second run of a request whose first found its cache entry outdated: admitted
+/// through a checked entry.
+#[derive(Debug, Clone, Copy)]
+struct ServedAgain;
+
+/// The layer of a `get_checked` route: a request whose use case found the cache entry it was
+/// admitted with outdated ([`crate::service::ServiceError::StaleCache`]) is served again, once,
+/// admitted through a checked entry. Only for GET: the first run changed nothing.
+pub async fn serve_again_if_stale(request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let mut again = Request::new(Body::empty());
+    *again.method_mut() = parts.method.clone();
+    *again.uri_mut() = parts.uri.clone();
+    *again.version_mut() = parts.version;
+    *again.headers_mut() = parts.headers.clone();
+    *again.extensions_mut() = parts.extensions.clone();
+    again.extensions_mut().insert(ServedAgain);
+    let response = next.clone().run(Request::from_parts(parts, body)).await;
+    let stale = response
+        .extensions()
+        .get::<ApiError>()
+        .is_some_and(|e| e.internal.as_deref() == Some(STALE_CACHE));
+    if stale {
+        next.run(again).await
+    } else {
+        response
     }
 }
 
@@ -81,7 +125,14 @@ impl FromRequestParts<AppState> for GraphCaller {
                 "a Graph handler sits on a route without a Graph access rule",
             ));
         };
-        let (claims, cached, now) = authenticate(parts, state).await?;
+        let may_skip_check =
+            parts.extensions.get::<VersionChecked>().is_some() && parts.extensions.get::<ServedAgain>().is_none();
+        let Admitted {
+            claims,
+            cached,
+            now,
+            unchecked,
+        } = authenticate(parts, state, may_skip_check).await?;
         let scope_refused = || {
             ApiError::forbidden(format!(
                 "Application is not authorized to perform this operation. Application must have one of the following scopes: {}",
@@ -118,6 +169,7 @@ impl FromRequestParts<AppState> for GraphCaller {
             claims,
             cause: request_cause(parts),
             cached,
+            unchecked,
         })
     }
 }
@@ -138,22 +190,50 @@ impl PartnerCaller {
     }
 }
 
-/// Checks a bearer token's signature, tenant and lifetime on the tenant's clock.
-async fn authenticate(
-    parts: &Parts,
-    state: &AppState,
-) -> Result<(AccessClaims, Arc<CachedTenant>, DateTime<Utc>), ApiError> {
+/// A token's tenant and the tenant's now: what admission checks a token against.
+struct Admitted {
+    claims: AccessClaims,
+    cached: Arc<CachedTenant>,
+    now: DateTime<Utc>,
+    /// `cached` is the replica's entry, its version not read (see `service::cache`).
+    unchecked: bool,
+}
+
+/// Checks a bearer token's signature, tenant and lifetime on the tenant's clock. With
+/// `may_skip_check` (an app-only caller of a `get_checked` route), the replica's cache entry is
+/// taken without reading its version when it holds one.
+async fn authenticate(parts: &Parts, state: &AppState, may_skip_check: bool) -> Result<Admitted, ApiError> {
     let token = bearer(parts).ok_or_else(|| rejected(TokenRejection::Missing))?;
     let claims = verify_signature(state.app.keys(), token).await.map_err(rejected)?;
-    let cached = match crate::service::tenants::current(&state.app, &claims.tid).await {
-        Ok(t) => t,
-        Err(crate::service::ServiceError::NotFound(_)) => return Err(rejected(TokenRejection::UnknownTenant)),
-        Err(e) => return Err(e.into()),
+    let held = if may_skip_check && claims.idtyp == "app" {
+        crate::service::tenants::held(&state.app, &claims.tid)
+    } else {
+        None
+    };
+    let unchecked = held.is_some();
+    let cached = match held {
+        Some(entry) => entry,
+        None => match crate::service::tenants::current(&state.app, &claims.tid).await {
+            Ok(t) => t,
+            Err(crate::service::ServiceError::NotFound(_)) => return Err(rejected(TokenRejection::UnknownTenant)),
+            Err(e) => return Err(e.into()),
+        },
     };
     let now = tenant_now(state.app.clock().wall_now(), cached.tenant().clock_offset_us);
-    check_lifetime(&claims, now).map_err(rejected)?;
+    if let Err(rejection) = check_lifetime(&claims, now) {
+        // An outdated clock offset must not refuse a token the tenant's clock still accepts.
+        if unchecked {
+            return Box::pin(authenticate(parts, state, false)).await;
+        }
+        return Err(rejected(rejection));
+    }
     tracing::Span::current().record("tenant", cached.tenant().id.as_str());
-    Ok((claims, cached, now))
+    Ok(Admitted {
+        claims,
+        cached,
+        now,
+        unchecked,
+    })
 }
 
 impl FromRequestParts<AppState> for PartnerCaller {
@@ -165,7 +245,9 @@ impl FromRequestParts<AppState> for PartnerCaller {
                 "a partner handler sits on a route without the partner access rule",
             ));
         }
-        let (claims, cached, now) = authenticate(parts, state).await?;
+        let Admitted {
+            claims, cached, now, ..
+        } = authenticate(parts, state, false).await?;
         let tenant = cached.tenant().clone();
         let partner = claims.idtyp == "app" && claims.roles.iter().any(|r| r == PARTNER_ROLE);
         match (partner, claims.connector_id) {

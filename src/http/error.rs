@@ -11,6 +11,11 @@ use serde_json::json;
 use crate::service::ServiceError;
 use crate::store::StoreError;
 
+/// The logged cause of [`ServiceError::StaleCache`]'s 503, by which the route's retry layer
+/// (`auth::serve_again_if_stale`) knows to serve the request again; a client sees the 503 only
+/// if that fails too.
+pub const STALE_CACHE: &str = "the request was admitted with an outdated tenant cache entry";
+
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -152,6 +157,12 @@ impl From<ServiceError> for ApiError {
             ServiceError::Refused { code, message } => ApiError::new(StatusCode::BAD_REQUEST, code, message),
             ServiceError::Store(e) => e.into(),
             ServiceError::Keys(e) => ApiError::internal(e),
+            ServiceError::StaleCache => ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: "ServiceUnavailable".into(),
+                message: "The tenant changed while the request was served. Retry the request.".into(),
+                internal: Some(STALE_CACHE.into()),
+            },
         }
     }
 }

@@ -3,12 +3,14 @@
 //! `openapi.yaml`, and to check that every route says who may call it).
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 
 use axum::handler::Handler;
 use axum::http::Method;
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Extension, Router};
 
+use super::auth::{serve_again_if_stale, VersionChecked};
 use super::AppState;
 use crate::domain::permissions::GraphPermission;
 use crate::domain::rbac::RoleRequirement;
@@ -81,7 +83,33 @@ impl RouteTable {
         T: 'static,
     {
         let filter = MethodFilter::try_from(method.clone()).expect("a method axum can route");
-        let endpoint = on(filter, handler).layer(Extension(access));
+        let endpoint: MethodRouter<AppState> = on(filter, handler).layer(Extension(access));
+        self.add(method, path, access, endpoint)
+    }
+
+    /// Declares `GET path` for a handler whose use case reads the tenant's cache version in the
+    /// statement of its answer and checks it (`Ctx::confirm_version`): its app-only callers are
+    /// admitted without reading the version first, and a request that finds its cache entry
+    /// outdated is served again (see `service::cache`).
+    pub fn get_checked<H, T>(&mut self, path: &'static str, access: Access, handler: H) -> &mut Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let endpoint: MethodRouter<AppState> = on(MethodFilter::GET, handler)
+            .layer::<_, Infallible>(Extension(access))
+            .layer::<_, Infallible>(Extension(VersionChecked))
+            .layer(axum::middleware::from_fn(serve_again_if_stale));
+        self.add(Method::GET, path, access, endpoint)
+    }
+
+    fn add(
+        &mut self,
+        method: Method,
+        path: &'static str,
+        access: Access,
+        endpoint: MethodRouter<AppState>,
+    ) -> &mut Self {
         let merged = match self.by_path.remove(path) {
             Some(existing) => existing.merge(endpoint),
             None => endpoint,

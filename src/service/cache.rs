@@ -15,6 +15,13 @@
 //! New tenants start at a random version, so a tenant deleted and created again under the same
 //! id does not take up a version a replica still holds.
 //!
+//! A request may skip that first read when the one statement that reads its answer also reads
+//! `cache_version` (the GET routes declared with `RouteTable::get_checked`, for app-only callers,
+//! whose admission needs the tenant but not its roles). It is admitted with the entry as this
+//! replica holds it ([`TenantCache::unchecked`]); when the version its statement read differs
+//! from the entry's, the answer is dropped and the request is served again through
+//! [`TenantCache::current`]. Such a request is one statement when the entry is current.
+//!
 //! Not cached: the user's group memberships (read per delegated request) and anything a
 //! handler reads for its own work. Signing keys are cached by [`crate::identity::keys::KeyRing`]:
 //! the deployment has one, never replaced, and an unknown key id reloads them.
@@ -54,6 +61,12 @@ pub(super) struct TenantRoles {
 impl CachedTenant {
     pub fn tenant(&self) -> &Tenant {
         &self.tenant
+    }
+
+    /// Whether `stored`, the tenant's `cache_version` as a statement read it (`None`: no such
+    /// tenant), is the version this entry was loaded at.
+    pub(super) fn confirms(&self, stored: Option<i64>) -> bool {
+        stored == Some(self.version)
     }
 
     /// The roles, loaded on first use after the version was read (see the module's rule).
@@ -110,6 +123,13 @@ impl TenantCache {
         // finds the version unequal and loads again, which costs a read, never correctness.
         self.write().insert(id.to_string(), entry.clone());
         Ok(Some(entry))
+    }
+
+    /// The entry this replica holds for tenant `id`, without reading the stored version: for a
+    /// request that reads the version with its answer and checks it ([`CachedTenant::confirms`]).
+    /// `None` when the replica holds none.
+    pub(super) fn unchecked(&self, id: &str) -> Option<Arc<CachedTenant>> {
+        self.read().get(id).cloned()
     }
 
     fn evict(&self, id: &str) {

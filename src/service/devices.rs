@@ -216,9 +216,15 @@ async fn find(cx: &Ctx<'_>, id: &str) -> ServiceResult<Option<ManagedDevice>> {
     }
 }
 
-/// A managed device of the tenant (Graph's `managedDevices/{id}`).
+/// A managed device of the tenant (Graph's `managedDevices/{id}`). One statement, which also
+/// checks the request's cache entry (`Ctx::confirm_version`).
 pub async fn get(cx: &Ctx<'_>, id: &str) -> ServiceResult<ManagedDevice> {
-    find(cx, id).await?.ok_or_else(|| missing_managed_device(id))
+    let (version, device) = match parse_guid(id) {
+        Some(key) => cx.store().get_device_versioned(cx.tenant_id, &key).await?,
+        None => (cx.store().tenant_cache_version(cx.tenant_id).await?, None),
+    };
+    cx.confirm_version(version)?;
+    device.ok_or_else(|| missing_managed_device(id))
 }
 
 /// The id of the user `user_key` names (an object id or a user principal name), `None` when

@@ -24,6 +24,10 @@ pub enum ServiceError {
     /// The use case may not be asked this way (400 with Graph's own code and message).
     #[error("{message}")]
     Refused { code: &'static str, message: String },
+    /// The request was admitted with the replica's cache entry unchecked, and the use case's
+    /// statement found it outdated: the request must be served again (see `service::cache`).
+    #[error("the tenant changed since this replica cached it")]
+    StaleCache,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

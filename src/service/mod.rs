@@ -105,6 +105,7 @@ impl App {
             now,
             cause,
             cached: None,
+            unchecked: false,
         }
     }
 
@@ -114,6 +115,21 @@ impl App {
         Ctx {
             cached: Some(cached),
             ..self.cx(&cached.tenant().id, now, cause)
+        }
+    }
+
+    /// The context of a use case whose request took the tenant's cache entry without checking
+    /// its version ([`tenants::held`]): the use case must read the version with its answer and
+    /// hand it to [`Ctx::confirm_version`].
+    pub fn cx_unchecked<'a>(
+        &'a self,
+        cached: &'a cache::CachedTenant,
+        now: DateTime<Utc>,
+        cause: &'a Cause,
+    ) -> Ctx<'a> {
+        Ctx {
+            unchecked: true,
+            ..self.cx_cached(cached, now, cause)
         }
     }
 
@@ -131,12 +147,26 @@ pub struct Ctx<'a> {
     /// The tenant's now, read once for the request or the worker's pass.
     pub now: DateTime<Utc>,
     pub cause: &'a Cause,
-    /// The tenant's cache entry, checked against the database by this request.
+    /// The tenant's cache entry, checked against the database by this request unless
+    /// `unchecked`.
     cached: Option<&'a cache::CachedTenant>,
+    /// The request took `cached` without reading the stored version: its use case checks it.
+    unchecked: bool,
 }
 
 impl<'a> Ctx<'a> {
     fn store(&self) -> &'a dyn Store {
         self.store
+    }
+
+    /// Checks the tenant's cache version that a use case read in the statement of its answer
+    /// (`None`: the tenant is gone) against the entry the request was admitted with. A request
+    /// admitted unchecked with an outdated entry gets [`ServiceError::StaleCache`] and is served
+    /// again (see [`cache`]); a checked request has nothing to check.
+    fn confirm_version(&self, stored: Option<i64>) -> ServiceResult<()> {
+        match self.cached {
+            Some(entry) if self.unchecked && !entry.confirms(stored) => Err(ServiceError::StaleCache),
+            _ => Ok(()),
+        }
     }
 }

@@ -74,6 +74,13 @@ pub async fn get(app: &Services, id: &str) -> ServiceResult<Tenant> {
     Ok(current(app, id).await?.tenant().clone())
 }
 
+/// The tenant named `id` as this replica's cache holds it, unchecked, for a request whose
+/// reads check the version themselves (see [`super::cache`]); `None` when the replica holds no
+/// entry (the caller then takes [`current`]).
+pub fn held(app: &Services, id: &str) -> Option<Arc<CachedTenant>> {
+    app.tenants.unchecked(&parse_guid(id)?)
+}
+
 /// The tenant named `id` through the replica's cache: one read of its cache version when the
 /// entry is current (see [`super::cache`]).
 pub async fn current(app: &Services, id: &str) -> ServiceResult<Arc<CachedTenant>> {

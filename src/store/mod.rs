@@ -229,6 +229,13 @@ pub trait DeviceStore: Send + Sync + 'static {
     /// All or nothing, in one transaction. `Conflict` when an id or an Entra device id is taken.
     async fn insert_devices(&self, tenant_id: &str, devices: &[ManagedDevice], fx: &Effects) -> Result<(), StoreError>;
     async fn get_device(&self, tenant_id: &str, id: &str) -> Result<Option<ManagedDevice>, StoreError>;
+    /// The device, with the tenant's `cache_version` read in the same statement (`None` when
+    /// the tenant does not exist): for a request that checks its cache entry with its answer.
+    async fn get_device_versioned(
+        &self,
+        tenant_id: &str,
+        id: &str,
+    ) -> Result<(Option<i64>, Option<ManagedDevice>), StoreError>;
     async fn find_device_by_entra_id(
         &self,
         tenant_id: &str,

@@ -140,6 +140,36 @@ impl DeviceStore for StoreImpl {
         row.map(|r| device_from_row(&r)).transpose()
     }
 
+    async fn get_device_versioned(
+        &self,
+        tenant_id: &str,
+        id: &str,
+    ) -> Result<(Option<i64>, Option<ManagedDevice>), StoreError> {
+        static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let sql = SQL.get_or_init(|| {
+            format!(
+                "SELECT t.cache_version AS tenant_cache_version, {} FROM tenants t \
+                 LEFT JOIN device_view d ON d.tenant_id = t.id AND d.id = $2 WHERE t.id = $1",
+                device_columns_of_d()
+            )
+        });
+        let Some(row) = sqlx::query(sql)
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await?
+        else {
+            return Ok((None, None));
+        };
+        let version: i64 = row.try_get("tenant_cache_version")?;
+        let found: Option<String> = row.try_get("id")?;
+        let device = match found {
+            Some(_) => Some(device_from_row(&row)?),
+            None => None,
+        };
+        Ok((Some(version), device))
+    }
+
     async fn find_device_by_entra_id(
         &self,
         tenant_id: &str,

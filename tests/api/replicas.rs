@@ -177,3 +177,76 @@ async fn a_role_change_on_one_replica_is_enforced_by_the_other() {
     assign(b.base.clone()).await;
     assert_eq!(get(&c, &a.base, CONNECTORS, &user_token).await, 200);
 }
+
+/// A managed device read by id is one statement on a replica that holds the tenant: the app-only
+/// caller is admitted with the cached entry unchecked, and the read checks the entry's version.
+/// A clock move and a tenant deletion made through the other replica still bind the next read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_read_checked_in_its_statement_follows_the_other_replica() {
+    let (_db, a, b) = two_replicas().await;
+    let c = Client::new(&a).await;
+    let r = c
+        .control(Method::POST, "/devices")
+        .json(&json!({ "deviceName": "adele-iphone", "operatingSystem": "ios", "osVersion": "17.4.1" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let device: Value = r.json().await.unwrap();
+    let path = format!(
+        "/v1.0/deviceManagement/managedDevices/{}",
+        device["id"].as_str().unwrap()
+    );
+    for _ in 0..2 {
+        assert_eq!(get(&c, &a.base, &path, &c.token).await, 200, "A holds the tenant");
+    }
+
+    let r = c
+        .http
+        .post(format!("{}/_emulator/tenants/{}/clock", b.base, c.tenant))
+        .json(&json!({ "advanceBy": "P2D" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "B moves the clock");
+    let r = c
+        .http
+        .get(format!("{}{path}", a.base))
+        .bearer_auth(&c.token)
+        .send()
+        .await
+        .unwrap();
+    let message = crate::common::assert_error(r, 401, "InvalidAuthenticationToken").await;
+    assert!(message.contains("expired"), "expired on the moved clock: {message}");
+    let fresh = c.app_token(&c.bootstrap.0, &c.bootstrap.1).await;
+    assert_eq!(get(&c, &a.base, &path, &fresh).await, 200);
+    assert_eq!(get(&c, &a.base, &path, &fresh).await, 200, "from A's reloaded entry");
+    let missing = "/v1.0/deviceManagement/managedDevices/00000000-0000-0000-0000-000000000001";
+    assert_eq!(get(&c, &a.base, missing, &fresh).await, 404);
+    assert_eq!(
+        get(&c, &a.base, "/v1.0/deviceManagement/managedDevices/not-a-guid", &fresh).await,
+        404
+    );
+
+    let r = c
+        .http
+        .delete(format!("{}/_emulator/tenants/{}", b.base, c.tenant))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204, "B deletes the tenant");
+    for p in [
+        path.as_str(),
+        missing,
+        "/v1.0/deviceManagement/managedDevices/not-a-guid",
+    ] {
+        let r = c
+            .http
+            .get(format!("{}{p}", a.base))
+            .bearer_auth(&fresh)
+            .send()
+            .await
+            .unwrap();
+        crate::common::assert_error(r, 401, "InvalidAuthenticationToken").await;
+    }
+}

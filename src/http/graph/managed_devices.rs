@@ -46,8 +46,7 @@ pub fn routes(t: &mut RouteTable) {
         Access::Graph(READ, Intune("Microsoft.Intune_ManagedDevices_Read")),
         list,
     )
-    .route(
-        Method::GET,
+    .get_checked(
         "/deviceManagement/managedDevices/{deviceId}",
         Access::Graph(READ, Intune("Microsoft.Intune_ManagedDevices_Read")),
         get,
