@@ -17,8 +17,8 @@ use crate::domain::time::rfc3339;
 use crate::schema::device_management::DEFAULT_CHECKIN_THRESHOLD_DAYS;
 use crate::service::{Cause, Ctx, ServiceResult};
 use crate::store::{
-    ComplianceChange, ComplianceRecord, DeviceScope, EvaluationInput, Event, FiredAction, PolicyStateRow, Store,
-    StoreError, VerdictRow,
+    ComplianceChange, ComplianceRecord, DeviceScope, Evaluated, EvaluationInput, Event, FiredAction, PolicyStateRow,
+    Store, StoreError, TenantRows, VerdictRow,
 };
 
 /// Devices evaluated per store round trip.
@@ -41,33 +41,44 @@ pub struct TenantContext {
 pub async fn load_context(store: &dyn Store, tenant_id: &str, now: DateTime<Utc>) -> Result<TenantContext, StoreError> {
     // First: every change up to this number is visible to what is read next.
     let version = store.queue_version(tenant_id).await?;
-    let policies = store.list_policies(tenant_id).await?;
-    let connectors = store.list_connectors(tenant_id).await?;
-    let dm = store.get_device_management(tenant_id).await?;
-    let setting = |name: &str| {
-        dm.as_ref()
-            .and_then(|d| d.properties.get("settings"))
-            .and_then(|s| s.get(name))
-            .cloned()
-    };
-    let settings = TenantSettings {
-        secure_by_default: setting("secureByDefault").and_then(|v| v.as_bool()).unwrap_or(false),
-        checkin_threshold_days: setting("deviceComplianceCheckinThresholdDays")
-            .and_then(|v| v.as_i64())
-            .unwrap_or(DEFAULT_CHECKIN_THRESHOLD_DAYS),
-    };
-    let actions_enabled = setting("isScheduledActionEnabled")
-        .and_then(|v| v.as_bool())
-        .unwrap_or(true);
-    Ok(TenantContext {
+    let rows = TenantRows {
         version,
-        actions_enabled,
-        now,
-        rules: policies.iter().map(StoredPolicy::rules).collect(),
-        policies,
-        connectors,
-        settings,
-    })
+        policies: store.list_policies(tenant_id).await?,
+        connectors: store.list_connectors(tenant_id).await?,
+        device_management: store.get_device_management(tenant_id).await?,
+    };
+    Ok(TenantContext::new(rows, now))
+}
+
+impl TenantContext {
+    /// The context of evaluations at `now` from the tenant-wide rows.
+    pub fn new(rows: TenantRows, now: DateTime<Utc>) -> TenantContext {
+        let dm = rows.device_management;
+        let setting = |name: &str| {
+            dm.as_ref()
+                .and_then(|d| d.properties.get("settings"))
+                .and_then(|s| s.get(name))
+                .cloned()
+        };
+        let settings = TenantSettings {
+            secure_by_default: setting("secureByDefault").and_then(|v| v.as_bool()).unwrap_or(false),
+            checkin_threshold_days: setting("deviceComplianceCheckinThresholdDays")
+                .and_then(|v| v.as_i64())
+                .unwrap_or(DEFAULT_CHECKIN_THRESHOLD_DAYS),
+        };
+        let actions_enabled = setting("isScheduledActionEnabled")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(true);
+        TenantContext {
+            version: rows.version,
+            actions_enabled,
+            now,
+            rules: rows.policies.iter().map(StoredPolicy::rules).collect(),
+            policies: rows.policies,
+            connectors: rows.connectors,
+            settings,
+        }
+    }
 }
 
 /// The prefix of a connector's per-platform settings (`iosDeviceBlockedOnMissingPartnerData`).
@@ -363,34 +374,22 @@ pub async fn reevaluate_devices(
         let started = std::time::Instant::now();
         let inputs = store.evaluation_inputs(tenant_id, chunk).await?;
         let read = std::time::Instant::now();
-        let mut records = Vec::with_capacity(inputs.len());
-        let mut changed = Vec::new();
-        let mut events = Vec::new();
-        let mut actions = Vec::new();
-        for input in &inputs {
-            let (verdict, mut record) = evaluate_one(ctx, input);
-            summary.evaluated += 1;
-            // Actions still to come are a change to come too.
-            for a in pending_actions(ctx, input, &verdict) {
-                if a.due <= ctx.now {
-                    actions.push(prepare_action(store, ctx, tenant_id, &input.device, a, &cause, &mut lookups).await?);
-                } else {
-                    record.due_at = Some(record.due_at.map_or(a.due, |d| d.min(a.due)));
-                }
-            }
-            if input.device.compliance_state != record.state {
-                events.push(compliance_event(input, &record, ctx.now, &cause));
-            }
-            let change = changes(input, &record);
-            if !change.is_empty() {
-                changed.push(change);
-            }
-            records.push(record);
-        }
+        let Batch {
+            records,
+            evaluated: results,
+        } = evaluate_batch(store, ctx, tenant_id, &inputs, &cause, &mut lookups).await?;
+        summary.evaluated += inputs.len() as u64;
         let evaluated: Vec<String> = inputs.iter().map(|i| i.device.id.clone()).collect();
         let computed = std::time::Instant::now();
         let stored = store
-            .store_compliance(tenant_id, ctx.version, &evaluated, &changed, &events, &actions)
+            .store_compliance(
+                tenant_id,
+                ctx.version,
+                &evaluated,
+                &results.changes,
+                &results.events,
+                &results.actions,
+            )
             .await?;
         summary.changed += stored.changed;
         summary.actions_fired += stored.actions_fired;
@@ -409,10 +408,55 @@ pub async fn reevaluate_devices(
     Ok((summary, all))
 }
 
+/// A batch's evaluation: each device's record, and what to write.
+pub(super) struct Batch {
+    pub records: Vec<ComplianceRecord>,
+    pub evaluated: Evaluated,
+}
+
+/// Evaluates a batch of devices: their records, the results that differ from the stored ones,
+/// the events of verdicts that changed, and the actions for noncompliance that fall due (those
+/// still to come make the verdict due again then).
+pub(super) async fn evaluate_batch(
+    store: &dyn Store,
+    ctx: &TenantContext,
+    tenant_id: &str,
+    inputs: &[EvaluationInput],
+    cause: &str,
+    lookups: &mut ActionLookups,
+) -> Result<Batch, StoreError> {
+    let mut records = Vec::with_capacity(inputs.len());
+    let mut out = Evaluated::default();
+    for input in inputs {
+        let (verdict, mut record) = evaluate_one(ctx, input);
+        // Actions still to come are a change to come too.
+        for a in pending_actions(ctx, input, &verdict) {
+            if a.due <= ctx.now {
+                out.actions
+                    .push(prepare_action(store, ctx, tenant_id, &input.device, a, cause, lookups).await?);
+            } else {
+                record.due_at = Some(record.due_at.map_or(a.due, |d| d.min(a.due)));
+            }
+        }
+        if input.device.compliance_state != record.state {
+            out.events.push(compliance_event(input, &record, ctx.now, cause));
+        }
+        let change = changes(input, &record);
+        if !change.is_empty() {
+            out.changes.push(change);
+        }
+        records.push(record);
+    }
+    Ok(Batch {
+        records,
+        evaluated: out,
+    })
+}
+
 /// What preparing a batch's actions reads, read once per batch: templates and the users of
 /// CC groups.
 #[derive(Default)]
-struct ActionLookups {
+pub(super) struct ActionLookups {
     templates: HashMap<String, Option<crate::domain::policy::NotificationTemplate>>,
     cc: HashMap<String, Vec<String>>,
 }
@@ -567,19 +611,6 @@ async fn prepare_action(
             virtual_at: ctx.now,
         },
     })
-}
-
-/// Evaluates these devices now (a threat report or a check-in concerns them alone). The change
-/// that concerns them queued them in its own transaction: if this fails, the worker evaluates
-/// them later.
-pub async fn reevaluate_device(cx: &Ctx<'_>, ids: &[String]) -> ServiceResult<Summary> {
-    if ids.is_empty() {
-        return Ok(Summary::default());
-    }
-    let ctx = load_context(cx.store(), cx.tenant_id, cx.now).await?;
-    Ok(reevaluate_devices(cx.store(), &ctx, cx.tenant_id, ids, cx.cause)
-        .await?
-        .0)
 }
 
 /// Evaluates the devices now and sets their stored state on them, for answers that show them.

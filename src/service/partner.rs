@@ -9,9 +9,14 @@ use serde_json::{Map, Value};
 use super::connectors::connectors_effects;
 use super::{compliance, Ctx, ServiceError, ServiceResult};
 use crate::domain::device::{DeviceApp, ManagedDevice, OwnerType, Platform, PLATFORMS};
-use crate::domain::mtd::{decide, is_unresponsive, Connector, Outcome, ReportItem, ReportTarget};
+use crate::domain::mtd::{
+    decide, is_unresponsive, Accepted, Connector, Outcome, PlatformToggles, ReportItem, ReportTarget,
+};
 use crate::domain::tenant::parse_guid;
-use crate::store::{DeviceScope, Effects, ListPage, ListQuery, ListScope};
+use crate::store::{
+    Effects, Evaluated, EvaluationInput, ListPage, ListQuery, ListScope, ReportBatch, ReportTargetRow, StoreError,
+    TenantRows,
+};
 
 fn fresh_connector(cx: &Ctx<'_>, connector_id: &str) -> Connector {
     Connector {
@@ -95,9 +100,10 @@ pub async fn deprovision(cx: &Ctx<'_>, connector_id: &str) -> ServiceResult<()> 
     }
 }
 
-/// Applies a call's threat reports (parsed, one per item) in one transaction, each accepted,
-/// stale or rejected, and evaluates the reported devices before the partner hears back. The
-/// outcomes are in the order of `items`.
+/// Applies a call's threat reports (parsed, one per item) and evaluates the reported devices in
+/// one pass and one transaction (`ingest_reports`), each report accepted, stale or rejected: the
+/// reported devices' compliance is up to date before the partner hears back. The outcomes are in
+/// the order of `items`.
 pub async fn report_threat_states(
     cx: &Ctx<'_>,
     connector_id: &str,
@@ -111,32 +117,65 @@ pub async fn report_threat_states(
         .collect();
     keys.sort();
     keys.dedup();
-    let rows = cx.store().report_targets(cx.tenant_id, &connector.id, &keys).await?;
-    let mut targets: HashMap<String, ReportTarget> = HashMap::with_capacity(rows.len() * 2);
-    for row in rows {
-        let Some(platform) = Platform::parse(&row.platform) else {
-            continue;
-        };
-        let target = ReportTarget {
-            device_id: row.device_id.clone(),
-            platform,
-            stored_at: row.stored_at,
-        };
-        targets.insert(row.azure_ad_device_id.clone(), target.clone());
-        targets.insert(row.device_id, target);
-    }
-    let (outcomes, accepted) = decide(items, &targets, connector.toggles());
-    // Each reported device's compliance is up to date before the partner hears back: queued
-    // with the reports, then evaluated at once.
-    let mut reported: Vec<String> = accepted.iter().map(|a| a.device_id.clone()).collect();
-    reported.sort();
-    reported.dedup();
-    let fx = Effects::evaluate_now(DeviceScope::Devices(reported.clone()));
+    let mut batch = ReportBatchOf {
+        cx,
+        items,
+        toggles: connector.toggles(),
+        outcomes: Vec::new(),
+        cause: cx.cause.describe(),
+        lookups: compliance::ActionLookups::default(),
+    };
     cx.store()
-        .apply_reports(cx.tenant_id, &connector.id, &accepted, cx.now, &fx)
+        .ingest_reports(cx.tenant_id, &connector.id, &keys, cx.now, &mut batch)
+        .await?
+        .ok_or_else(|| ServiceError::not_found("The tenant does not exist."))?;
+    Ok(batch.outcomes)
+}
+
+/// A call's threat reports, decided and evaluated inside `ingest_reports`' transaction.
+struct ReportBatchOf<'a> {
+    cx: &'a Ctx<'a>,
+    items: &'a [ReportItem],
+    toggles: PlatformToggles,
+    outcomes: Vec<Outcome>,
+    cause: String,
+    lookups: compliance::ActionLookups,
+}
+
+#[async_trait::async_trait]
+impl ReportBatch for ReportBatchOf<'_> {
+    fn accept(&mut self, rows: Vec<ReportTargetRow>) -> Vec<Accepted> {
+        let mut targets: HashMap<String, ReportTarget> = HashMap::with_capacity(rows.len() * 2);
+        for row in rows {
+            let Some(platform) = Platform::parse(&row.platform) else {
+                continue;
+            };
+            let target = ReportTarget {
+                device_id: row.device_id.clone(),
+                platform,
+                stored_at: row.stored_at,
+            };
+            targets.insert(row.azure_ad_device_id.clone(), target.clone());
+            targets.insert(row.device_id, target);
+        }
+        let (outcomes, accepted) = decide(self.items, &targets, self.toggles);
+        self.outcomes = outcomes;
+        accepted
+    }
+
+    async fn evaluate(&mut self, tenant: TenantRows, inputs: Vec<EvaluationInput>) -> Result<Evaluated, StoreError> {
+        let ctx = compliance::TenantContext::new(tenant, self.cx.now);
+        let batch = compliance::evaluate_batch(
+            self.cx.store(),
+            &ctx,
+            self.cx.tenant_id,
+            &inputs,
+            &self.cause,
+            &mut self.lookups,
+        )
         .await?;
-    compliance::reevaluate_device(cx, &reported).await?;
-    Ok(outcomes)
+        Ok(batch.evaluated)
+    }
 }
 
 /// A page of the managed devices on the platforms the connector takes data for (`query`

@@ -296,24 +296,54 @@ pub trait ConnectorStore: Send + Sync + 'static {
         at: DateTime<Utc>,
         fx_if: &(dyn for<'c> Fn(Option<&'c Connector>) -> Effects + Send + Sync),
     ) -> Result<Connector, StoreError>;
-    /// The devices `keys` name (managed or Entra device ids), with the connector's stored report.
-    async fn report_targets(
+    /// A batch of threat reports in one pass, as one change in one transaction:
+    /// - reads the devices `keys` name (managed or Entra device ids) with the connector's stored
+    ///   report times, in one statement, and takes the reports `batch` accepts;
+    /// - stores them (a newer stored one wins, whatever the order of arrival) and sets each
+    ///   device's `partnerReportedThreatState` to its newest report from a connector that is not
+    ///   deprovisioned;
+    /// - reads the reported devices' evaluation inputs and the tenant's policies, connectors and
+    ///   settings, and writes the results `batch` computes from them.
+    ///
+    /// Locks, in the write path's order: the tenant's change lock, the devices by id, their queue
+    /// entries by id (the batch's evaluation satisfies them: they are taken off), then results.
+    /// None when the tenant does not exist.
+    async fn ingest_reports(
         &self,
         tenant_id: &str,
         connector_id: &str,
         keys: &[String],
-    ) -> Result<Vec<ReportTargetRow>, StoreError>;
-    /// Stores accepted reports (a newer stored one wins, whatever the order of arrival) and sets
-    /// each device's `partnerReportedThreatState` to its newest report from a connector that is
-    /// not deprovisioned. One transaction.
-    async fn apply_reports(
-        &self,
-        tenant_id: &str,
-        connector_id: &str,
-        reports: &[Accepted],
         received_at: DateTime<Utc>,
-        fx: &Effects,
-    ) -> Result<(), StoreError>;
+        batch: &mut dyn ReportBatch,
+    ) -> Result<Option<StoredOutcome>, StoreError>;
+}
+
+/// The service's part of `ingest_reports`, called inside its transaction (again, should the
+/// database break a deadlock and the transaction run again).
+#[async_trait]
+pub trait ReportBatch: Send {
+    /// The reports to store, decided from the devices the keys name.
+    fn accept(&mut self, targets: Vec<ReportTargetRow>) -> Vec<Accepted>;
+    /// The evaluation of the reported devices, from what the transaction read after storing
+    /// the reports.
+    async fn evaluate(&mut self, tenant: TenantRows, inputs: Vec<EvaluationInput>) -> Result<Evaluated, StoreError>;
+}
+
+/// The tenant-wide inputs of evaluation, read at change number `version`.
+#[derive(Debug, Clone)]
+pub struct TenantRows {
+    pub version: i64,
+    pub policies: Vec<StoredPolicy>,
+    pub connectors: Vec<Connector>,
+    pub device_management: Option<DeviceManagementRecord>,
+}
+
+/// What an evaluation of a batch of devices writes.
+#[derive(Debug, Clone, Default)]
+pub struct Evaluated {
+    pub changes: Vec<ComplianceChange>,
+    pub events: Vec<Event>,
+    pub actions: Vec<FiredAction>,
 }
 
 /// A device's last evaluation of one policy that targets it.

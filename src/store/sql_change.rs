@@ -2,6 +2,9 @@
 // transaction with its consequences, taking rows in one order, retried when the database breaks
 // a deadlock.
 
+/// A connection of the backend, a transaction's among them (`&mut *tx`).
+type Conn = <Db as sqlx::Database>::Connection;
+
 /// How many times a transaction the database gave up to break a deadlock runs again.
 const RETRIES: u32 = 5;
 

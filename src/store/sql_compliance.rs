@@ -99,10 +99,8 @@ impl ComplianceStore for StoreImpl {
     }
 
     async fn list_policies(&self, tenant_id: &str) -> Result<Vec<StoredPolicy>, StoreError> {
-        let sql =
-            format!("SELECT {POLICY_COLUMNS} FROM compliance_policies WHERE tenant_id = $1 ORDER BY created_at, id");
-        let rows = sqlx::query(&sql).bind(tenant_id).fetch_all(self.reader()).await?;
-        rows.iter().map(policy_from_row).collect()
+        let mut conn = self.reader().acquire().await?;
+        list_policies_in(&mut conn, tenant_id).await
     }
 
     async fn update_policy(&self, p: &StoredPolicy, fx: &Effects) -> Result<bool, StoreError> {
@@ -284,98 +282,9 @@ impl ComplianceStore for StoreImpl {
         Ok(change!(self, tenant_id, &fx, |_tx| {})?.is_some())
     }
 
-    // The id list drives each query (`CROSS JOIN` keeps SQLite's planner from scanning the
-    // tenant's reports or memberships and probing the list instead: measured 220 ms a batch of
-    // 500 at 20,000 reports, against 1 ms).
     async fn evaluation_inputs(&self, tenant_id: &str, ids: &[String]) -> Result<Vec<EvaluationInput>, StoreError> {
-        use std::collections::HashMap;
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(2000) {
-            let list = values_list(2, chunk.len());
-            let sql = format!(
-                "WITH k AS ({list}) SELECT {}, d.compliance_due_at FROM k CROSS JOIN device_view d \
-                 WHERE d.tenant_id = $1 AND d.id = k.column1",
-                device_columns_of_d()
-            );
-            let rows = bind_ids(&sql, tenant_id, chunk).fetch_all(self.reader()).await?;
-            let mut devices = Vec::with_capacity(rows.len());
-            for r in &rows {
-                let due: Option<DateTime<Utc>> = r.try_get("compliance_due_at")?;
-                devices.push((device_from_row(r)?, due));
-            }
-            // Group memberships of the devices and of their primary users.
-            let sql = format!(
-                "WITH k AS ({list}), m AS (SELECT d.azure_ad_device_id AS member_id FROM k CROSS JOIN managed_devices d \
-                 WHERE d.tenant_id = $1 AND d.id = k.column1 UNION SELECT d.user_id FROM k CROSS JOIN managed_devices d \
-                 WHERE d.tenant_id = $1 AND d.id = k.column1 AND d.user_id IS NOT NULL) \
-                 SELECT g.member_id, g.group_id FROM m CROSS JOIN group_members g WHERE g.tenant_id = $1 \
-                 AND g.member_id = m.member_id"
-            );
-            let groups = bind_ids(&sql, tenant_id, chunk).fetch_all(self.reader()).await?;
-            let mut groups_of: HashMap<String, Vec<String>> = HashMap::new();
-            for r in &groups {
-                groups_of
-                    .entry(r.try_get("member_id")?)
-                    .or_default()
-                    .push(r.try_get("group_id")?);
-            }
-            let sql = format!(
-                "WITH k AS ({list}) SELECT r.device_id, r.connector_id, r.state FROM k CROSS JOIN threat_reports r \
-                 WHERE r.tenant_id = $1 AND r.device_id = k.column1"
-            );
-            let reports = bind_ids(&sql, tenant_id, chunk).fetch_all(self.reader()).await?;
-            let mut reports_of: HashMap<String, Vec<(String, String)>> = HashMap::new();
-            for r in &reports {
-                reports_of
-                    .entry(r.try_get("device_id")?)
-                    .or_default()
-                    .push((r.try_get("connector_id")?, r.try_get("state")?));
-            }
-            let sql = format!(
-                "WITH k AS ({list}) SELECT {} FROM k CROSS JOIN device_policy_states s \
-                 WHERE s.tenant_id = $1 AND s.device_id = k.column1 ORDER BY s.device_id, s.policy_id",
-                STATE_COLUMNS
-                    .split(", ")
-                    .map(|c| format!("s.{c}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            let mut states_of: HashMap<String, Vec<PolicyStateRow>> = HashMap::new();
-            for r in &bind_ids(&sql, tenant_id, chunk).fetch_all(self.reader()).await? {
-                let state = state_from_row(r)?;
-                states_of.entry(state.device_id.clone()).or_default().push(state);
-            }
-            let sql = format!(
-                "WITH k AS ({list}) SELECT f.device_id, f.policy_id, f.episode_start, f.action_id FROM k CROSS JOIN \
-                 fired_actions f WHERE f.tenant_id = $1 AND f.device_id = k.column1"
-            );
-            let fired = bind_ids(&sql, tenant_id, chunk).fetch_all(self.reader()).await?;
-            let mut fired_of: HashMap<String, Vec<(String, DateTime<Utc>, String)>> = HashMap::new();
-            for r in &fired {
-                fired_of.entry(r.try_get("device_id")?).or_default().push((
-                    r.try_get("policy_id")?,
-                    r.try_get("episode_start")?,
-                    r.try_get("action_id")?,
-                ));
-            }
-            for (device, due_at) in devices {
-                let user_groups = device
-                    .user_id
-                    .as_ref()
-                    .and_then(|u| groups_of.get(u).cloned())
-                    .unwrap_or_default();
-                out.push(EvaluationInput {
-                    user_groups,
-                    device_groups: groups_of.get(&device.azure_ad_device_id).cloned().unwrap_or_default(),
-                    reports: reports_of.remove(&device.id).unwrap_or_default(),
-                    due_at,
-                    states: states_of.remove(&device.id).unwrap_or_default(),
-                    fired: fired_of.remove(&device.id).unwrap_or_default(),
-                    device,
-                });
-            }
-        }
-        Ok(out)
+        let mut conn = self.reader().acquire().await?;
+        evaluation_inputs_in(&mut conn, tenant_id, ids).await
     }
 
     async fn store_compliance(
@@ -534,6 +443,24 @@ async fn store_compliance_once(
         tx.commit().await?;
         return Ok(StoredOutcome::default());
     }
+    let outcome = write_results(&mut tx, tenant_id, &owned, changes, events, actions, store.wall()).await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// Writes an evaluation's results for the devices in `owned` (whose queue entries or change
+/// lock the transaction holds): changed verdicts and policy states, events, and the actions
+/// for noncompliance (each once per episode, with its message and device change).
+async fn write_results(
+    tx: &mut Conn,
+    tenant_id: &str,
+    owned: &std::collections::HashSet<String>,
+    changes: &[ComplianceChange],
+    events: &[Event],
+    actions: &[FiredAction],
+    wall: DateTime<Utc>,
+) -> Result<StoredOutcome, StoreError> {
+    use std::collections::HashSet;
     let mut rows = 0u64;
 
     // Verdicts that changed: on PostgreSQL one statement for thousands; SQLite (in process, no
@@ -710,7 +637,6 @@ async fn store_compliance_once(
         .iter()
         .filter_map(|a| a.message.as_ref().map(|(kind, doc)| (*a, kind, doc)))
         .collect();
-    let wall = store.wall();
     for part in messages.chunks(500) {
         let mut b = sqlx::QueryBuilder::<Db>::new(
             "INSERT INTO notifications (tenant_id, id, kind, document, created_at, wall_at) ",
@@ -757,12 +683,145 @@ async fn store_compliance_once(
         }
     }
     log.extend(fired.iter().map(|a| a.event.clone()));
-    insert_events(&mut tx, tenant_id, &log, wall).await?;
-    tx.commit().await?;
+    insert_events(tx, tenant_id, &log, wall).await?;
     Ok(StoredOutcome {
         written: written.len() as u64,
         changed,
         actions_fired: fired.len() as u64,
         rows,
     })
+}
+
+// The id list drives each query (`CROSS JOIN` keeps SQLite's planner from scanning the
+// tenant's reports or memberships and probing the list instead: measured 220 ms a batch of
+// 500 at 20,000 reports, against 1 ms).
+async fn evaluation_inputs_in(
+    conn: &mut Conn,
+    tenant_id: &str,
+    ids: &[String],
+) -> Result<Vec<EvaluationInput>, StoreError> {
+    use std::collections::HashMap;
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(2000) {
+        let list = values_list(2, chunk.len());
+        let sql = format!(
+            "WITH k AS ({list}) SELECT {}, d.compliance_due_at FROM k CROSS JOIN device_view d \
+             WHERE d.tenant_id = $1 AND d.id = k.column1",
+            device_columns_of_d()
+        );
+        let rows = bind_ids(&sql, tenant_id, chunk).fetch_all(&mut *conn).await?;
+        let mut devices = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let due: Option<DateTime<Utc>> = r.try_get("compliance_due_at")?;
+            devices.push((device_from_row(r)?, due));
+        }
+        // Group memberships of the devices and of their primary users.
+        let sql = format!(
+            "WITH k AS ({list}), m AS (SELECT d.azure_ad_device_id AS member_id FROM k CROSS JOIN managed_devices d \
+             WHERE d.tenant_id = $1 AND d.id = k.column1 UNION SELECT d.user_id FROM k CROSS JOIN managed_devices d \
+             WHERE d.tenant_id = $1 AND d.id = k.column1 AND d.user_id IS NOT NULL) \
+             SELECT g.member_id, g.group_id FROM m CROSS JOIN group_members g WHERE g.tenant_id = $1 \
+             AND g.member_id = m.member_id"
+        );
+        let groups = bind_ids(&sql, tenant_id, chunk).fetch_all(&mut *conn).await?;
+        let mut groups_of: HashMap<String, Vec<String>> = HashMap::new();
+        for r in &groups {
+            groups_of
+                .entry(r.try_get("member_id")?)
+                .or_default()
+                .push(r.try_get("group_id")?);
+        }
+        let sql = format!(
+            "WITH k AS ({list}) SELECT r.device_id, r.connector_id, r.state FROM k CROSS JOIN threat_reports r \
+             WHERE r.tenant_id = $1 AND r.device_id = k.column1"
+        );
+        let reports = bind_ids(&sql, tenant_id, chunk).fetch_all(&mut *conn).await?;
+        let mut reports_of: HashMap<String, Vec<(String, String)>> = HashMap::new();
+        for r in &reports {
+            reports_of
+                .entry(r.try_get("device_id")?)
+                .or_default()
+                .push((r.try_get("connector_id")?, r.try_get("state")?));
+        }
+        let sql = format!(
+            "WITH k AS ({list}) SELECT {} FROM k CROSS JOIN device_policy_states s \
+             WHERE s.tenant_id = $1 AND s.device_id = k.column1 ORDER BY s.device_id, s.policy_id",
+            STATE_COLUMNS
+                .split(", ")
+                .map(|c| format!("s.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut states_of: HashMap<String, Vec<PolicyStateRow>> = HashMap::new();
+        for r in &bind_ids(&sql, tenant_id, chunk).fetch_all(&mut *conn).await? {
+            let state = state_from_row(r)?;
+            states_of.entry(state.device_id.clone()).or_default().push(state);
+        }
+        let sql = format!(
+            "WITH k AS ({list}) SELECT f.device_id, f.policy_id, f.episode_start, f.action_id FROM k CROSS JOIN \
+             fired_actions f WHERE f.tenant_id = $1 AND f.device_id = k.column1"
+        );
+        let fired = bind_ids(&sql, tenant_id, chunk).fetch_all(&mut *conn).await?;
+        let mut fired_of: HashMap<String, Vec<(String, DateTime<Utc>, String)>> = HashMap::new();
+        for r in &fired {
+            fired_of.entry(r.try_get("device_id")?).or_default().push((
+                r.try_get("policy_id")?,
+                r.try_get("episode_start")?,
+                r.try_get("action_id")?,
+            ));
+        }
+        for (device, due_at) in devices {
+            let user_groups = device
+                .user_id
+                .as_ref()
+                .and_then(|u| groups_of.get(u).cloned())
+                .unwrap_or_default();
+            out.push(EvaluationInput {
+                user_groups,
+                device_groups: groups_of.get(&device.azure_ad_device_id).cloned().unwrap_or_default(),
+                reports: reports_of.remove(&device.id).unwrap_or_default(),
+                due_at,
+                states: states_of.remove(&device.id).unwrap_or_default(),
+                fired: fired_of.remove(&device.id).unwrap_or_default(),
+                device,
+            });
+        }
+    }
+    Ok(out)
+}
+
+async fn list_policies_in(conn: &mut Conn, tenant_id: &str) -> Result<Vec<StoredPolicy>, StoreError> {
+    let sql = format!("SELECT {POLICY_COLUMNS} FROM compliance_policies WHERE tenant_id = $1 ORDER BY created_at, id");
+    let rows = sqlx::query(&sql).bind(tenant_id).fetch_all(&mut *conn).await?;
+    rows.iter().map(policy_from_row).collect()
+}
+
+/// The tenant-wide inputs of evaluation, read in the transaction of change `version`.
+async fn tenant_rows_in(conn: &mut Conn, tenant_id: &str, version: i64) -> Result<TenantRows, StoreError> {
+    Ok(TenantRows {
+        version,
+        policies: list_policies_in(conn, tenant_id).await?,
+        connectors: list_connectors_in(conn, tenant_id).await?,
+        device_management: device_management_in(conn, tenant_id).await?,
+    })
+}
+
+/// Takes the devices' queue entries off the queue, in id order (see `lock_devices`): an
+/// evaluation that sees every change up to `gen` satisfies them.
+async fn take_queue_entries(conn: &mut Conn, tenant_id: &str, gen: i64, ids: &[String]) -> Result<(), StoreError> {
+    let lock = if DIALECT_NAME == "postgres" { " FOR UPDATE" } else { "" };
+    for chunk in ids.chunks(2000) {
+        let list = values_list(3, chunk.len());
+        let sql = format!(
+            "DELETE FROM reevaluation_queue WHERE tenant_id = $1 AND device_id IN (SELECT device_id \
+             FROM reevaluation_queue WHERE tenant_id = $1 AND gen <= $2 \
+             AND device_id IN (SELECT column1 FROM ({list}) AS k) ORDER BY device_id{lock})"
+        );
+        let mut q = sqlx::query(&sql).bind(tenant_id).bind(gen);
+        for id in chunk {
+            q = q.bind(id.as_str());
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
 }

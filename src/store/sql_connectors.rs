@@ -93,9 +93,8 @@ impl ConnectorStore for StoreImpl {
     }
 
     async fn list_connectors(&self, tenant_id: &str) -> Result<Vec<Connector>, StoreError> {
-        let sql = format!("SELECT {CONNECTOR_COLUMNS} FROM mtd_connectors WHERE tenant_id = $1 ORDER BY id");
-        let rows = sqlx::query(&sql).bind(tenant_id).fetch_all(self.reader()).await?;
-        Ok(rows.iter().map(connector_from_row).collect::<Result<Vec<_>, _>>()?)
+        let mut conn = self.reader().acquire().await?;
+        list_connectors_in(&mut conn, tenant_id).await
     }
 
     async fn update_connector(&self, c: &Connector, fx: &Effects) -> Result<bool, StoreError> {
@@ -206,90 +205,133 @@ impl ConnectorStore for StoreImpl {
         }
     }
 
-    async fn report_targets(
+    async fn ingest_reports(
         &self,
         tenant_id: &str,
         connector_id: &str,
         keys: &[String],
-    ) -> Result<Vec<ReportTargetRow>, StoreError> {
-        let mut out = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(1000) {
-            // The keys as a VALUES list joined to the table, once per kind of id: PostgreSQL then
-            // probes the index for each key. Given `id IN (...)` (or an OR of two lists) it
-            // scanned the whole tenant instead (measured: 60 to 100 ms a batch of 500 in a
-            // tenant of 20,000).
-            let keys_sql = values_list(3, chunk.len());
-            let select = "SELECT d.id, d.azure_ad_device_id, d.platform, r.reported_at FROM k JOIN managed_devices d \
-                 ON d.tenant_id = $1 AND {on} LEFT JOIN threat_reports r ON r.tenant_id = d.tenant_id \
-                 AND r.device_id = d.id AND r.connector_id = $2";
-            let sql = format!(
-                "WITH k AS ({keys_sql}) {} UNION ALL {}",
-                select.replace("{on}", "d.id = k.column1"),
-                select.replace("{on}", "d.azure_ad_device_id = k.column1")
-            );
-            let mut q = sqlx::query(&sql).bind(tenant_id).bind(connector_id);
-            for k in chunk {
-                q = q.bind(k.as_str());
-            }
-            for row in q.fetch_all(self.reader()).await? {
-                out.push(ReportTargetRow {
-                    device_id: row.try_get("id")?,
-                    azure_ad_device_id: row.try_get("azure_ad_device_id")?,
-                    platform: row.try_get("platform")?,
-                    stored_at: row.try_get("reported_at")?,
-                });
-            }
-        }
-        Ok(out)
-    }
-
-    async fn apply_reports(
-        &self,
-        tenant_id: &str,
-        connector_id: &str,
-        reports: &[Accepted],
         received_at: DateTime<Utc>,
-        fx: &Effects,
-    ) -> Result<(), StoreError> {
-        if reports.is_empty() {
-            return Ok(());
-        }
-        let ids: Vec<String> = reports.iter().map(|r| r.device_id.clone()).collect();
-        change!(self, tenant_id, fx, |tx| {
-            lock_devices(&mut tx, tenant_id, &ids).await?;
-            for chunk in reports.chunks(1000) {
-                let mut b = sqlx::QueryBuilder::<Db>::new(
-                    "INSERT INTO threat_reports (tenant_id, device_id, connector_id, state, reported_at, received_at) ",
-                );
-                b.push_values(chunk, |mut row, r| {
-                    row.push_bind(tenant_id)
-                        .push_bind(&r.device_id)
-                        .push_bind(connector_id)
-                        .push_bind(r.reported.graph_state())
-                        .push_bind(r.reported_at)
-                        .push_bind(received_at);
-                });
-                // A concurrent batch may have stored a newer report meanwhile: it stays.
-                b.push(
-                    " ON CONFLICT (tenant_id, device_id, connector_id) DO UPDATE SET state = excluded.state, \
-                 reported_at = excluded.reported_at, received_at = excluded.received_at \
-                 WHERE threat_reports.reported_at < excluded.reported_at",
-                );
-                b.build().execute(&mut *tx).await?;
-
-                // Joined to the ids as a VALUES list, for the reason given in report_targets.
-                let ids = values_list(2, chunk.len());
-                let sql = format!(
-                    "UPDATE managed_devices SET partner_threat_state = {NEWEST_USABLE_REPORT} FROM ({ids}) AS k \
-                 WHERE managed_devices.tenant_id = $1 AND managed_devices.id = k.column1"
-                );
-                let mut q = sqlx::query(&sql).bind(tenant_id);
-                for r in chunk {
-                    q = q.bind(r.device_id.as_str());
-                }
-                q.execute(&mut *tx).await?;
+        batch: &mut dyn ReportBatch,
+    ) -> Result<Option<StoredOutcome>, StoreError> {
+        let wall = self.wall();
+        change!(self, tenant_id, &Effects::none(), |tx, gen| {
+            let targets = report_targets_in(&mut tx, tenant_id, connector_id, keys).await?;
+            let mut reports = batch.accept(targets);
+            if reports.is_empty() {
+                return Ok(Some(StoredOutcome::default()));
             }
-        })?;
-        Ok(())
+            // Rows are taken in device id order, as every writer takes them.
+            reports.sort_by(|a, b| a.device_id.cmp(&b.device_id));
+            let mut ids: Vec<String> = reports.iter().map(|r| r.device_id.clone()).collect();
+            ids.dedup();
+            lock_devices(&mut tx, tenant_id, &ids).await?;
+            // This evaluation sees every change so far (it holds the change lock): the devices'
+            // queue entries are satisfied. Taking them waits for an evaluation that claimed one
+            // to commit, so what is read next includes what it stored.
+            take_queue_entries(&mut tx, tenant_id, gen, &ids).await?;
+            write_reports(&mut tx, tenant_id, connector_id, &reports, received_at).await?;
+            let tenant = tenant_rows_in(&mut tx, tenant_id, gen).await?;
+            let inputs = evaluation_inputs_in(&mut tx, tenant_id, &ids).await?;
+            let evaluated = batch.evaluate(tenant, inputs).await?;
+            let owned: std::collections::HashSet<String> = ids.iter().cloned().collect();
+            write_results(
+                &mut tx,
+                tenant_id,
+                &owned,
+                &evaluated.changes,
+                &evaluated.events,
+                &evaluated.actions,
+                wall,
+            )
+            .await?
+        })
     }
+}
+
+/// The devices `keys` name (managed or Entra device ids), with the connector's stored report.
+async fn report_targets_in(
+    conn: &mut Conn,
+    tenant_id: &str,
+    connector_id: &str,
+    keys: &[String],
+) -> Result<Vec<ReportTargetRow>, StoreError> {
+    let mut out = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(1000) {
+        // The keys as a VALUES list joined to the table, once per kind of id: PostgreSQL then
+        // probes the index for each key. Given `id IN (...)` (or an OR of two lists) it
+        // scanned the whole tenant instead (measured: 60 to 100 ms a batch of 500 in a
+        // tenant of 20,000).
+        let keys_sql = values_list(3, chunk.len());
+        let select = "SELECT d.id, d.azure_ad_device_id, d.platform, r.reported_at FROM k JOIN managed_devices d \
+             ON d.tenant_id = $1 AND {on} LEFT JOIN threat_reports r ON r.tenant_id = d.tenant_id \
+             AND r.device_id = d.id AND r.connector_id = $2";
+        let sql = format!(
+            "WITH k AS ({keys_sql}) {} UNION ALL {}",
+            select.replace("{on}", "d.id = k.column1"),
+            select.replace("{on}", "d.azure_ad_device_id = k.column1")
+        );
+        let mut q = sqlx::query(&sql).bind(tenant_id).bind(connector_id);
+        for k in chunk {
+            q = q.bind(k.as_str());
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            out.push(ReportTargetRow {
+                device_id: row.try_get("id")?,
+                azure_ad_device_id: row.try_get("azure_ad_device_id")?,
+                platform: row.try_get("platform")?,
+                stored_at: row.try_get("reported_at")?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Stores accepted reports (a newer stored one wins) and the devices' threat states; the
+/// devices are locked.
+async fn write_reports(
+    conn: &mut Conn,
+    tenant_id: &str,
+    connector_id: &str,
+    reports: &[Accepted],
+    received_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    for chunk in reports.chunks(1000) {
+        let mut b = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO threat_reports (tenant_id, device_id, connector_id, state, reported_at, received_at) ",
+        );
+        b.push_values(chunk, |mut row, r| {
+            row.push_bind(tenant_id)
+                .push_bind(&r.device_id)
+                .push_bind(connector_id)
+                .push_bind(r.reported.graph_state())
+                .push_bind(r.reported_at)
+                .push_bind(received_at);
+        });
+        // A concurrent batch may have stored a newer report meanwhile: it stays.
+        b.push(
+            " ON CONFLICT (tenant_id, device_id, connector_id) DO UPDATE SET state = excluded.state, \
+         reported_at = excluded.reported_at, received_at = excluded.received_at \
+         WHERE threat_reports.reported_at < excluded.reported_at",
+        );
+        b.build().execute(&mut *conn).await?;
+
+        // Joined to the ids as a VALUES list, for the reason given in report_targets.
+        let ids = values_list(2, chunk.len());
+        let sql = format!(
+            "UPDATE managed_devices SET partner_threat_state = {NEWEST_USABLE_REPORT} FROM ({ids}) AS k \
+         WHERE managed_devices.tenant_id = $1 AND managed_devices.id = k.column1"
+        );
+        let mut q = sqlx::query(&sql).bind(tenant_id);
+        for r in chunk {
+            q = q.bind(r.device_id.as_str());
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+async fn list_connectors_in(conn: &mut Conn, tenant_id: &str) -> Result<Vec<Connector>, StoreError> {
+    let sql = format!("SELECT {CONNECTOR_COLUMNS} FROM mtd_connectors WHERE tenant_id = $1 ORDER BY id");
+    let rows = sqlx::query(&sql).bind(tenant_id).fetch_all(&mut *conn).await?;
+    Ok(rows.iter().map(connector_from_row).collect::<Result<Vec<_>, _>>()?)
 }

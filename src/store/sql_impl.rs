@@ -336,21 +336,8 @@ impl TenantStore for StoreImpl {
     }
 
     async fn get_device_management(&self, tenant_id: &str) -> Result<Option<DeviceManagementRecord>, StoreError> {
-        let row = sqlx::query("SELECT properties, revision FROM device_management WHERE tenant_id = $1")
-            .bind(tenant_id)
-            .fetch_optional(self.reader())
-            .await?;
-        match row {
-            None => Ok(None),
-            Some(r) => {
-                let props: sqlx::types::Json<serde_json::Map<String, serde_json::Value>> = r.try_get("properties")?;
-                Ok(Some(DeviceManagementRecord {
-                    tenant_id: tenant_id.to_string(),
-                    properties: props.0,
-                    revision: r.try_get("revision")?,
-                }))
-            }
-        }
+        let mut conn = self.reader().acquire().await?;
+        device_management_in(&mut conn, tenant_id).await
     }
 
     async fn update_device_management(
@@ -380,5 +367,23 @@ fn text_key(column: &str) -> String {
         format!("{column} COLLATE \"C\"")
     } else {
         column.to_string()
+    }
+}
+
+async fn device_management_in(conn: &mut Conn, tenant_id: &str) -> Result<Option<DeviceManagementRecord>, StoreError> {
+    let row = sqlx::query("SELECT properties, revision FROM device_management WHERE tenant_id = $1")
+        .bind(tenant_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    match row {
+        None => Ok(None),
+        Some(r) => {
+            let props: sqlx::types::Json<serde_json::Map<String, serde_json::Value>> = r.try_get("properties")?;
+            Ok(Some(DeviceManagementRecord {
+                tenant_id: tenant_id.to_string(),
+                properties: props.0,
+                revision: r.try_get("revision")?,
+            }))
+        }
     }
 }
