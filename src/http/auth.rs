@@ -29,7 +29,7 @@ pub struct GraphCaller {
     pub tenant: Tenant,
     /// The tenant's now, read once for the request.
     pub now: DateTime<Utc>,
-    pub claims: AccessClaims,
+    pub claims: Arc<AccessClaims>,
     /// The request, as the event log names what it causes.
     pub cause: Cause,
     /// The tenant's cache entry this request was admitted with (the source of `tenant`).
@@ -192,7 +192,7 @@ impl PartnerCaller {
 
 /// A token's tenant and the tenant's now: what admission checks a token against.
 struct Admitted {
-    claims: AccessClaims,
+    claims: Arc<AccessClaims>,
     cached: Arc<CachedTenant>,
     now: DateTime<Utc>,
     /// `cached` is the replica's entry, its version not read (see `service::cache`).
@@ -250,7 +250,7 @@ impl FromRequestParts<AppState> for PartnerCaller {
         } = authenticate(parts, state, false).await?;
         let tenant = cached.tenant().clone();
         let partner = claims.idtyp == "app" && claims.roles.iter().any(|r| r == PARTNER_ROLE);
-        match (partner, claims.connector_id) {
+        match (partner, claims.connector_id.clone()) {
             (true, Some(connector_id)) => Ok(PartnerCaller {
                 tenant,
                 now,

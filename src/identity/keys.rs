@@ -15,6 +15,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex, RwLock};
 
+use super::tokens::AccessClaims;
 use crate::clock::Clock;
 use crate::store::{SigningKeyRecord, Store, StoreError};
 
@@ -55,7 +56,13 @@ pub struct KeyRing {
     clock: Arc<dyn Clock>,
     loaded: RwLock<Loaded>,
     generating: Mutex<()>,
+    /// Tokens whose signature and audience were verified against this ring's keys (see
+    /// `tokens::verify_signature`). Keys are never replaced, so a verified token stays so.
+    verified: std::sync::Mutex<HashMap<String, Arc<AccessClaims>>>,
 }
+
+/// How many verified tokens a replica remembers; the set is emptied when it is full.
+const VERIFIED_TOKENS: usize = 4096;
 
 impl KeyRing {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
@@ -64,7 +71,26 @@ impl KeyRing {
             clock,
             loaded: RwLock::new(Loaded::default()),
             generating: Mutex::new(()),
+            verified: std::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The claims of `token` if it was verified before.
+    pub fn verified(&self, token: &str) -> Option<Arc<AccessClaims>> {
+        self.verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(token)
+            .cloned()
+    }
+
+    /// Remembers that `token` was verified, with its claims.
+    pub fn remember_verified(&self, token: &str, claims: Arc<AccessClaims>) {
+        let mut verified = self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if verified.len() >= VERIFIED_TOKENS {
+            verified.clear();
+        }
+        verified.insert(token.to_string(), claims);
     }
 
     /// The key new tokens are signed with, created on first use.
