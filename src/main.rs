@@ -1,6 +1,11 @@
 use clap::Parser;
 use intune_mtd_emulator::config::{Cli, Command};
 
+// A request allocates and frees many small objects (JSON maps, headers, rows) across threads;
+// glibc's malloc spent a fifth of a Graph GET's CPU on them.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
