@@ -32,6 +32,7 @@ pub(super) const SQLITE: Files = embed!("sqlite":
     "0008_change_order.sql",
     "0010_cache_version.sql",
     "0011_compliance_results.sql",
+    "0012_threat_reports_by_device.sql",
 );
 
 pub(super) const POSTGRES: Files = embed!("postgres":
@@ -45,6 +46,7 @@ pub(super) const POSTGRES: Files = embed!("postgres":
     "0008_change_order.sql",
     "0010_cache_version.sql",
     "0011_compliance_results.sql",
+    "0012_threat_reports_by_device.sql",
 );
 
 /// The version a file name starts with (`0011_compliance_results.sql` → 11).
@@ -135,7 +137,7 @@ mod tests {
             hex,
             "0202bfa706c6f2f2c6c1167583cb779a006e7850b8b9aa6032939776440a5324d4df855a47e01b9599821e240aa6eda9"
         );
-        assert_eq!(latest(SQLITE), 11);
-        assert_eq!(latest(POSTGRES), 11);
+        assert_eq!(latest(SQLITE), 12);
+        assert_eq!(latest(POSTGRES), 12);
     }
 }

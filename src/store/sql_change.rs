@@ -5,6 +5,19 @@
 /// A connection of the backend, a transaction's among them (`&mut *tx`).
 type Conn = <Db as sqlx::Database>::Connection;
 
+/// Joins the rows of `table` (as `alias`) that `cond` selects for each row on its left: a key
+/// list (`k`) drives, and each key probes an index. PostgreSQL is told so with a lateral
+/// subquery it cannot flatten (`OFFSET 0`): left to its statistics, which lag a table that just
+/// grew, it hashed the tenant's whole table instead (measured: 360 ms for 500 keys in a tenant
+/// of 8,000 devices, against a few ms). SQLite's `CROSS JOIN` keeps the left side outer.
+fn per_key(table: &str, alias: &str, cond: &str) -> String {
+    if DIALECT_NAME == "postgres" {
+        format!("CROSS JOIN LATERAL (SELECT * FROM {table} {alias} WHERE {cond} OFFSET 0) AS {alias}")
+    } else {
+        format!("CROSS JOIN {table} {alias} ON {cond}")
+    }
+}
+
 /// How many times a transaction the database gave up to break a deadlock runs again.
 const RETRIES: u32 = 5;
 
@@ -52,11 +65,12 @@ async fn lock_devices(
     let mut sorted: Vec<&str> = ids.iter().map(String::as_str).collect();
     sorted.sort_unstable();
     sorted.dedup();
+    // Each key locks its row as the sorted list is walked (`per_key`), so in id order too.
     for chunk in sorted.chunks(1000) {
         let sql = format!(
-            "SELECT id FROM managed_devices WHERE tenant_id = $1 AND id IN (SELECT column1 FROM ({}) AS k) \
-             ORDER BY id FOR NO KEY UPDATE",
-            values_list(2, chunk.len())
+            "WITH k AS ({}) SELECT d.id FROM k {} ORDER BY d.id FOR NO KEY UPDATE OF d",
+            values_list(2, chunk.len()),
+            per_key("managed_devices", "d", "d.tenant_id = $1 AND d.id = k.column1")
         );
         let mut q = sqlx::query(&sql).bind(tenant_id);
         for id in chunk {

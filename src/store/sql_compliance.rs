@@ -692,9 +692,9 @@ async fn write_results(
     })
 }
 
-// The id list drives each query (`CROSS JOIN` keeps SQLite's planner from scanning the
-// tenant's reports or memberships and probing the list instead: measured 220 ms a batch of
-// 500 at 20,000 reports, against 1 ms).
+// The id list drives each query (`per_key`; on SQLite, without it the planner scanned the
+// tenant's reports or memberships and probed the list instead: measured 220 ms a batch of 500
+// at 20,000 reports, against 1 ms).
 async fn evaluation_inputs_in(
     conn: &mut Conn,
     tenant_id: &str,
@@ -705,9 +705,9 @@ async fn evaluation_inputs_in(
     for chunk in ids.chunks(2000) {
         let list = values_list(2, chunk.len());
         let sql = format!(
-            "WITH k AS ({list}) SELECT {}, d.compliance_due_at FROM k CROSS JOIN device_view d \
-             WHERE d.tenant_id = $1 AND d.id = k.column1",
-            device_columns_of_d()
+            "WITH k AS ({list}) SELECT {}, d.compliance_due_at FROM k {}",
+            device_columns_of_d(),
+            per_key("device_view", "d", "d.tenant_id = $1 AND d.id = k.column1")
         );
         let rows = bind_ids(&sql, tenant_id, chunk).fetch_all(&mut *conn).await?;
         let mut devices = Vec::with_capacity(rows.len());
@@ -717,11 +717,11 @@ async fn evaluation_inputs_in(
         }
         // Group memberships of the devices and of their primary users.
         let sql = format!(
-            "WITH k AS ({list}), m AS (SELECT d.azure_ad_device_id AS member_id FROM k CROSS JOIN managed_devices d \
-             WHERE d.tenant_id = $1 AND d.id = k.column1 UNION SELECT d.user_id FROM k CROSS JOIN managed_devices d \
-             WHERE d.tenant_id = $1 AND d.id = k.column1 AND d.user_id IS NOT NULL) \
-             SELECT g.member_id, g.group_id FROM m CROSS JOIN group_members g WHERE g.tenant_id = $1 \
-             AND g.member_id = m.member_id"
+            "WITH k AS ({list}), m AS (SELECT d.azure_ad_device_id AS member_id FROM k {device} \
+             UNION SELECT d.user_id FROM k {device} WHERE d.user_id IS NOT NULL) \
+             SELECT g.member_id, g.group_id FROM m {}",
+            per_key("group_members", "g", "g.tenant_id = $1 AND g.member_id = m.member_id"),
+            device = per_key("managed_devices", "d", "d.tenant_id = $1 AND d.id = k.column1"),
         );
         let groups = bind_ids(&sql, tenant_id, chunk).fetch_all(&mut *conn).await?;
         let mut groups_of: HashMap<String, Vec<String>> = HashMap::new();
@@ -732,8 +732,8 @@ async fn evaluation_inputs_in(
                 .push(r.try_get("group_id")?);
         }
         let sql = format!(
-            "WITH k AS ({list}) SELECT r.device_id, r.connector_id, r.state FROM k CROSS JOIN threat_reports r \
-             WHERE r.tenant_id = $1 AND r.device_id = k.column1"
+            "WITH k AS ({list}) SELECT r.device_id, r.connector_id, r.state FROM k {}",
+            per_key("threat_reports", "r", "r.tenant_id = $1 AND r.device_id = k.column1")
         );
         let reports = bind_ids(&sql, tenant_id, chunk).fetch_all(&mut *conn).await?;
         let mut reports_of: HashMap<String, Vec<(String, String)>> = HashMap::new();
@@ -744,13 +744,17 @@ async fn evaluation_inputs_in(
                 .push((r.try_get("connector_id")?, r.try_get("state")?));
         }
         let sql = format!(
-            "WITH k AS ({list}) SELECT {} FROM k CROSS JOIN device_policy_states s \
-             WHERE s.tenant_id = $1 AND s.device_id = k.column1 ORDER BY s.device_id, s.policy_id",
+            "WITH k AS ({list}) SELECT {} FROM k {} ORDER BY s.device_id, s.policy_id",
             STATE_COLUMNS
                 .split(", ")
                 .map(|c| format!("s.{c}"))
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            per_key(
+                "device_policy_states",
+                "s",
+                "s.tenant_id = $1 AND s.device_id = k.column1"
+            )
         );
         let mut states_of: HashMap<String, Vec<PolicyStateRow>> = HashMap::new();
         for r in &bind_ids(&sql, tenant_id, chunk).fetch_all(&mut *conn).await? {
@@ -758,8 +762,8 @@ async fn evaluation_inputs_in(
             states_of.entry(state.device_id.clone()).or_default().push(state);
         }
         let sql = format!(
-            "WITH k AS ({list}) SELECT f.device_id, f.policy_id, f.episode_start, f.action_id FROM k CROSS JOIN \
-             fired_actions f WHERE f.tenant_id = $1 AND f.device_id = k.column1"
+            "WITH k AS ({list}) SELECT f.device_id, f.policy_id, f.episode_start, f.action_id FROM k {}",
+            per_key("fired_actions", "f", "f.tenant_id = $1 AND f.device_id = k.column1")
         );
         let fired = bind_ids(&sql, tenant_id, chunk).fetch_all(&mut *conn).await?;
         let mut fired_of: HashMap<String, Vec<(String, DateTime<Utc>, String)>> = HashMap::new();
