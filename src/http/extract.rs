@@ -44,14 +44,46 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
         if !declared_json {
             return Err(ApiError::for_status(StatusCode::UNSUPPORTED_MEDIA_TYPE));
         }
-        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
             ApiError::bad_request(format!(
                 "Invalid JSON in the request body at line {}, column {}: {}.",
                 e.line(),
                 e.column(),
                 describe_json_error(&e)
             ))
-        })
+        })?;
+        if let Some(path) = nul_in(&value, String::new()) {
+            return Err(ApiError::bad_request(format!(
+                "Invalid value for property '{path}': text must not contain the NUL character (U+0000)."
+            )));
+        }
+        Ok(JsonBody(value))
+    }
+}
+
+/// Where a JSON document holds the NUL character, in a name or a string (`value[3].deviceId`):
+/// no surface stores it (PostgreSQL's text cannot, and SQLite's functions stop at it), so it is
+/// refused before any use case sees it, the same on both backends.
+pub fn nul_in(value: &Value, path: String) -> Option<String> {
+    match value {
+        Value::String(s) if s.contains('\0') => Some(if path.is_empty() { "(body)".into() } else { path }),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| nul_in(v, format!("{path}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            let at = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            if k.contains('\0') {
+                Some(at)
+            } else {
+                nul_in(v, at)
+            }
+        }),
+        _ => None,
     }
 }
 

@@ -120,6 +120,26 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((unescape(id), unescape(secret)))
 }
 
+/// The first parameter of a form body that decodes to the NUL character or to bytes that are not
+/// UTF-8 (`form_urlencoded` would pass the one and replace the other).
+fn invalid_form_text(body: &[u8]) -> Option<String> {
+    for pair in body.split(|b| *b == b'&') {
+        let mut parts = pair.splitn(2, |b| *b == b'=');
+        let name = parts.next().unwrap_or_default();
+        let value = parts.next().unwrap_or_default();
+        let decode = |raw: &[u8]| -> Vec<u8> {
+            let spaced: Vec<u8> = raw.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
+            percent_encoding::percent_decode(&spaced).collect()
+        };
+        let (n, v) = (decode(name), decode(value));
+        let bad = |b: &[u8]| b.contains(&0) || std::str::from_utf8(b).is_err();
+        if bad(&n) || bad(&v) {
+            return Some(String::from_utf8_lossy(&n).replace('\0', "\\0"));
+        }
+    }
+    None
+}
+
 async fn token(State(state): State<AppState>, Path(tenant): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
     let tenant = match find_tenant(&state, &tenant).await {
         Ok(t) => t,
@@ -142,6 +162,14 @@ async fn issue(state: &AppState, tenant: &Tenant, headers: &HeaderMap, body: &[u
         });
     let mut form = std::collections::HashMap::new();
     if is_form {
+        if let Some(name) = invalid_form_text(body) {
+            return Err(EntraError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                9002313,
+                format!("Invalid request. Request is malformed or invalid: the parameter '{name}' is not valid text."),
+            ));
+        }
         for (k, v) in form_urlencoded::parse(body) {
             form.entry(k.into_owned()).or_insert_with(|| v.into_owned());
         }

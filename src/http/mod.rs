@@ -17,7 +17,7 @@ use std::time::Instant;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -78,12 +78,47 @@ pub fn app(
         // A panic is a bug, but the client still gets a 500 in the envelope (rendered by
         // request_context, outside) rather than a dropped connection.
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .layer(middleware::from_fn(refuse_invalid_text))
         .layer(middleware::from_fn_with_state(state.clone(), request_context))
         .layer(DefaultBodyLimit::max(state.config.body_limit))
         .with_state(state);
     tower::ServiceBuilder::new()
         .map_request(normalize_request)
         .service(router)
+}
+
+/// Refuses, before routing, a URL carrying text no surface can take: the NUL character (which
+/// PostgreSQL cannot store and SQLite's string functions stop at) or bytes that are not UTF-8,
+/// percent-encoded or not. In the path such a segment names nothing (404); in the query it is
+/// a bad option (400). Both backends answer alike.
+async fn refuse_invalid_text(req: Request, next: Next) -> Response {
+    match invalid_text(req.uri()) {
+        Some(refusal) => refusal.into_response(),
+        None => next.run(req).await,
+    }
+}
+
+fn invalid_text(uri: &Uri) -> Option<ApiError> {
+    let bad = |bytes: &[u8]| bytes.contains(&0) || std::str::from_utf8(bytes).is_err();
+    let path: Vec<u8> = percent_encoding::percent_decode_str(uri.path()).collect();
+    if bad(&path) {
+        return Some(ApiError::for_status(StatusCode::NOT_FOUND));
+    }
+    for pair in uri.query().unwrap_or("").split('&') {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let decode = |s: &str| -> Vec<u8> { percent_encoding::percent_decode_str(&s.replace('+', " ")).collect() };
+        let (name, value) = (decode(name), decode(value));
+        if bad(&name) || bad(&value) {
+            let shown = String::from_utf8_lossy(&name).replace('\0', "\\0");
+            let what = if name.contains(&0) || value.contains(&0) {
+                "contains the NUL character (U+0000)"
+            } else {
+                "is not valid UTF-8"
+            };
+            return Some(ApiError::bad_request(format!("The query parameter '{shown}' {what}.")));
+        }
+    }
+    None
 }
 
 fn normalize_request(mut req: Request) -> Request {

@@ -84,7 +84,8 @@ fn decode_skiptoken(token: &str) -> Result<PageStart, ApiError> {
         return n.parse().map(PageStart::Offset).map_err(|_| invalid());
     }
     match text.strip_prefix("k:") {
-        Some(key) if !key.is_empty() => Ok(PageStart::After(key.to_string())),
+        // A key the database could not compare (NUL) cannot have come from a next link.
+        Some(key) if !key.is_empty() && !key.contains('\0') => Ok(PageStart::After(key.to_string())),
         _ => Err(invalid()),
     }
 }

@@ -9,7 +9,8 @@ use crate::common::{assert_error, TestApp};
 both_backends!(
     request_ids_and_url_tolerance,
     unknown_routes_and_verbs_answer_in_the_envelope,
-    operations_endpoints_report_health
+    operations_endpoints_report_health,
+    text_no_backend_can_hold_is_refused_alike
 );
 
 async fn request_ids_and_url_tolerance(app: TestApp) {
@@ -200,4 +201,121 @@ async fn a_page_of_no_rows_is_empty_and_final(app: TestApp) {
         (body["value"].clone(), body.get("@odata.nextLink")),
         (serde_json::json!([]), None)
     );
+}
+
+/// NUL (which PostgreSQL's text cannot hold and SQLite's string functions stop at) and bytes that
+/// are not UTF-8, in a body, a path, a query option, a skip token or a token request: refused
+/// with the same 400 or 404 on both backends, never a 500 or a filter that matches everything.
+async fn text_no_backend_can_hold_is_refused_alike(app: TestApp) {
+    let t = app.create_tenant().await;
+    let token = app.admin_token(&t).await;
+    let enrolled = app
+        .req(Method::POST, &format!("/_emulator/tenants/{}/devices", t.id))
+        .json(&serde_json::json!({ "deviceName": "adele-iphone", "operatingSystem": "ios", "osVersion": "17.4.1" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(enrolled.status(), 201);
+
+    // In a JSON body: 400 naming the property, however deep.
+    let r = app
+        .graph(Method::POST, "/v1.0/users", &token)
+        .header("content-type", "application/json")
+        .body(r#"{"accountEnabled":true,"displayName":"N\u0000ul","mailNickname":"nul","userPrincipalName":"nul@contoso.example","passwordProfile":{"password":"xWwvJ]6NMw+bWH-d"}}"#)
+        .send()
+        .await
+        .unwrap();
+    let message = assert_error(r, 400, "BadRequest").await;
+    assert!(
+        message.contains("'displayName'") && message.contains("NUL"),
+        "{message}"
+    );
+    let partner = crate::mtd::partner_token(&app, &t.id, crate::mtd::LOOKOUT).await;
+    let r = app
+        .graph(Method::POST, "/partner/v1/deviceThreatStates", &partner)
+        .header("content-type", "application/json")
+        .body(r#"{"value":[{"deviceId":"x","threatLevel":"low","reportedDateTime":"2026-01-01T00:00:00Z"},{"deviceId":"x\u0000","threatLevel":"low","reportedDateTime":"2026-01-01T00:00:00Z"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    let message = assert_error(r, 400, "BadRequest").await;
+    assert!(message.contains("'value[1].deviceId'"), "{message}");
+    // Not UTF-8, or an unpaired surrogate: invalid JSON.
+    for body in [&b"{\"displayName\":\"\xff\"}"[..], br#"{"displayName":"\ud800"}"#] {
+        let r = app
+            .graph(Method::POST, "/v1.0/users", &token)
+            .header("content-type", "application/json")
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_error(r, 400, "BadRequest").await;
+    }
+
+    // In a path: the id names nothing.
+    for id in ["%00", "x%00y", "%FF", "%C3%28"] {
+        let r = app
+            .graph(
+                Method::GET,
+                &format!("/v1.0/deviceManagement/roleDefinitions/{id}"),
+                &token,
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{id}");
+        assert_error(r, 404, "NotFound").await;
+    }
+
+    // In a query option, and in a skip token that decodes to one.
+    for query in [
+        "$filter=contains(deviceName,'%00')",
+        "$filter=deviceName%20eq%20'%FF'",
+        "$search=%00",
+    ] {
+        let r = app
+            .graph(
+                Method::GET,
+                &format!("/v1.0/deviceManagement/managedDevices?{query}"),
+                &token,
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_error(r, 400, "BadRequest").await;
+    }
+    let r = app
+        .graph(
+            Method::GET,
+            "/v1.0/deviceManagement/managedDevices?$filter=contains(deviceName,'iphone')",
+            &token,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["value"].as_array().unwrap().len(), 1);
+    let skiptoken = "azoAAAAAAAAAAAAA"; // base64url of "k:" and NUL bytes
+    let r = app
+        .graph(
+            Method::GET,
+            &format!("/v1.0/deviceManagement/managedDevices?$skiptoken={skiptoken}"),
+            &token,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 400, "BadRequest").await;
+
+    // In a token request: Entra's invalid_request.
+    let r = app
+        .req(Method::POST, &format!("/{}/oauth2/v2.0/token", t.id))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials&client_id=%00&client_secret=x&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request", "{body}");
 }
