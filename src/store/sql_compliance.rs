@@ -425,14 +425,8 @@ async fn store_compliance_once(
     // are held to the end, so no other evaluation stores them meanwhile.
     let mut owned: HashSet<String> = HashSet::with_capacity(ids.len());
     for chunk in ids.chunks(2000) {
-        let list = values_list(3, chunk.len());
-        // Taken off the queue as they are found: the subquery locks them in id order.
-        let lock = if DIALECT_NAME == "postgres" { " FOR UPDATE" } else { "" };
-        let sql = format!(
-            "DELETE FROM reevaluation_queue WHERE tenant_id = $1 AND device_id IN (SELECT device_id \
-             FROM reevaluation_queue WHERE tenant_id = $1 AND gen <= $2 \
-             AND device_id IN (SELECT column1 FROM ({list}) AS k) ORDER BY device_id{lock}) RETURNING device_id"
-        );
+        // Taken off the queue as they are found, locked in id order.
+        let sql = claim_sql(&values_list(3, chunk.len()), true);
         let mut q = sqlx::query_scalar::<Db, String>(&sql).bind(tenant_id).bind(version);
         for id in chunk {
             q = q.bind(*id);
@@ -813,14 +807,8 @@ async fn tenant_rows_in(conn: &mut Conn, tenant_id: &str, version: i64) -> Resul
 /// Takes the devices' queue entries off the queue, in id order (see `lock_devices`): an
 /// evaluation that sees every change up to `gen` satisfies them.
 async fn take_queue_entries(conn: &mut Conn, tenant_id: &str, gen: i64, ids: &[String]) -> Result<(), StoreError> {
-    let lock = if DIALECT_NAME == "postgres" { " FOR UPDATE" } else { "" };
     for chunk in ids.chunks(2000) {
-        let list = values_list(3, chunk.len());
-        let sql = format!(
-            "DELETE FROM reevaluation_queue WHERE tenant_id = $1 AND device_id IN (SELECT device_id \
-             FROM reevaluation_queue WHERE tenant_id = $1 AND gen <= $2 \
-             AND device_id IN (SELECT column1 FROM ({list}) AS k) ORDER BY device_id{lock})"
-        );
+        let sql = claim_sql(&values_list(3, chunk.len()), false);
         let mut q = sqlx::query(&sql).bind(tenant_id).bind(gen);
         for id in chunk {
             q = q.bind(id.as_str());
@@ -828,4 +816,36 @@ async fn take_queue_entries(conn: &mut Conn, tenant_id: &str, gen: i64, ids: &[S
         q.execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// Takes the queue entries at or below change `$2` of the devices `list` names (`$3`…) off the
+/// queue, answering their ids with `returning`. On PostgreSQL the entries are found by one
+/// index probe per key (`per_key`: the queue is refilled between statistics runs, so a plan
+/// from them scanned it whole) and locked in id order before they are deleted (see
+/// `lock_devices`).
+fn claim_sql(list: &str, returning: bool) -> String {
+    if DIALECT_NAME == "postgres" {
+        let returning = if returning {
+            " RETURNING reevaluation_queue.device_id"
+        } else {
+            ""
+        };
+        format!(
+            "WITH k AS ({list}), c AS (SELECT q.device_id FROM k {} ORDER BY q.device_id FOR UPDATE OF q) \
+             DELETE FROM reevaluation_queue USING c WHERE reevaluation_queue.tenant_id = $1 \
+             AND reevaluation_queue.device_id = c.device_id{returning}",
+            per_key(
+                "reevaluation_queue",
+                "q",
+                "q.tenant_id = $1 AND q.device_id = k.column1 AND q.gen <= $2"
+            )
+        )
+    } else {
+        let returning = if returning { " RETURNING device_id" } else { "" };
+        format!(
+            "DELETE FROM reevaluation_queue WHERE tenant_id = $1 AND device_id IN (SELECT device_id \
+             FROM reevaluation_queue WHERE tenant_id = $1 AND gen <= $2 \
+             AND device_id IN (SELECT column1 FROM ({list}) AS k)){returning}"
+        )
+    }
 }
