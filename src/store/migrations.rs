@@ -15,27 +15,17 @@ use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 /// One backend's migration files: `(file name, SQL)`, in version order.
 pub(super) type Files = &'static [(&'static str, &'static str)];
 
+/// Both backends' migrations, which have the same files: `(file name, SQL)`, in version order.
 macro_rules! embed {
-    ($dir:literal: $($file:literal),+ $(,)?) => {
-        &[$(($file, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/", $dir, "/", $file)))),+]
+    ($($file:literal),+ $(,)?) => {
+        pub(super) const SQLITE: Files =
+            &[$(($file, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite/", $file)))),+];
+        pub(super) const POSTGRES: Files =
+            &[$(($file, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres/", $file)))),+];
     };
 }
 
-pub(super) const SQLITE: Files = embed!("sqlite":
-    "0001_foundation.sql",
-    "0002_directory_devices.sql",
-    "0003_mtd.sql",
-    "0004_compliance.sql",
-    "0005_worker.sql",
-    "0006_rbac.sql",
-    "0007_queue_signal.sql",
-    "0008_change_order.sql",
-    "0010_cache_version.sql",
-    "0011_compliance_results.sql",
-    "0012_threat_reports_by_device.sql",
-);
-
-pub(super) const POSTGRES: Files = embed!("postgres":
+embed!(
     "0001_foundation.sql",
     "0002_directory_devices.sql",
     "0003_mtd.sql",

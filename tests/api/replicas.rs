@@ -39,30 +39,39 @@ async fn send(c: &Client, method: Method, base: &str, path: &str, body: Value) -
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_clock_move_on_one_replica_expires_tokens_on_the_other() {
-    let (_db, a, b) = two_replicas().await;
-    let c = Client::new(&a).await;
-    assert_eq!(get(&c, &a.base, CONNECTORS, &c.token).await, 200, "A serves the token");
-
+/// Moves the client's tenant's clock two days on, through `replica`: past its tokens' expiry.
+async fn two_days_later(c: &Client, replica: &Replica) {
     let r = c
         .http
-        .post(format!("{}/_emulator/tenants/{}/clock", b.base, c.tenant))
+        .post(format!("{}/_emulator/tenants/{}/clock", replica.base, c.tenant))
         .json(&json!({ "advanceBy": "P2D" }))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 200, "B moves the clock");
+    assert_eq!(r.status(), 200, "the other replica moves the clock");
+}
 
+/// The client's token is refused at `path` as expired on the tenant's (moved) clock.
+async fn expired(c: &Client, base: &str, path: &str) {
     let r = c
         .http
-        .get(format!("{}{CONNECTORS}", a.base))
+        .get(format!("{base}{path}"))
         .bearer_auth(&c.token)
         .send()
         .await
         .unwrap();
     let message = crate::common::assert_error(r, 401, "InvalidAuthenticationToken").await;
     assert!(message.contains("expired"), "expired on the tenant's clock: {message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_move_on_one_replica_expires_tokens_on_the_other() {
+    let (_db, a, b) = two_replicas().await;
+    let c = Client::new(&a).await;
+    assert_eq!(get(&c, &a.base, CONNECTORS, &c.token).await, 200, "A serves the token");
+
+    two_days_later(&c, &b).await;
+    expired(&c, &a.base, CONNECTORS).await;
     // A token A issues now is issued on the moved clock, so it is valid there.
     let fresh = c.app_token(&c.bootstrap.0, &c.bootstrap.1).await;
     assert_eq!(get(&c, &a.base, CONNECTORS, &fresh).await, 200);
@@ -201,23 +210,8 @@ async fn a_device_read_checked_in_its_statement_follows_the_other_replica() {
         assert_eq!(get(&c, &a.base, &path, &c.token).await, 200, "A holds the tenant");
     }
 
-    let r = c
-        .http
-        .post(format!("{}/_emulator/tenants/{}/clock", b.base, c.tenant))
-        .json(&json!({ "advanceBy": "P2D" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "B moves the clock");
-    let r = c
-        .http
-        .get(format!("{}{path}", a.base))
-        .bearer_auth(&c.token)
-        .send()
-        .await
-        .unwrap();
-    let message = crate::common::assert_error(r, 401, "InvalidAuthenticationToken").await;
-    assert!(message.contains("expired"), "expired on the moved clock: {message}");
+    two_days_later(&c, &b).await;
+    expired(&c, &a.base, &path).await;
     let fresh = c.app_token(&c.bootstrap.0, &c.bootstrap.1).await;
     assert_eq!(get(&c, &a.base, &path, &fresh).await, 200);
     assert_eq!(get(&c, &a.base, &path, &fresh).await, 200, "from A's reloaded entry");
