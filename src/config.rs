@@ -38,6 +38,30 @@ pub struct DatabaseArgs {
     /// Upper bound of the database connection pool.
     #[arg(long, env = "MTD_EMULATOR_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
+    /// How long a request waits for a database connection (PostgreSQL) before it is answered
+    /// 503 with `Retry-After`, in milliseconds: while the database is down, requests fail this
+    /// fast instead of hanging.
+    #[arg(long, env = "MTD_EMULATOR_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 2000)]
+    pub db_acquire_timeout_ms: u64,
+    /// How long start-up keeps trying an unreachable PostgreSQL, in seconds (for a container
+    /// started beside its database). 0 tries once and exits, naming the server and the cause.
+    #[arg(
+        long,
+        env = "MTD_EMULATOR_WAIT_FOR_DATABASE",
+        default_value_t = 0,
+        value_name = "SECONDS"
+    )]
+    pub wait_for_database: u64,
+}
+
+impl DatabaseArgs {
+    pub fn connect_options(&self) -> crate::store::ConnectOptions {
+        crate::store::ConnectOptions {
+            max_connections: self.db_max_connections,
+            acquire_timeout: std::time::Duration::from_millis(self.db_acquire_timeout_ms.max(1)),
+            wait: std::time::Duration::from_secs(self.wait_for_database),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]

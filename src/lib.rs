@@ -47,7 +47,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let clock: Arc<dyn clock::Clock> = Arc::new(SystemClock);
     let store = store::connect_with_clock(
         &args.database.database_url,
-        args.database.db_max_connections,
+        &args.database.connect_options(),
         clock.clone(),
     )
     .await
@@ -90,7 +90,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 /// `migrate`: apply the migrations and exit.
 pub async fn migrate(args: DatabaseArgs) -> anyhow::Result<()> {
-    let store = store::connect(&args.database_url, args.db_max_connections).await?;
+    let store = store::connect_with_clock(&args.database_url, &args.connect_options(), Arc::new(SystemClock))
+        .await
+        .context("opening the database")?;
     store.migrate().await?;
     tracing::info!(database = store.backend(), "migrations applied");
     Ok(())
@@ -98,7 +100,13 @@ pub async fn migrate(args: DatabaseArgs) -> anyhow::Result<()> {
 
 /// `token`: an access token for an app of a tenant, minted straight from the database.
 pub async fn token(args: TokenArgs) -> anyhow::Result<String> {
-    let store = store::connect(&args.database.database_url, 2).await?;
+    let options = store::ConnectOptions {
+        max_connections: 2,
+        ..args.database.connect_options()
+    };
+    let store = store::connect_with_clock(&args.database.database_url, &options, Arc::new(SystemClock))
+        .await
+        .context("opening the database")?;
     store.migrate().await?;
     let app = service::App::new(store, Arc::new(SystemClock));
     Ok(service::identity::mint_app_token(&app, &args.tenant, args.client_id).await?)

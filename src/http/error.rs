@@ -23,7 +23,15 @@ pub struct ApiError {
     pub message: String,
     /// Logged with the request id, never sent: the cause of a 5xx.
     pub internal: Option<String>,
+    /// Seconds sent as `Retry-After`: when the client may try again (503).
+    pub retry_after: Option<u32>,
 }
+
+/// `Retry-After` of a 503 for a database that does not answer: long enough for a restart or a
+/// failover to finish, short enough for Kiota's three retries to span one.
+pub const OUTAGE_RETRY_AFTER_S: u32 = 5;
+/// `Retry-After` of a 503 for a request that met contention: trying again soon is fine.
+pub const BUSY_RETRY_AFTER_S: u32 = 1;
 
 impl ApiError {
     pub fn new(status: StatusCode, code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
@@ -32,6 +40,19 @@ impl ApiError {
             code: code.into(),
             message: message.into(),
             internal: None,
+            retry_after: None,
+        }
+    }
+
+    /// 503 `serviceNotAvailable` with `Retry-After`, as Graph answers when it cannot serve the
+    /// request now; `cause` is logged, never sent.
+    pub fn unavailable(message: impl Into<String>, retry_after: u32, cause: impl std::fmt::Display) -> Self {
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "serviceNotAvailable".into(),
+            message: message.into(),
+            internal: Some(cause.to_string()),
+            retry_after: Some(retry_after),
         }
     }
 
@@ -61,6 +82,7 @@ impl ApiError {
             code: "InternalError".into(),
             message: "An internal server error occurred.".into(),
             internal: Some(cause.to_string()),
+            retry_after: None,
         }
     }
 
@@ -106,6 +128,11 @@ impl ApiError {
             }
         });
         let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -133,6 +160,12 @@ impl From<StoreError> for ApiError {
             // The store refused the query's `$filter` or `$orderby` (a type mismatch, an
             // unknown property): the client's mistake, told in OData's words.
             StoreError::Query(e) => e.into(),
+            // The database did not answer: an outage the client can wait out, not a bug.
+            e if e.is_unavailable() => ApiError::unavailable(
+                "The service is temporarily unavailable: its database does not answer. Retry the request later.",
+                OUTAGE_RETRY_AFTER_S,
+                e,
+            ),
             e => ApiError::internal(e),
         }
     }
@@ -153,16 +186,15 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound(m) => ApiError::not_found(m),
             ServiceError::Conflict(m) => ApiError::conflict(m),
             ServiceError::Forbidden(m) => ApiError::forbidden(m),
-            ServiceError::Busy(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", m),
+            ServiceError::Busy(m) => ApiError::unavailable(m.clone(), BUSY_RETRY_AFTER_S, m),
             ServiceError::Refused { code, message } => ApiError::new(StatusCode::BAD_REQUEST, code, message),
             ServiceError::Store(e) => e.into(),
             ServiceError::Keys(e) => ApiError::internal(e),
-            ServiceError::StaleCache => ApiError {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                code: "ServiceUnavailable".into(),
-                message: "The tenant changed while the request was served. Retry the request.".into(),
-                internal: Some(STALE_CACHE.into()),
-            },
+            ServiceError::StaleCache => ApiError::unavailable(
+                "The tenant changed while the request was served. Retry the request.",
+                BUSY_RETRY_AFTER_S,
+                STALE_CACHE,
+            ),
         }
     }
 }

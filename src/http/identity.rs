@@ -37,6 +37,8 @@ struct EntraError {
     error: &'static str,
     code: u32,
     description: String,
+    /// Seconds sent as `Retry-After`.
+    retry_after: Option<u32>,
 }
 
 impl EntraError {
@@ -46,6 +48,21 @@ impl EntraError {
             error,
             code,
             description: description.into(),
+            retry_after: None,
+        }
+    }
+
+    /// The directory cannot be read now (the database does not answer): OAuth's
+    /// `temporarily_unavailable` with AADSTS90033 (MsodsServiceUnavailable) and `Retry-After`.
+    fn unavailable() -> Self {
+        EntraError {
+            retry_after: Some(super::error::OUTAGE_RETRY_AFTER_S),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                90033,
+                "The directory service is not available. Retry the request later.",
+            )
         }
     }
 
@@ -88,7 +105,13 @@ impl EntraError {
             "correlation_id": correlation_id,
             "error_uri": format!("https://login.microsoftonline.com/error?code={}", self.code),
         });
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 
@@ -103,6 +126,10 @@ async fn find_tenant(state: &AppState, tenant: &str) -> Result<Tenant, Response>
 fn not_a_tenant(state: &AppState, e: TokenError, tenant: &str) -> Response {
     match e {
         TokenError::UnknownTenant => EntraError::tenant_not_found(tenant).render(state.app.clock().wall_now()),
+        TokenError::Store(e) if e.is_unavailable() => {
+            tracing::warn!(error = %e, "tenant lookup refused for now");
+            EntraError::unavailable().render(state.app.clock().wall_now())
+        }
         e => super::error::ApiError::internal(e).into_response(),
     }
 }
@@ -341,6 +368,10 @@ fn entra(e: TokenError, tenant: &Tenant, client_id: &str, scope: &str, username:
             50057,
             "The user account is disabled.",
         ),
+        TokenError::Store(e) if e.is_unavailable() => {
+            tracing::warn!(error = %e, "token request refused for now");
+            EntraError::unavailable()
+        }
         e @ (TokenError::Store(_) | TokenError::Keys(_)) => {
             tracing::error!(error = %e, "token endpoint failed");
             EntraError::new(

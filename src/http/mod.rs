@@ -242,7 +242,10 @@ async fn request_context(State(state): State<AppState>, mut req: Request, next: 
             .map(|_| ApiError::for_status(status))
     });
     if let Some(error) = error {
-        if error.status.is_server_error() {
+        if error.status == StatusCode::SERVICE_UNAVAILABLE {
+            // An outage or contention the client is told to wait out, not a bug.
+            tracing::warn!(parent: &span, status = 503, cause = error.internal.as_deref().unwrap_or(""), "request refused for now");
+        } else if error.status.is_server_error() {
             tracing::error!(parent: &span, status = error.status.as_u16(), cause = error.internal.as_deref().unwrap_or(""), "request failed");
         }
         let mut rendered = error.render(&request_id, &client_request_id, state.app.clock().wall_now());

@@ -1,18 +1,19 @@
 //! Liveness, readiness, metrics and the OpenAPI document.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{header, Method, StatusCode};
+use axum::http::{header, Method};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 
-use super::error::ApiError;
+use super::error::{ApiError, OUTAGE_RETRY_AFTER_S};
 use super::routes::{Access, RouteTable, Surface};
 use super::AppState;
-use crate::service::identity;
+use crate::service::identity::{self, DatabaseStatus};
 
 /// The OpenAPI document of every surface, as committed.
 pub const OPENAPI_YAML: &str = include_str!("../../openapi.yaml");
@@ -53,26 +54,34 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
     })
 }
 
-async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok" }))
+/// How long `/readyz` waits for the database: it answers within a second, database or not.
+const READY_PROBE: Duration = Duration::from_millis(800);
+/// How long `/healthz` waits for the database before it reports it down.
+const HEALTH_PROBE: Duration = Duration::from_millis(500);
+
+/// The process is up (always 200); says whether the database answers, without waiting on it.
+async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let database = match identity::database_status(&state.app, HEALTH_PROBE).await {
+        DatabaseStatus::Ready => "up",
+        DatabaseStatus::NotMigrated => "notMigrated",
+        DatabaseStatus::Unreachable(_) => "down",
+    };
+    Json(json!({ "status": "ok", "database": database, "backend": state.app.backend() }))
 }
 
 async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    match identity::ready(&state.app).await {
-        Ok(true) => Ok(Json(json!({ "status": "ready", "database": state.app.backend() }))),
-        Ok(false) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "serviceNotAvailable",
+    match identity::database_status(&state.app, READY_PROBE).await {
+        DatabaseStatus::Ready => Ok(Json(json!({ "status": "ready", "database": state.app.backend() }))),
+        DatabaseStatus::NotMigrated => Err(ApiError::unavailable(
             "Database migrations are not applied.",
+            OUTAGE_RETRY_AFTER_S,
+            "migrations not applied",
         )),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "serviceNotAvailable",
-                "The database is not reachable.",
-            ))
-        }
+        DatabaseStatus::Unreachable(cause) => Err(ApiError::unavailable(
+            "The database is not reachable.",
+            OUTAGE_RETRY_AFTER_S,
+            cause,
+        )),
     }
 }
 

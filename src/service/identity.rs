@@ -211,9 +211,26 @@ pub enum MintError {
     Keys(#[from] KeyError),
 }
 
-/// Whether the database answers with every migration this build knows applied.
-pub async fn ready(app: &Services) -> Result<bool, StoreError> {
-    app.store.ready().await
+/// What the database answers a readiness or health probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseStatus {
+    /// It answers, with every migration this build knows applied.
+    Ready,
+    /// It answers, but the migrations are not all applied.
+    NotMigrated,
+    /// It did not answer within the probe's time; the cause is for the log.
+    Unreachable(String),
+}
+
+/// Asks the database whether it is ready, waiting at most `within`: a probe answers in time
+/// even while the database is down.
+pub async fn database_status(app: &Services, within: std::time::Duration) -> DatabaseStatus {
+    match tokio::time::timeout(within, app.store.ready()).await {
+        Ok(Ok(true)) => DatabaseStatus::Ready,
+        Ok(Ok(false)) => DatabaseStatus::NotMigrated,
+        Ok(Err(e)) => DatabaseStatus::Unreachable(e.to_string()),
+        Err(_) => DatabaseStatus::Unreachable(format!("no answer within {} ms", within.as_millis())),
+    }
 }
 
 /// The database pool's size and idle connections, for the metrics.

@@ -269,6 +269,7 @@ async fn two_batches(
 pub async fn run(worker: Worker, tick: StdDuration, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let mut interval = tokio::time::interval(tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut pace = Pace::new(tick);
     loop {
         tokio::select! {
             _ = interval.tick() => {}
@@ -281,16 +282,133 @@ pub async fn run(worker: Worker, tick: StdDuration, mut shutdown: tokio::sync::w
         let result = worker.tick().await;
         metrics::histogram!("worker_tick_duration_seconds").record(started.elapsed().as_secs_f64());
         match result {
-            Ok(s) if s.compliance.evaluated > 0 || s.partner_state_changes > 0 => tracing::info!(
-                evaluated = s.compliance.evaluated,
-                changed = s.compliance.changed,
-                actions = s.compliance.actions_fired,
-                partner_states = s.partner_state_changes,
-                "worker tick"
-            ),
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "worker tick failed"),
+            Ok(s) => {
+                if let Some(failed) = pace.succeeded() {
+                    tracing::info!(
+                        failed_ticks = failed.ticks,
+                        seconds = failed.since.elapsed().as_secs(),
+                        "worker tick succeeded again"
+                    );
+                }
+                if s.compliance.evaluated > 0 || s.partner_state_changes > 0 {
+                    tracing::info!(
+                        evaluated = s.compliance.evaluated,
+                        changed = s.compliance.changed,
+                        actions = s.compliance.actions_fired,
+                        partner_states = s.partner_state_changes,
+                        "worker tick"
+                    );
+                }
+            }
+            Err(e) => {
+                let (delay, first) = pace.failed(if e.is_unavailable() { None } else { Some(e.to_string()) });
+                if first {
+                    tracing::error!(error = %e, retry_ms = delay.as_millis() as u64, "worker tick failed; retrying with backoff, logged once until it succeeds");
+                } else {
+                    tracing::debug!(error = %e, retry_ms = delay.as_millis() as u64, "worker tick failed again");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(delay.saturating_sub(tick)) => {}
+                    _ = shutdown.changed() => break,
+                }
+            }
         }
     }
     tracing::info!("worker stopped");
+}
+
+/// The longest the worker waits between failed ticks: it resumes within this of the database
+/// coming back.
+const MAX_BACKOFF: StdDuration = StdDuration::from_secs(5);
+
+/// The worker's pace through failures: the wait between ticks doubles from the tick up to
+/// [`MAX_BACKOFF`] while ticks fail, and a run of failures is logged once (again only if its
+/// cause changes), and its end once.
+#[derive(Debug)]
+pub struct Pace {
+    tick: StdDuration,
+    failing: Option<Failing>,
+}
+
+/// A run of failed ticks.
+#[derive(Debug, Clone)]
+pub struct Failing {
+    pub ticks: u32,
+    pub since: std::time::Instant,
+    /// `None` while the database does not answer (however it fails); else the error's text.
+    cause: Option<String>,
+}
+
+impl Pace {
+    pub fn new(tick: StdDuration) -> Self {
+        Pace { tick, failing: None }
+    }
+
+    /// A tick failed with `cause` (`None`: the database did not answer). Returns the wait
+    /// until the next tick, and whether to log this failure (the first of a run, or a new cause).
+    pub fn failed(&mut self, cause: Option<String>) -> (StdDuration, bool) {
+        let failing = self.failing.get_or_insert_with(|| Failing {
+            ticks: 0,
+            since: std::time::Instant::now(),
+            cause: cause.clone(),
+        });
+        let log = failing.ticks == 0 || failing.cause != cause;
+        failing.ticks += 1;
+        failing.cause = cause;
+        let factor = 1u32 << (failing.ticks - 1).min(16);
+        (self.tick.saturating_mul(factor).min(MAX_BACKOFF.max(self.tick)), log)
+    }
+
+    /// A tick succeeded: the run of failures it ends, if any, to log once.
+    pub fn succeeded(&mut self) -> Option<Failing> {
+        self.failing.take()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TICK: StdDuration = StdDuration::from_millis(1000);
+
+    #[test]
+    fn an_outage_is_logged_once_and_backs_off_to_the_cap() {
+        let mut pace = Pace::new(TICK);
+        let waits: Vec<(u128, bool)> = (0..6)
+            .map(|_| pace.failed(None))
+            .map(|(d, log)| (d.as_millis(), log))
+            .collect();
+        assert_eq!(
+            waits,
+            [
+                (1000, true),
+                (2000, false),
+                (4000, false),
+                (5000, false),
+                (5000, false),
+                (5000, false)
+            ]
+        );
+        let run = pace.succeeded().expect("the outage ends");
+        assert_eq!(run.ticks, 6);
+        assert!(pace.succeeded().is_none(), "a recovery is reported once");
+        assert_eq!(pace.failed(None), (TICK, true), "the next outage starts over");
+    }
+
+    #[test]
+    fn a_new_cause_is_logged_again() {
+        let mut pace = Pace::new(TICK);
+        assert!(pace.failed(None).1);
+        assert!(!pace.failed(None).1);
+        assert!(pace.failed(Some("corrupt row".into())).1);
+        assert!(!pace.failed(Some("corrupt row".into())).1);
+        assert!(pace.failed(None).1);
+    }
+
+    #[test]
+    fn a_tick_longer_than_the_cap_is_kept() {
+        let mut pace = Pace::new(StdDuration::from_secs(60));
+        assert_eq!(pace.failed(None).0, StdDuration::from_secs(60));
+        assert_eq!(pace.failed(None).0, StdDuration::from_secs(60));
+    }
 }

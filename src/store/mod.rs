@@ -41,11 +41,65 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// Start-up could not reach the database: the message names the server and the cause.
+    #[error("{0}")]
+    Unreachable(String),
     /// The list query's `$filter` or `$orderby` does not fit the collection (an unknown or
     /// unfilterable property, a literal of the wrong type): the client's mistake, with OData's
     /// message.
     #[error(transparent)]
     Query(ODataError),
+}
+
+impl StoreError {
+    /// The database did not answer the request: it is unreachable, shutting down or out of
+    /// connections, or no pooled connection came free in time. Nothing about the request was
+    /// wrong, and the client may retry it (503).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Database(e) => unavailable(e),
+            StoreError::Migrate(sqlx::migrate::MigrateError::Execute(e)) => unavailable(e),
+            StoreError::Unreachable(_) => true,
+            _ => false,
+        }
+    }
+}
+
+fn unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // SQLSTATE class 08 (connection exception), the server shutting down or starting up
+            // (57P01-57P03), and too many connections (53300).
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
+    }
+}
+
+/// How a store opens its connection pool.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Upper bound of the pool.
+    pub max_connections: u32,
+    /// How long a request waits for a pooled connection (PostgreSQL) before it is answered
+    /// 503: while the database is down, requests fail within this time instead of hanging.
+    /// SQLite's single writer queues in-process for up to 30 s instead: waiting for it is
+    /// never an outage.
+    pub acquire_timeout: std::time::Duration,
+    /// How long start-up keeps trying an unreachable database (PostgreSQL) before it gives up,
+    /// for containers started beside their database. Zero tries once.
+    pub wait: std::time::Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            max_connections: 16,
+            acquire_timeout: std::time::Duration::from_secs(2),
+            wait: std::time::Duration::ZERO,
+        }
+    }
 }
 
 /// A page of a collection as the client asked for it: its `$filter` and `$orderby` as parsed,
@@ -699,19 +753,26 @@ pub trait RbacStore: Send + Sync + 'static {
 /// Opens the backend named by the URL's scheme (creating a SQLite file and its folder if needed),
 /// stamping records with the system clock's wall time.
 pub async fn connect(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, StoreError> {
-    connect_with_clock(url, max_connections, Arc::new(crate::clock::SystemClock)).await
+    let options = ConnectOptions {
+        max_connections,
+        ..ConnectOptions::default()
+    };
+    connect_with_clock(url, &options, Arc::new(crate::clock::SystemClock)).await
 }
 
-/// `connect`, with the clock whose wall time stamps records (`wall_at`, queue times).
+/// `connect` with these pool options, and the clock whose wall time stamps records (`wall_at`,
+/// queue times).
 pub async fn connect_with_clock(
     url: &str,
-    max_connections: u32,
+    options: &ConnectOptions,
     clock: Arc<dyn Clock>,
 ) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(url, max_connections, clock).await?))
+        Ok(Arc::new(
+            SqliteStore::connect(url, options.max_connections, clock).await?,
+        ))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PostgresStore::connect(url, max_connections, clock).await?))
+        Ok(Arc::new(PostgresStore::connect(url, options, clock).await?))
     } else {
         Err(StoreError::UnsupportedUrl(url.to_string()))
     }

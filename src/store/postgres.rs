@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::PgPoolOptions;
-use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection as _, PgConnection, PgPool};
 
 use super::*;
 use crate::domain::compliance::PolicyFamily;
@@ -26,11 +26,14 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
-    pub async fn connect(url: &str, max_connections: u32, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+    /// Opens the pool once the server answers (see [`reach`]).
+    pub async fn connect(url: &str, options: &ConnectOptions, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        let server: PgConnectOptions = url.parse()?;
+        reach(&server, options.wait).await?;
         let pool = PgPoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(server)
             .await?;
         Ok(PostgresStore { pool, clock })
     }
@@ -55,6 +58,81 @@ impl PostgresStore {
 
     fn writer_only_idle(&self) -> usize {
         0
+    }
+}
+
+/// How long one start-up attempt waits for the server to answer.
+const CONNECT_ATTEMPT: Duration = Duration::from_secs(4);
+
+/// Connects once to the server, retrying for up to `wait`, so that start-up says what is wrong
+/// instead of a pool's "timed out": the server (host and port, database, user) and the cause
+/// (refused, no answer, authentication, missing database). A changed cause is logged while
+/// waiting.
+async fn reach(server: &PgConnectOptions, wait: Duration) -> Result<(), StoreError> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut logged: Option<String> = None;
+    loop {
+        let cause = match tokio::time::timeout(CONNECT_ATTEMPT, PgConnection::connect_with(server)).await {
+            Ok(Ok(conn)) => {
+                let _ = conn.close().await;
+                if logged.is_some() {
+                    tracing::info!(database = %describe(server), "the database answers");
+                }
+                return Ok(());
+            }
+            Ok(Err(e)) => cause_of(&e, server),
+            Err(_) => format!("no answer within {} s", CONNECT_ATTEMPT.as_secs()),
+        };
+        let message = format!("cannot reach PostgreSQL at {}: {cause}", describe(server));
+        if tokio::time::Instant::now() + Duration::from_millis(500) > deadline {
+            return Err(StoreError::Unreachable(message));
+        }
+        if logged.as_deref() != Some(&cause) {
+            tracing::warn!(wait_s = wait.as_secs(), "{message}; waiting for it");
+            logged = Some(cause);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// `host:port (database 'db', user 'user')`, or the socket folder for a Unix socket.
+fn describe(server: &PgConnectOptions) -> String {
+    let place = match server.get_socket() {
+        Some(dir) => format!("socket {}/.s.PGSQL.{}", dir.display(), server.get_port()),
+        None => format!("{}:{}", server.get_host(), server.get_port()),
+    };
+    format!(
+        "{place} (database '{}', user '{}')",
+        server.get_database().unwrap_or(server.get_username()),
+        server.get_username()
+    )
+}
+
+fn cause_of(e: &sqlx::Error, server: &PgConnectOptions) -> String {
+    match e {
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "connection refused: is PostgreSQL running and listening on that address?".into()
+        }
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
+            "no such socket: is PostgreSQL running?".into()
+        }
+        sqlx::Error::Io(io) => format!("cannot connect: {io}"),
+        sqlx::Error::Tls(tls) => format!("TLS failed: {tls}"),
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some("28P01" | "28000") => format!(
+                "authentication failed for user '{}': {}",
+                server.get_username(),
+                db.message()
+            ),
+            Some("3D000") => format!(
+                "the database '{}' does not exist: create it, or name another in the URL",
+                server.get_database().unwrap_or(server.get_username())
+            ),
+            Some("57P03") => "the server is starting up".into(),
+            Some("53300") => "the server has no connection slot left".into(),
+            _ => db.message().to_string(),
+        },
+        other => other.to_string(),
     }
 }
 

@@ -12,6 +12,7 @@ mod filter_semantics;
 mod identity;
 mod mtd;
 mod openapi;
+mod outage;
 mod protocol;
 mod rbac;
 mod replicas;
