@@ -386,7 +386,17 @@ pub async fn enroll_devices(cx: &Ctx<'_>, requests: Vec<EnrollRequest>) -> Servi
                     },
                     UserKey::UserPrincipalName(upn) => store.find_user_by_upn(cx.tenant_id, upn).await?,
                 };
-                Some(user.ok_or_else(|| invalid_at(r.index, "the primary user does not exist in the tenant."))?)
+                let unknown = || {
+                    let (property, value) = match key {
+                        UserKey::Id(id) => ("userId", id),
+                        UserKey::UserPrincipalName(upn) => ("userPrincipalName", upn),
+                    };
+                    invalid_at(
+                        r.index,
+                        &format!("Invalid value for property '{property}': '{value}' is not a user of the tenant."),
+                    )
+                };
+                Some(user.ok_or_else(unknown)?)
             }
         };
         let device = enroll(cx.tenant_id, r.enrollment, user.as_ref(), cx.now);

@@ -12,6 +12,7 @@ use super::{Ctx, ServiceError, ServiceResult};
 use crate::domain::compliance::PolicyFamily;
 use crate::domain::device::ManagedDevice;
 use crate::domain::policy::{Assignment, ScheduledActionRule, StoredPolicy, TargetKind, THREAT_LEVEL_USER_GROUPS_ONLY};
+use crate::domain::tenant::parse_guid;
 use crate::schema::merge_patch;
 use crate::store::{DeviceScope, Effects, PolicyStateRow, StoreError};
 
@@ -71,6 +72,8 @@ pub async fn create(
     properties: Map<String, Value>,
     scheduled_actions: Vec<ScheduledActionRule>,
 ) -> ServiceResult<StoredPolicy> {
+    let mut scheduled_actions = scheduled_actions;
+    check_action_references(cx, &mut scheduled_actions).await?;
     let policy = StoredPolicy {
         tenant_id: cx.tenant_id.to_string(),
         id: uuid::Uuid::new_v4().to_string(),
@@ -135,6 +138,7 @@ where
             assignments.push(a);
         }
     }
+    check_assignment_groups(cx, &assignments).await?;
     let p = update(cx, id, any_device, |p| {
         p.assignments = assignments.clone();
         Ok(())
@@ -155,6 +159,7 @@ where
     if current.assignments.iter().any(|x| x.id == a.id) {
         return Err(already_assigned(&a.id).into());
     }
+    check_assignment_groups(cx, std::slice::from_ref(&a)).await?;
     let p = update(cx, id, any_device, |p| {
         if p.assignments.iter().any(|x| x.id == a.id) {
             return Err(already_assigned(&a.id));
@@ -183,6 +188,7 @@ pub async fn remove_assignment(cx: &Ctx<'_>, id: &str, assignment_id: &str) -> S
 /// existing one keeps its id.
 pub async fn schedule_actions(cx: &Ctx<'_>, id: &str, mut rules: Vec<ScheduledActionRule>) -> ServiceResult<()> {
     let current = get(cx, id).await?;
+    check_action_references(cx, &mut rules).await?;
     for r in &mut rules {
         if let Some(old) = current.scheduled_actions.iter().find(|o| o.rule_name == r.rule_name) {
             r.id = old.id.clone();
@@ -218,6 +224,61 @@ where
             return Ok(p);
         }
     }
+}
+
+/// The groups assignments target (included or excluded) are groups of the caller's tenant.
+async fn check_assignment_groups(cx: &Ctx<'_>, assignments: &[Assignment]) -> ServiceResult<()> {
+    for group in assignments.iter().filter_map(|a| a.target.group_id.as_deref()) {
+        if !is_group(cx, group).await? {
+            return Err(ServiceError::invalid(format!(
+                "Invalid value for property 'groupId': '{group}' is not a group of the directory."
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What scheduled actions name is the caller's tenant's: the notification template (none, or
+/// the empty GUID, means none) and the groups to CC. They are kept in their canonical form.
+async fn check_action_references(cx: &Ctx<'_>, rules: &mut [ScheduledActionRule]) -> ServiceResult<()> {
+    for item in rules.iter_mut().flat_map(|r| &mut r.scheduled_action_configurations) {
+        if let Some(template) = item.notification_template_id.as_mut() {
+            let found = match parse_guid(template) {
+                Some(id) if id == NO_TEMPLATE => Some(id),
+                Some(id) => cx.store().get_template(cx.tenant_id, &id).await?.map(|_| id),
+                None => None,
+            };
+            match found {
+                Some(id) => *template = id,
+                None => {
+                    return Err(ServiceError::invalid(format!(
+                        "Invalid value for property 'notificationTemplateId': '{template}' is not a notification message template of the tenant."
+                    )))
+                }
+            }
+        }
+        for group in item.notification_message_cc_list.iter_mut() {
+            match parse_guid(group) {
+                Some(id) if is_group(cx, &id).await? => *group = id,
+                _ => {
+                    return Err(ServiceError::invalid(format!(
+                        "Invalid value for property 'notificationMessageCCList': '{group}' is not a group of the directory."
+                    )))
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The empty GUID Intune writes for "no template".
+const NO_TEMPLATE: &str = "00000000-0000-0000-0000-000000000000";
+
+async fn is_group(cx: &Ctx<'_>, id: &str) -> ServiceResult<bool> {
+    Ok(match parse_guid(id) {
+        Some(id) => cx.store().get_group(cx.tenant_id, &id).await?.is_some(),
+        None => false,
+    })
 }
 
 /// A policy that requires a device threat level may be assigned to user groups only (seed text).

@@ -84,7 +84,7 @@ async fn enrollment_validates_and_defaults(app: TestApp) {
         (
             json!({ "deviceName": "x", "operatingSystem": "iOS", "osVersion": "17", "userPrincipalName": "nobody@contoso.example" }),
             400,
-            "primary user",
+            "'userPrincipalName': 'nobody@contoso.example' is not a user of the tenant",
         ),
         (
             json!({ "deviceName": "x", "operatingSystem": "iOS", "osVersion": "17", "ownerType": "borrowed" }),

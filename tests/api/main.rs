@@ -15,6 +15,7 @@ mod openapi;
 mod outage;
 mod protocol;
 mod rbac;
+mod references;
 mod replicas;
 mod results;
 mod sdk;
