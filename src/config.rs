@@ -91,6 +91,13 @@ pub struct ServeArgs {
     /// Run the background worker alone, without serving HTTP.
     #[arg(long, env = "MTD_EMULATOR_WORKER_ONLY")]
     pub worker_only: bool,
+    /// Days of each tenant's event log, sent messages and fired-action records kept, on the
+    /// tenant's clock. Records of actions whose episode is still open are kept whatever their age.
+    #[arg(long, env = "MTD_EMULATOR_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=36500))]
+    pub retention_days: u32,
+    /// Records each of those logs keeps per tenant at most (open episodes' records excepted).
+    #[arg(long, env = "MTD_EMULATOR_RETENTION_RECORDS", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub retention_records: u64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -149,6 +156,13 @@ impl ServeArgs {
             }
         }
         Ok(())
+    }
+
+    pub fn retention(&self) -> crate::service::worker::Retention {
+        crate::service::worker::Retention {
+            max_age: chrono::Duration::days(i64::from(self.retention_days)),
+            max_records: self.retention_records,
+        }
     }
 
     pub fn server_config(&self) -> ServerConfig {

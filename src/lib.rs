@@ -53,14 +53,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     .await
     .context("opening the database")?;
     store.migrate().await.context("applying migrations")?;
-    let state = AppState::new(service::App::new(store.clone(), clock.clone()), args.server_config());
+    let app = service::App::new(store.clone(), clock.clone()).with_retention(args.retention());
+    let state = AppState::new(app, args.server_config());
     http::ops::metrics_handle();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let tick = std::time::Duration::from_millis(args.worker_tick_ms.max(1));
     let worker = (!args.no_worker).then(|| {
         tracing::info!(tick_ms = args.worker_tick_ms, "background worker on");
         tokio::spawn(service::worker::run(
-            service::worker::Worker::new(store.clone(), clock.clone()),
+            service::worker::Worker::new(store.clone(), clock.clone()).with_retention(args.retention()),
             tick,
             stop_rx,
         ))

@@ -80,6 +80,12 @@ impl App {
         }
     }
 
+    /// How much of the tenants' logs `settle` keeps (the default otherwise).
+    pub fn with_retention(mut self, retention: worker::Retention) -> Self {
+        self.worker = self.worker.with_retention(retention);
+        self
+    }
+
     pub fn clock(&self) -> &dyn Clock {
         self.clock.as_ref()
     }

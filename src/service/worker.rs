@@ -24,7 +24,7 @@ use crate::domain::mtd::partner_state;
 use crate::domain::time::rfc3339;
 use crate::service::compliance::{self, load_context, reevaluate_devices, Summary, BATCH};
 use crate::service::Cause;
-use crate::store::{Effects, Event, Store, StoreError};
+use crate::store::{Effects, Event, Store, StoreError, Trimmed};
 
 /// How long a replica's hold on a tenant lasts without renewal.
 const LEASE: StdDuration = StdDuration::from_secs(30);
@@ -61,12 +61,37 @@ pub enum SettleError {
     Store(#[from] StoreError),
 }
 
+/// How much of each tenant's logs (events, sent messages, fired-action records) is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Records older than this on the tenant's clock go.
+    pub max_age: Duration,
+    /// Each log keeps at most this many records per tenant.
+    pub max_records: u64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            max_age: Duration::days(30),
+            max_records: 100_000,
+        }
+    }
+}
+
+/// How often a replica's worker sweeps the tenants' logs (wall time); `settle` sweeps its
+/// tenant every time.
+const RETENTION_EVERY: StdDuration = StdDuration::from_secs(300);
+
 #[derive(Clone)]
 pub struct Worker {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     /// This replica's name in leases.
     owner: String,
+    retention: Retention,
+    /// When this replica's ticks last swept the logs.
+    swept: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 impl Worker {
@@ -75,7 +100,42 @@ impl Worker {
             store,
             clock,
             owner: uuid::Uuid::new_v4().to_string(),
+            retention: Retention::default(),
+            swept: Arc::default(),
         }
+    }
+
+    pub fn with_retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// Drops what retention no longer keeps of the tenant's logs (see `WorkerStore::trim_logs`).
+    async fn trim(&self, tenant_id: &str, now: DateTime<Utc>) -> Result<Trimmed, StoreError> {
+        let trimmed = self
+            .store
+            .trim_logs(tenant_id, now - self.retention.max_age, self.retention.max_records)
+            .await?;
+        if trimmed.total() > 0 {
+            tracing::debug!(
+                tenant = tenant_id,
+                events = trimmed.events,
+                notifications = trimmed.notifications,
+                fired_actions = trimmed.fired_actions,
+                "retention dropped old records"
+            );
+        }
+        Ok(trimmed)
+    }
+
+    /// Whether this tick sweeps the logs: once every `RETENTION_EVERY`.
+    fn sweep_due(&self) -> bool {
+        let mut swept = self.swept.lock().unwrap_or_else(|e| e.into_inner());
+        let due = swept.is_none_or(|at| at.elapsed() >= RETENTION_EVERY);
+        if due {
+            *swept = Some(std::time::Instant::now());
+        }
+        due
     }
 
     async fn lease(&self, tenant_id: &str) -> Result<bool, StoreError> {
@@ -87,8 +147,12 @@ impl Worker {
     /// One tick: every tenant with something to do, that no other replica is working.
     pub async fn tick(&self) -> Result<PassSummary, StoreError> {
         let mut total = PassSummary::default();
+        let sweep = self.sweep_due();
         for (tenant_id, offset) in self.store.tenant_clocks().await? {
             let now = tenant_now(self.clock.wall_now(), offset);
+            if sweep {
+                self.trim(&tenant_id, now).await?;
+            }
             if !self.needs_pass(&tenant_id, now).await? || !self.lease(&tenant_id).await? {
                 continue;
             }
@@ -235,10 +299,10 @@ impl Worker {
             let pass = result?;
             total.add(pass);
             let now = tenant_now(self.clock.wall_now(), offset);
-            if pass.compliance.evaluated == 0 && pass.partner_state_changes == 0 {
-                return Ok((total, now));
-            }
-            if !self.store.has_work(tenant_id, now).await? {
+            if (pass.compliance.evaluated == 0 && pass.partner_state_changes == 0)
+                || !self.store.has_work(tenant_id, now).await?
+            {
+                self.trim(tenant_id, now).await?;
                 return Ok((total, now));
             }
         }

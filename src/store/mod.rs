@@ -580,6 +580,25 @@ pub trait WorkerStore: Send + Sync + 'static {
     async fn user_members_of(&self, tenant_id: &str, group_id: &str) -> Result<Vec<String>, StoreError>;
     /// The `partnerState` last logged per connector.
     async fn observed_states(&self, tenant_id: &str) -> Result<Vec<(String, Option<String>)>, StoreError>;
+    /// Retention: drops the tenant's events and sent messages from before `before` (tenant
+    /// time) or beyond the newest `keep`, and the records of fired actions from before `before`
+    /// or beyond the newest `keep` whose episode is closed. An open episode's records keep its
+    /// actions from firing twice, so they stay whatever their age.
+    async fn trim_logs(&self, tenant_id: &str, before: DateTime<Utc>, keep: u64) -> Result<Trimmed, StoreError>;
+}
+
+/// What a retention sweep dropped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Trimmed {
+    pub events: u64,
+    pub notifications: u64,
+    pub fired_actions: u64,
+}
+
+impl Trimmed {
+    pub fn total(&self) -> u64 {
+        self.events + self.notifications + self.fired_actions
+    }
 }
 
 /// What a change implies, committed in the change's own transaction: the devices it queues for

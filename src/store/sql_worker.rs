@@ -203,4 +203,63 @@ impl WorkerStore for StoreImpl {
             .map(|r| Ok((r.try_get("id")?, r.try_get("observed_state")?)))
             .collect()
     }
+
+    async fn trim_logs(&self, tenant_id: &str, before: DateTime<Utc>, keep: u64) -> Result<Trimmed, StoreError> {
+        let keep = keep.min(i64::MAX as u64) as i64;
+        let mut tx = self.writer().begin().await?;
+        let mut trimmed = Trimmed::default();
+        // Events and messages are appended in the order of the tenant's clock: everything before
+        // the first one young enough is old, and the walk stops there.
+        for (table, at, count) in [
+            ("events", "virtual_at", &mut trimmed.events),
+            ("notifications", "created_at", &mut trimmed.notifications),
+        ] {
+            let by_age = format!(
+                "DELETE FROM {table} WHERE tenant_id = $1 AND seq < COALESCE(\
+                 (SELECT seq FROM {table} WHERE tenant_id = $1 AND {at} >= $2 ORDER BY seq LIMIT 1), \
+                 (SELECT MAX(seq) + 1 FROM {table} WHERE tenant_id = $1))"
+            );
+            let by_count = format!(
+                "DELETE FROM {table} WHERE tenant_id = $1 AND seq <= \
+                 (SELECT seq FROM {table} WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1 OFFSET $2)"
+            );
+            *count += sqlx::query(&by_age)
+                .bind(tenant_id)
+                .bind(before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            *count += sqlx::query(&by_count)
+                .bind(tenant_id)
+                .bind(keep)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        // A fired action's record keeps it from firing again while its episode is open (the
+        // device's state for the policy still has that episode start): only closed episodes'
+        // records go.
+        const CLOSED: &str = "NOT EXISTS (SELECT 1 FROM device_policy_states s \
+             WHERE s.tenant_id = fired_actions.tenant_id AND s.device_id = fired_actions.device_id \
+             AND s.policy_id = fired_actions.policy_id AND s.episode_start = fired_actions.episode_start)";
+        trimmed.fired_actions += sqlx::query(&format!(
+            "DELETE FROM fired_actions WHERE tenant_id = $1 AND fired_at < $2 AND {CLOSED}"
+        ))
+        .bind(tenant_id)
+        .bind(before)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        trimmed.fired_actions += sqlx::query(&format!(
+            "DELETE FROM fired_actions WHERE tenant_id = $1 AND {CLOSED} AND fired_at < \
+             (SELECT fired_at FROM fired_actions WHERE tenant_id = $1 ORDER BY fired_at DESC LIMIT 1 OFFSET $2)"
+        ))
+        .bind(tenant_id)
+        .bind(keep)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(trimmed)
+    }
 }

@@ -127,9 +127,14 @@ pub async fn spawn(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_with(backend: Backend, config: ServerConfig) -> TestApp {
+    spawn_app(backend, config, |app| app).await
+}
+
+/// `spawn_with`, the service app shaped by `customize` (e.g. `App::with_retention`).
+pub async fn spawn_app(backend: Backend, config: ServerConfig, customize: impl FnOnce(App) -> App) -> TestApp {
     let db = test_database(backend).await;
     let store = open_store(&db).await;
-    let state = AppState::new(App::new(store, Arc::new(SystemClock)), config);
+    let state = AppState::new(customize(App::new(store, Arc::new(SystemClock))), config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -18,6 +18,7 @@ mod rbac;
 mod references;
 mod replicas;
 mod results;
+mod retention;
 mod sdk;
 mod store;
 mod worker;
