@@ -9,6 +9,7 @@ mod device_management;
 mod devices;
 mod directory;
 mod filter_semantics;
+mod fuzz;
 mod identity;
 mod mtd;
 mod openapi;
