@@ -11,6 +11,7 @@ mod directory;
 mod filter_semantics;
 mod fuzz;
 mod identity;
+mod isolation;
 mod mtd;
 mod openapi;
 mod outage;
