@@ -625,3 +625,152 @@ async fn ingest_beside_a_busy_worker_never_deadlocks() {
     assert!(!text.contains("deadlock"), "a deadlock was logged:\n{text}");
     assert!(!text.contains("worker tick failed"), "a worker tick failed:\n{text}");
 }
+
+/// `kill -9` of the server while partners post threat reports: every report in a batch the
+/// server acknowledged (200) is there after the restart, with its device's threat state; a
+/// batch cut off by the kill is for the partner to send again.
+async fn crash_mid_ingest(backend: Backend) {
+    const DEVICES: usize = 2000;
+    const BATCH: usize = 50;
+    let db = test_database(backend).await;
+    crate::common::open_store(&db).await;
+    let mut server = start_replica(&db.url, &["--no-worker"], None).await;
+    let c = Client::new(&server).await;
+    let ids = c.enroll(DEVICES).await;
+    let r = c
+        .graph(Method::POST, "/beta/deviceManagement/mobileThreatDefenseConnectors")
+        .json(&json!({ "id": LOOKOUT, "iosEnabled": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let app: Value = c
+        .control(Method::POST, "/apps")
+        .json(&json!({ "displayName": "Partner service", "kind": "partner", "connectorId": LOOKOUT }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let partner = c
+        .app_token(app["clientId"].as_str().unwrap(), app["clientSecret"].as_str().unwrap())
+        .await;
+    let r = c
+        .http
+        .post(format!("{}/partner/v1/connector/heartbeat", c.base))
+        .bearer_auth(&partner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+
+    // Four partner clients, each posting its quarter of the devices in batches; the server is
+    // killed once a few batches are acknowledged.
+    let reported = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let clients: Vec<_> = ids
+        .chunks(DEVICES / 4)
+        .map(|mine| {
+            let (http, url, token, reported, acknowledged) = (
+                c.http.clone(),
+                format!("{}/partner/v1/deviceThreatStates", c.base),
+                partner.clone(),
+                reported.clone(),
+                acknowledged.clone(),
+            );
+            let mine = mine.to_vec();
+            tokio::spawn(async move {
+                for batch in mine.chunks(BATCH) {
+                    let items: Vec<Value> = batch
+                        .iter()
+                        .map(|id| json!({ "deviceId": id, "threatLevel": "high", "reportedDateTime": reported }))
+                        .collect();
+                    let Ok(r) = http
+                        .post(&url)
+                        .bearer_auth(&token)
+                        .json(&json!({ "value": items }))
+                        .send()
+                        .await
+                    else {
+                        return;
+                    };
+                    if r.status() != 200 {
+                        return;
+                    }
+                    let Ok(body) = r.json::<Value>().await else { return };
+                    assert_eq!(body["accepted"], batch.len(), "{body}");
+                    acknowledged.lock().unwrap().extend(batch.iter().cloned());
+                }
+            })
+        })
+        .collect();
+    for _ in 0..6000 {
+        if acknowledged.lock().unwrap().len() >= 4 * BATCH {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    server.child.start_kill().unwrap();
+    server.child.wait().await.unwrap();
+    for client in clients {
+        client.await.unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(!acknowledged.is_empty(), "nothing was acknowledged before the kill");
+    assert!(
+        acknowledged.len() < DEVICES,
+        "every batch was acknowledged before the kill: nothing was cut off"
+    );
+
+    let server = start_replica(&db.url, &["--no-worker"], None).await;
+    let c = Client {
+        base: server.base.clone(),
+        ..c
+    };
+    let mut states = std::collections::HashMap::new();
+    let mut url = format!(
+        "{}/beta/deviceManagement/managedDevices?$select=id,partnerReportedThreatState&$top=1000",
+        c.base
+    );
+    loop {
+        let page: Value = c
+            .http
+            .get(&url)
+            .bearer_auth(&c.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for d in page["value"].as_array().unwrap() {
+            states.insert(
+                d["id"].as_str().unwrap().to_string(),
+                d["partnerReportedThreatState"].as_str().unwrap_or_default().to_string(),
+            );
+        }
+        match page["@odata.nextLink"].as_str() {
+            Some(next) => url = next.to_string(),
+            None => break,
+        }
+    }
+    assert_eq!(states.len(), DEVICES);
+    for id in &acknowledged {
+        assert_eq!(states[id], "highSeverity", "an acknowledged report of {id} was lost");
+    }
+    eprintln!(
+        "crash mid-ingest ({backend:?}): {} of {DEVICES} reports acknowledged before kill -9, all kept",
+        acknowledged.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_mid_ingest_loses_no_acknowledged_report_sqlite() {
+    crash_mid_ingest(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_mid_ingest_loses_no_acknowledged_report_postgres() {
+    crash_mid_ingest(Backend::Postgres).await;
+}
