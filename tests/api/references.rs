@@ -256,6 +256,34 @@ async fn another_tenants_users_and_groups_are_unknown_ids(app: TestApp) {
         .unwrap();
     let message = assert_error(r, 400, "BadRequest").await;
     assert!(message.contains("members"), "{message}");
+    // A's custom role definition bound by B's role assignment.
+    let r = app
+        .graph(Method::POST, "/beta/deviceManagement/roleDefinitions", &a_token)
+        .json(&json!({
+            "@odata.type": "#microsoft.graph.deviceAndAppManagementRoleDefinition",
+            "displayName": "A's role",
+            "rolePermissions": [{ "resourceActions": [{ "allowedResourceActions": ["Microsoft.Intune_ManagedDevices_Read"], "notAllowedResourceActions": [] }] }],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let a_role = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let r = app
+        .graph(Method::POST, "/beta/deviceManagement/roleAssignments", &token)
+        .json(&json!({
+            "displayName": "borrowed",
+            "roleDefinition@odata.bind": format!("https://graph.microsoft.com/beta/deviceManagement/roleDefinitions('{a_role}')"),
+            "members": [b_group],
+            "resourceScopes": []
+        }))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    assert!(status == 400 || status == 404, "{status}: {text}");
+    assert!(text.contains(&a_role), "{text}");
     let members: Value = app
         .graph(Method::GET, &format!("/v1.0/groups/{b_group}/members"), &token)
         .send()
