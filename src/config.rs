@@ -68,8 +68,9 @@ impl DatabaseArgs {
 pub struct ServeArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
-    /// Address to listen on.
-    #[arg(long, env = "MTD_EMULATOR_LISTEN", default_value = "127.0.0.1:8080")]
+    /// Address to listen on: `IP:PORT`, `localhost:PORT`, a host name and port, or `:PORT`
+    /// (the default address, 127.0.0.1, on that port).
+    #[arg(long, env = "MTD_EMULATOR_LISTEN", default_value = "127.0.0.1:8080", value_parser = parse_listen)]
     pub listen: SocketAddr,
     /// Bearer key the control plane (`/_emulator`) requires. Without one the control plane is
     /// open, which is only allowed while listening on a loopback address.
@@ -91,6 +92,10 @@ pub struct ServeArgs {
     /// Run the background worker alone, without serving HTTP.
     #[arg(long, env = "MTD_EMULATOR_WORKER_ONLY")]
     pub worker_only: bool,
+    /// Do not log a line per request (at `info`: method, route, status, latency, tenant and
+    /// request id).
+    #[arg(long, env = "MTD_EMULATOR_NO_REQUEST_LOG")]
+    pub no_request_log: bool,
     /// Days of each tenant's event log, sent messages and fired-action records kept, on the
     /// tenant's clock. Records of actions whose episode is still open are kept whatever their age.
     #[arg(long, env = "MTD_EMULATOR_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=36500))]
@@ -128,12 +133,44 @@ pub enum LogFormat {
     Json,
 }
 
+/// `--listen`: `IP:PORT`, `:PORT` (on 127.0.0.1), or `HOST:PORT` (`localhost` is 127.0.0.1;
+/// another name is resolved, its first IPv4 address preferred).
+pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    let text = text.trim();
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let refuse = || {
+        format!("expected IP:PORT, HOST:PORT or :PORT (such as 127.0.0.1:8080, localhost:8080 or :8080), got '{text}'")
+    };
+    let (host, port) = text.rsplit_once(':').ok_or_else(refuse)?;
+    let port: u16 = port.parse().map_err(|_| refuse())?;
+    match host {
+        "" | "localhost" => Ok(SocketAddr::from(([127, 0, 0, 1], port))),
+        host => {
+            use std::net::ToSocketAddrs;
+            let found: Vec<SocketAddr> = (host, port)
+                .to_socket_addrs()
+                .map_err(|e| format!("cannot resolve '{host}' for --listen: {e}"))?
+                .collect();
+            found
+                .iter()
+                .find(|a| a.is_ipv4())
+                .or(found.first())
+                .copied()
+                .ok_or_else(|| format!("'{host}' has no address for --listen"))
+        }
+    }
+}
+
 /// What the HTTP layer needs to know of the configuration.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub admin_key: Option<String>,
     pub public_url: Option<String>,
     pub body_limit: usize,
+    /// Log a line per request.
+    pub request_log: bool,
 }
 
 impl ServeArgs {
@@ -170,6 +207,7 @@ impl ServeArgs {
             admin_key: self.admin_key.clone(),
             public_url: self.public_url.as_ref().map(|u| u.trim_end_matches('/').to_string()),
             body_limit: self.body_limit,
+            request_log: !self.no_request_log,
         }
     }
 }
@@ -177,6 +215,21 @@ impl ServeArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listen_takes_a_port_alone_and_localhost() {
+        assert_eq!(serve(&["--listen", ":8095"]).listen, "127.0.0.1:8095".parse().unwrap());
+        assert_eq!(
+            serve(&["--listen", "localhost:8091"]).listen,
+            "127.0.0.1:8091".parse().unwrap()
+        );
+        assert_eq!(serve(&["--listen", "[::1]:8092"]).listen, "[::1]:8092".parse().unwrap());
+        assert_eq!(serve(&["--listen", "0.0.0.0:80"]).listen, "0.0.0.0:80".parse().unwrap());
+        for bad in ["8080", "localhost", ":http", "localhost:99999"] {
+            let err = parse_listen(bad).unwrap_err();
+            assert!(err.contains(bad), "{err}");
+        }
+    }
 
     fn serve(args: &[&str]) -> ServeArgs {
         let mut argv = vec!["intune-mtd-emulator", "serve"];

@@ -78,7 +78,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
-    tracing::info!(address = %listener.local_addr()?, database = store.backend(), "serving");
+    let address = listener.local_addr()?;
+    tracing::info!(address = %address, database = store.backend(), "serving");
+    println!("{}", banner(&args, address));
     run(listener, state, shutdown_signal()).await?;
     // In-flight requests are done; the worker finishes its batch under way.
     let _ = stop_tx.send(true);
@@ -87,6 +89,37 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// What a person starting the server needs to know first: what runs, on which database, where,
+/// and what to do next.
+fn banner(args: &ServeArgs, address: std::net::SocketAddr) -> String {
+    let base = args
+        .public_url
+        .clone()
+        .map(|u| u.trim_end_matches('/').to_string())
+        .unwrap_or_else(|| format!("http://{address}"));
+    let worker = if args.no_worker {
+        "off (--no-worker)".to_string()
+    } else {
+        format!("every {} ms", args.worker_tick_ms)
+    };
+    let control = if args.admin_key.is_some() {
+        " -H 'authorization: Bearer <admin key>'"
+    } else {
+        ""
+    };
+    format!(
+        "Intune MTD emulator {version}\n\
+         \x20 database   {database}\n\
+         \x20 listening  {base}\n\
+         \x20 worker     {worker}\n\
+         \x20 API        {base}/openapi.yaml (every route), {base}/ (the surfaces)\n\
+         \x20 next       create a tenant, as README.md's first session does:\n\
+         \x20            curl -s -X POST {base}/_emulator/tenants{control} -H 'content-type: application/json' -d '{{}}'",
+        version = env!("CARGO_PKG_VERSION"),
+        database = store::describe_url(&args.database.database_url),
+    )
 }
 
 /// `migrate`: apply the migrations and exit.

@@ -385,9 +385,12 @@ pub struct ReportTarget {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Accepted,
-    /// Older than (or as old as) what is stored for the device and connector: ignored, so
-    /// that replays and reordering are harmless.
-    Stale,
+    /// Older than (or as old as) what is stored for the device and connector, or than a later
+    /// report for it in the same batch: ignored, so that replays and reordering are harmless.
+    /// The message says which, with that report's time.
+    Stale {
+        message: String,
+    },
     Rejected {
         code: String,
         message: String,
@@ -428,14 +431,32 @@ pub fn decide(
                 "platformNotEnabled",
                 format!("The connector does not take data for {} devices.", t.platform.as_str()),
             ),
-            (Ok((_, at)), Some(t)) if t.stored_at.is_some_and(|s| s >= *at) => Outcome::Stale,
+            (Ok((_, at)), Some(t)) if t.stored_at.is_some_and(|s| s >= *at) => Outcome::Stale {
+                message: format!(
+                    "Not newer than the report stored for this device (reportedDateTime {}): ignored.",
+                    crate::domain::time::rfc3339(t.stored_at.unwrap_or(*at))
+                ),
+            },
             (Ok((_, at)), Some(t)) => {
+                let superseded = |by: &DateTime<Utc>| {
+                    Outcome::Stale {
+                    message: format!(
+                        "A report for this device later in the batch is as new or newer (reportedDateTime {}): ignored.",
+                        crate::domain::time::rfc3339(*by)
+                    ),
+                }
+                };
                 match newest.get(t.device_id.as_str()) {
                     Some((_, best)) if best >= at => {
-                        outcomes.push(Outcome::Stale);
+                        outcomes.push(Outcome::Stale {
+                            message: format!(
+                                "A report for this device earlier in the batch is as new or newer (reportedDateTime {}): ignored.",
+                                crate::domain::time::rfc3339(*best)
+                            ),
+                        });
                         continue;
                     }
-                    Some((j, _)) => outcomes[*j] = Outcome::Stale,
+                    Some((j, _)) => outcomes[*j] = superseded(at),
                     None => {}
                 }
                 newest.insert(t.device_id.as_str(), (i, *at));
@@ -624,9 +645,15 @@ mod tests {
             ..Default::default()
         };
         let (outcomes, accepted) = decide(&items, &targets, toggles);
-        assert_eq!(outcomes[0], Outcome::Stale);
-        assert_eq!(outcomes[1], Outcome::Stale);
-        assert_eq!(outcomes[2], Outcome::Stale);
+        let stale = |o: &Outcome| match o {
+            Outcome::Stale { message } => message.clone(),
+            other => panic!("not stale: {other:?}"),
+        };
+        assert!(stale(&outcomes[0]).starts_with("Not newer than the report stored"));
+        assert!(stale(&outcomes[0]).contains(&crate::domain::time::rfc3339(at(5))));
+        assert!(stale(&outcomes[1]).starts_with("Not newer than the report stored"));
+        assert!(stale(&outcomes[2]).contains("later in the batch"));
+        assert!(stale(&outcomes[2]).contains(&crate::domain::time::rfc3339(at(9))));
         assert_eq!(outcomes[3], Outcome::Accepted);
         assert!(matches!(&outcomes[4], Outcome::Rejected { code, .. } if code == "platformNotEnabled"));
         assert!(matches!(&outcomes[5], Outcome::Rejected { code, .. } if code == "unknownDevice"));

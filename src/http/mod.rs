@@ -266,10 +266,12 @@ async fn request_context(State(state): State<AppState>, mut req: Request, next: 
     }
     let status = response.status().as_u16().to_string();
     let elapsed = started.elapsed().as_secs_f64();
+    if state.config.request_log {
+        tracing::info!(parent: &span, route = %route, status = response.status().as_u16(), elapsed_ms = format_args!("{:.1}", elapsed * 1e3), "request");
+    }
     metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method.to_string(), "status" => status).increment(1);
     metrics::histogram!("http_request_duration_seconds", "route" => route, "method" => method.to_string())
         .record(elapsed);
-    tracing::debug!(parent: &span, status = response.status().as_u16(), elapsed_ms = elapsed * 1e3, "request completed");
     response
 }
 

@@ -4,13 +4,14 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{header, Method};
+use axum::http::{header, HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 
 use super::error::{ApiError, OUTAGE_RETRY_AFTER_S};
+use super::extract::BaseUrl;
 use super::routes::{Access, RouteTable, Surface};
 use super::AppState;
 use crate::service::identity::{self, DatabaseStatus};
@@ -20,7 +21,8 @@ pub const OPENAPI_YAML: &str = include_str!("../../openapi.yaml");
 
 pub fn routes() -> RouteTable {
     let mut t = RouteTable::new(Surface::Operations);
-    t.route(Method::GET, "/healthz", Access::Public, healthz)
+    t.route(Method::GET, "/", Access::Public, root)
+        .route(Method::GET, "/healthz", Access::Public, healthz)
         .route(Method::GET, "/readyz", Access::Public, readyz)
         .route(Method::GET, "/metrics", Access::Public, prometheus)
         .route(Method::GET, "/openapi.yaml", Access::Public, openapi);
@@ -94,6 +96,83 @@ async fn prometheus(State(state): State<AppState>) -> Response {
         metrics_handle().render(),
     )
         .into_response()
+}
+
+/// The surfaces and where they are: an HTML page for a browser, JSON otherwise.
+async fn root(headers: HeaderMap, BaseUrl(base): BaseUrl) -> Response {
+    let links = [
+        (
+            "Graph v1.0",
+            format!("{base}/v1.0"),
+            "Microsoft Graph, with a token of the tenant",
+        ),
+        ("Graph beta", format!("{base}/beta"), "Microsoft Graph beta"),
+        (
+            "Token endpoint",
+            format!("{base}/{{tenantId}}/oauth2/v2.0/token"),
+            "Entra ID's, for client credentials and passwords",
+        ),
+        (
+            "Partner API",
+            format!("{base}/partner/v1"),
+            "for MTD partners, with a partner app's token",
+        ),
+        (
+            "Control plane",
+            format!("{base}/_emulator/tenants"),
+            "tenants, apps, devices, the clock, settle",
+        ),
+        (
+            "OpenAPI",
+            format!("{base}/openapi.yaml"),
+            "every route, its parameters and answers",
+        ),
+        (
+            "Health",
+            format!("{base}/healthz"),
+            "liveness, and whether the database answers",
+        ),
+        ("Readiness", format!("{base}/readyz"), "503 until the database answers"),
+        ("Metrics", format!("{base}/metrics"), "Prometheus"),
+    ];
+    let html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if html {
+        let items: String = links
+            .iter()
+            .map(|(name, url, what)| {
+                let url = html_escape(url);
+                format!("<li><a href=\"{url}\">{name}</a> <code>{url}</code>: {what}</li>\n")
+            })
+            .collect();
+        let page = format!(
+            "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Intune MTD emulator</title></head>\n\
+             <body><h1>Intune MTD emulator {}</h1>\n<p>Emulates Microsoft Intune's Mobile Threat Defense connectors and \
+             device-compliance Graph API. Start with a tenant: <code>POST {}/_emulator/tenants</code>.</p>\n<ul>\n{items}</ul></body></html>\n",
+            env!("CARGO_PKG_VERSION"),
+            html_escape(&base)
+        );
+        return ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response();
+    }
+    let surfaces: serde_json::Map<String, serde_json::Value> = links
+        .iter()
+        .map(|(name, url, what)| (name.to_string(), json!({ "url": url, "description": what })))
+        .collect();
+    Json(json!({
+        "name": "Intune MTD emulator",
+        "version": env!("CARGO_PKG_VERSION"),
+        "surfaces": surfaces,
+    }))
+    .into_response()
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 async fn openapi() -> Response {

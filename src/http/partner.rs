@@ -259,9 +259,9 @@ async fn report_threat_states(
                 counts[0] += 1;
                 json!({ "deviceId": item.device_key, "status": "accepted" })
             }
-            Outcome::Stale => {
+            Outcome::Stale { message } => {
                 counts[1] += 1;
-                json!({ "deviceId": item.device_key, "status": "stale" })
+                json!({ "deviceId": item.device_key, "status": "stale", "message": message })
             }
             Outcome::Rejected { code, message } => {
                 counts[2] += 1;

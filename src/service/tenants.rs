@@ -10,7 +10,6 @@ use uuid::Uuid;
 use super::cache::CachedTenant;
 use super::worker::{PassSummary, SettleError};
 use super::{App as Services, Cause, Ctx, ServiceError, ServiceResult};
-use crate::clock::Clock;
 use crate::domain::mtd::catalog_partner;
 use crate::domain::permissions::{canonical_permission, GRAPH_APPLICATION_PERMISSIONS};
 use crate::domain::tenant::{hash_secret, new_client_secret, parse_guid, App, AppKind, Tenant};
@@ -29,7 +28,7 @@ pub fn new_app(
     kind: AppKind,
     permissions: Vec<String>,
     connector_id: Option<String>,
-    clock: &dyn Clock,
+    now: DateTime<Utc>,
 ) -> Registered {
     let client_secret = new_client_secret();
     Registered {
@@ -41,7 +40,7 @@ pub fn new_app(
             secret_hash: hash_secret(&client_secret),
             permissions,
             connector_id,
-            created_at: clock.wall_now(),
+            created_at: now,
         },
         client_secret,
     }
@@ -116,7 +115,8 @@ pub async fn create(
         AppKind::Graph,
         GRAPH_APPLICATION_PERMISSIONS.iter().map(|p| p.to_string()).collect(),
         None,
-        clock,
+        // A new tenant's clock is the wall clock.
+        clock.wall_now(),
     );
     let tenant = Tenant {
         display_name: display_name.unwrap_or_else(|| format!("Tenant {}", &id[..8])),
@@ -213,7 +213,8 @@ pub async fn register_app(app: &Services, tenant: &Tenant, req: NewApp) -> Servi
         req.kind,
         permissions,
         connector_id,
-        app.clock(),
+        // On the tenant's clock, as every other time stamp of the tenant.
+        app.tenant_now(tenant.clock_offset_us),
     );
     app.store.insert_app(&registered.app).await?;
     Ok(registered)

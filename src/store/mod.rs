@@ -797,6 +797,19 @@ pub async fn connect_with_clock(
     }
 }
 
+/// The database a URL names, for people: SQLite's file, or PostgreSQL's server, database and
+/// user (never the password).
+pub fn describe_url(url: &str) -> String {
+    if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        let path = path.split('?').next().unwrap_or(path);
+        return format!("SQLite file {path}");
+    }
+    match url.parse::<sqlx::postgres::PgConnectOptions>() {
+        Ok(options) => format!("PostgreSQL at {}", postgres::describe(&options)),
+        Err(_) => "an unsupported database URL".to_string(),
+    }
+}
+
 pub(crate) fn map_unique(err: sqlx::Error) -> StoreError {
     match err.as_database_error() {
         Some(db) if db.is_unique_violation() => {

@@ -96,7 +96,7 @@ async fn reach(server: &PgConnectOptions, wait: Duration) -> Result<(), StoreErr
 }
 
 /// `host:port (database 'db', user 'user')`, or the socket folder for a Unix socket.
-fn describe(server: &PgConnectOptions) -> String {
+pub(super) fn describe(server: &PgConnectOptions) -> String {
     let place = match server.get_socket() {
         Some(dir) => format!("socket {}/.s.PGSQL.{}", dir.display(), server.get_port()),
         None => format!("{}:{}", server.get_host(), server.get_port()),

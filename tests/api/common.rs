@@ -119,6 +119,7 @@ pub fn config() -> ServerConfig {
         admin_key: None,
         public_url: None,
         body_limit: 4 * 1024 * 1024,
+        request_log: true,
     }
 }
 

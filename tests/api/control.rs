@@ -269,6 +269,19 @@ async fn the_clock_only_moves_forward(app: TestApp) {
         "{moved}"
     );
     assert_eq!(after["offset"], "P4D", "{after}");
+    // An app registered now is stamped on the tenant's clock, as everything else of the tenant.
+    let r = app
+        .req(Method::POST, &format!("/_emulator/tenants/{}/apps", t.id))
+        .json(&json!({ "displayName": "later app", "permissions": [] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let registered: Value = r.json().await.unwrap();
+    assert!(
+        instant(&registered["createdDateTime"]) >= instant(&after["now"]),
+        "{registered}"
+    );
 
     let target = instant(&after["now"]) + chrono::Duration::hours(36);
     let r = app

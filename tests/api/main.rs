@@ -9,6 +9,7 @@ mod device_management;
 mod devices;
 mod directory;
 mod filter_semantics;
+mod first_hour;
 mod fuzz;
 mod identity;
 mod isolation;

@@ -570,6 +570,11 @@ async fn threat_reports_keep_the_newest_per_device_and_connector(app: TestApp) {
     )
     .await;
     assert_eq!(body["value"][0]["status"], "stale", "a replay changes nothing");
+    assert_eq!(
+        body["value"][0]["message"],
+        "Not newer than the report stored for this device (reportedDateTime 2026-01-01T12:00:00.000Z): ignored.",
+        "a stale report says why"
+    );
 
     // Deprovisioned, the partner's data stops counting; provisioned again, it counts again.
     partner(&app, Method::DELETE, "/partner/v1/connector", &partner_tok)
