@@ -18,6 +18,7 @@ mod openapi;
 mod outage;
 mod protocol;
 mod rbac;
+mod readme;
 mod references;
 mod replicas;
 mod results;
