@@ -386,7 +386,9 @@ impl Client {
 /// stored their verdict and left the queue without their actions, and were never looked at
 /// again.)
 async fn crash_mid_settle(backend: Backend) {
-    const DEVICES: usize = 4000;
+    // Four batches (`compliance::BATCH`): the kill, at the first message seen, lands while
+    // three are still to be stored even when the machine is busy.
+    const DEVICES: usize = 8000;
     let db = test_database(backend).await;
     crate::common::open_store(&db).await;
     let mut server = start_replica(&db.url, &["--no-worker"], None).await;
