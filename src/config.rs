@@ -28,6 +28,17 @@ pub enum Command {
     Migrate(DatabaseArgs),
     /// Print an access token for an app of a tenant (the tenant's bootstrap admin app by default).
     Token(TokenArgs),
+    /// Fill a new tenant from a YAML or JSON file: users, groups, devices by the thousand,
+    /// connectors, policies and their assignments (see examples/seed.yaml).
+    Seed(SeedArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SeedArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// The seed file, YAML or JSON.
+    pub file: std::path::PathBuf,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -11,6 +11,7 @@ pub mod http;
 pub mod identity;
 pub mod odata;
 pub mod schema;
+pub mod seed;
 pub mod service;
 pub mod store;
 pub mod telemetry;

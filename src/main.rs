@@ -14,6 +14,7 @@ async fn main() -> std::process::ExitCode {
         Command::Serve(args) => intune_mtd_emulator::serve(args).await,
         Command::Migrate(args) => intune_mtd_emulator::migrate(args).await,
         Command::Token(args) => intune_mtd_emulator::token(args).await.map(|t| println!("{t}")),
+        Command::Seed(args) => intune_mtd_emulator::seed::run(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

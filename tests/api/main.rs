@@ -24,6 +24,7 @@ mod replicas;
 mod results;
 mod retention;
 mod sdk;
+mod seed;
 mod store;
 mod worker;
 mod write_path;
