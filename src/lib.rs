@@ -46,14 +46,12 @@ pub async fn run(
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     args.check().map_err(anyhow::Error::msg)?;
     let clock: Arc<dyn clock::Clock> = Arc::new(SystemClock);
-    let store = store::connect_with_clock(
+    let store = open_database(
         &args.database.database_url,
         &args.database.connect_options(),
         clock.clone(),
     )
-    .await
-    .context("opening the database")?;
-    store.migrate().await.context("applying migrations")?;
+    .await?;
     let app = service::App::new(store.clone(), clock.clone()).with_retention(args.retention());
     let state = AppState::new(app, args.server_config());
     http::ops::metrics_handle();
@@ -123,12 +121,22 @@ fn banner(args: &ServeArgs, address: std::net::SocketAddr) -> String {
     )
 }
 
-/// `migrate`: apply the migrations and exit.
-pub async fn migrate(args: DatabaseArgs) -> anyhow::Result<()> {
-    let store = store::connect_with_clock(&args.database_url, &args.connect_options(), Arc::new(SystemClock))
+/// Opens the database every subcommand works on and applies the migrations.
+pub async fn open_database(
+    url: &str,
+    options: &store::ConnectOptions,
+    clock: Arc<dyn clock::Clock>,
+) -> anyhow::Result<Arc<dyn store::Store>> {
+    let store = store::connect_with_clock(url, options, clock)
         .await
         .context("opening the database")?;
-    store.migrate().await?;
+    store.migrate().await.context("applying migrations")?;
+    Ok(store)
+}
+
+/// `migrate`: apply the migrations and exit.
+pub async fn migrate(args: DatabaseArgs) -> anyhow::Result<()> {
+    let store = open_database(&args.database_url, &args.connect_options(), Arc::new(SystemClock)).await?;
     tracing::info!(database = store.backend(), "migrations applied");
     Ok(())
 }
@@ -139,10 +147,7 @@ pub async fn token(args: TokenArgs) -> anyhow::Result<String> {
         max_connections: 2,
         ..args.database.connect_options()
     };
-    let store = store::connect_with_clock(&args.database.database_url, &options, Arc::new(SystemClock))
-        .await
-        .context("opening the database")?;
-    store.migrate().await?;
+    let store = open_database(&args.database.database_url, &options, Arc::new(SystemClock)).await?;
     let app = service::App::new(store, Arc::new(SystemClock));
     Ok(service::identity::mint_app_token(&app, &args.tenant, args.client_id).await?)
 }

@@ -172,14 +172,12 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     let file = parse(&text)?;
     let clock = Arc::new(SystemClock);
-    let store = crate::store::connect_with_clock(
+    let store = crate::open_database(
         &args.database.database_url,
         &args.database.connect_options(),
         clock.clone(),
     )
-    .await
-    .context("opening the database")?;
-    store.migrate().await.context("applying migrations")?;
+    .await?;
     let config = ServerConfig {
         admin_key: None,
         public_url: None,

@@ -182,6 +182,15 @@ pub async fn group(cx: &Ctx<'_>, key: &str) -> ServiceResult<Group> {
         .ok_or_else(|| not_found(key))
 }
 
+/// Whether `key` names a group of the caller's tenant (a reference in a body: an assignment's
+/// target, a CC list, a role assignment's members).
+pub async fn is_group(cx: &Ctx<'_>, key: &str) -> ServiceResult<bool> {
+    Ok(match parse_guid(key) {
+        Some(id) => cx.store().get_group(cx.tenant_id, &id).await?.is_some(),
+        None => false,
+    })
+}
+
 pub async fn list_groups(cx: &Ctx<'_>, query: &ListQuery) -> ServiceResult<ListPage<Group>> {
     Ok(cx.store().list_groups(cx.tenant_id, query).await?)
 }

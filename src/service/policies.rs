@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::compliance::platforms_of;
+use super::directory::is_group;
 use super::{Ctx, ServiceError, ServiceResult};
 use crate::domain::compliance::PolicyFamily;
 use crate::domain::device::ManagedDevice;
@@ -273,13 +274,6 @@ async fn check_action_references(cx: &Ctx<'_>, rules: &mut [ScheduledActionRule]
 
 /// The empty GUID Intune writes for "no template".
 const NO_TEMPLATE: &str = "00000000-0000-0000-0000-000000000000";
-
-async fn is_group(cx: &Ctx<'_>, id: &str) -> ServiceResult<bool> {
-    Ok(match parse_guid(id) {
-        Some(id) => cx.store().get_group(cx.tenant_id, &id).await?.is_some(),
-        None => false,
-    })
-}
 
 /// A policy that requires a device threat level may be assigned to user groups only (seed text).
 async fn check_threat_targets(cx: &Ctx<'_>, policy: &StoredPolicy) -> ServiceResult<()> {

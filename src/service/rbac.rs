@@ -344,12 +344,7 @@ async fn check_assignment(cx: &Ctx<'_>, props: &Map<String, Value>) -> ServiceRe
         ));
     }
     for member in props.get("members").and_then(Value::as_array).into_iter().flatten() {
-        let id = member.as_str().and_then(parse_guid);
-        let exists = match &id {
-            Some(id) => cx.store().get_group(cx.tenant_id, id).await?.is_some(),
-            None => false,
-        };
-        if !exists {
+        if !super::directory::is_group(cx, member.as_str().unwrap_or_default()).await? {
             return Err(ServiceError::invalid(format!(
                 "Invalid value for property 'members': '{}' is not a group of the directory.",
                 member.as_str().unwrap_or_default()
