@@ -13,6 +13,7 @@ RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
 COPY src src
 COPY migrations migrations
 COPY openapi.yaml openapi.yaml
+COPY openapi openapi
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked \
     && cp target/release/intune-mtd-emulator /usr/local/bin/intune-mtd-emulator
 

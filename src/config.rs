@@ -31,6 +31,9 @@ pub enum Command {
     /// Fill a new tenant from a YAML or JSON file: users, groups, devices by the thousand,
     /// connectors, policies and their assignments (see examples/seed.yaml).
     Seed(SeedArgs),
+    /// Print the OpenAPI document (`openapi.yaml`): openapi/source.yaml with each Graph route
+    /// per API version and the Graph schemas generated from the schema tables.
+    Openapi,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -15,6 +15,11 @@ async fn main() -> std::process::ExitCode {
         Command::Migrate(args) => intune_mtd_emulator::migrate(args).await,
         Command::Token(args) => intune_mtd_emulator::token(args).await.map(|t| println!("{t}")),
         Command::Seed(args) => intune_mtd_emulator::seed::run(args).await,
+        Command::Openapi => {
+            use std::io::Write;
+            let document = intune_mtd_emulator::http::openapi::document();
+            std::io::stdout().write_all(document.as_bytes()).map_err(Into::into)
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

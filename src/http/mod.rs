@@ -6,6 +6,7 @@ pub mod error;
 pub mod extract;
 pub mod graph;
 pub mod identity;
+pub mod openapi;
 pub mod ops;
 pub mod paging;
 pub mod partner;

@@ -5,11 +5,14 @@
 //! `$select`.
 
 pub mod compliance;
+pub mod compliance_status;
 pub mod device_management;
 pub mod directory;
 pub mod managed_device;
 pub mod mtd_connector;
+pub mod openapi;
 pub mod rbac;
+pub mod served;
 
 use serde_json::{Map, Value};
 

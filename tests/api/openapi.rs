@@ -1,5 +1,6 @@
 //! `openapi.yaml` and the route table must agree: a route served but not documented, or
-//! documented but not served, fails here.
+//! documented but not served, fails here. And the committed document must be the one
+//! `intune-mtd-emulator openapi` generates from openapi/source.yaml and the schema tables.
 
 use std::collections::BTreeSet;
 
@@ -29,7 +30,15 @@ fn documented() -> BTreeSet<(String, String)> {
 fn openapi_yaml_describes_exactly_the_served_routes() {
     let served: BTreeSet<(String, String)> = route_table()
         .iter()
-        .map(|r| (r.method.to_string(), r.openapi_path()))
+        .flat_map(|r| {
+            let path = r.openapi_path();
+            let paths = if path.contains("{version}") {
+                vec![path.replace("{version}", "v1.0"), path.replace("{version}", "beta")]
+            } else {
+                vec![path]
+            };
+            paths.into_iter().map(|p| (r.method.to_string(), p))
+        })
         .collect();
     let documented = documented();
     let undocumented: Vec<_> = served.difference(&documented).collect();
@@ -38,6 +47,64 @@ fn openapi_yaml_describes_exactly_the_served_routes() {
         undocumented.is_empty() && unserved.is_empty(),
         "served but not in openapi.yaml: {undocumented:?}\nin openapi.yaml but not served: {unserved:?}"
     );
+}
+
+#[test]
+fn openapi_yaml_is_what_the_generator_writes() {
+    let generated = intune_mtd_emulator::http::openapi::document();
+    let committed = include_str!("../../openapi.yaml");
+    if generated != committed {
+        let line = generated
+            .lines()
+            .zip(committed.lines())
+            .position(|(g, c)| g != c)
+            .map_or_else(|| "the end".to_string(), |i| format!("line {}", i + 1));
+        panic!(
+            "openapi.yaml is not what openapi/source.yaml and the schema tables give (first difference at {line}); \
+             regenerate it: cargo run -- openapi > openapi.yaml"
+        );
+    }
+}
+
+/// Each Graph body in the document is the version's own: an iOS compliance policy's threat level
+/// is an enum of exactly that version's members, `androidDeviceOwnerCompliancePolicy` is beta
+/// only, and creating a policy takes the polymorphic family.
+#[test]
+fn graph_bodies_are_typed_per_version() {
+    let doc: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(include_str!("../../openapi.yaml")).expect("openapi.yaml parses");
+    let schemas = &doc["components"]["schemas"];
+    for v in ["v1.0", "beta"] {
+        let ios = &schemas[format!("{v}.microsoft.graph.iosCompliancePolicy").as_str()];
+        assert_eq!(
+            ios["properties"]["deviceThreatProtectionRequiredSecurityLevel"]["$ref"].as_str(),
+            Some(format!("#/components/schemas/{v}.microsoft.graph.deviceThreatProtectionLevel").as_str())
+        );
+        let level: Vec<&str> = schemas[format!("{v}.microsoft.graph.deviceThreatProtectionLevel").as_str()]["enum"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_str().unwrap())
+            .collect();
+        assert_eq!(level, ["unavailable", "secured", "low", "medium", "high", "notSet"]);
+        let create = &doc["paths"][format!("/{v}/deviceManagement/deviceCompliancePolicies").as_str()]["post"];
+        assert_eq!(
+            create["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str(),
+            Some(format!("#/components/schemas/{v}.microsoft.graph.deviceCompliancePolicy").as_str())
+        );
+        let family = &schemas[format!("{v}.microsoft.graph.deviceCompliancePolicy").as_str()];
+        let device_owner = family["discriminator"]["mapping"]
+            .get("#microsoft.graph.androidDeviceOwnerCompliancePolicy")
+            .is_some();
+        assert_eq!(device_owner, v == "beta", "{v}");
+    }
+    // Beta-only properties and members stay out of v1.0.
+    let v1_policy = &schemas["v1.0.microsoft.graph.androidCompliancePolicy"]["properties"];
+    let beta_policy = &schemas["beta.microsoft.graph.androidCompliancePolicy"]["properties"];
+    assert!(v1_policy.get("advancedThreatProtectionRequiredSecurityLevel").is_none());
+    assert!(beta_policy
+        .get("advancedThreatProtectionRequiredSecurityLevel")
+        .is_some());
 }
 
 #[test]

@@ -27,6 +27,10 @@ use crate::schema::compliance::{
     DEVICE_COMPLIANCE_ACTION_ITEM, DEVICE_COMPLIANCE_POLICY_ASSIGNMENT, IOS_COMPLIANCE_POLICY,
     MAC_OS_COMPLIANCE_POLICY, WINDOWS10_COMPLIANCE_POLICY,
 };
+use crate::schema::compliance_status::{
+    DEVICE_COMPLIANCE_DEVICE_OVERVIEW, DEVICE_COMPLIANCE_DEVICE_STATUS, DEVICE_COMPLIANCE_USER_OVERVIEW,
+    DEVICE_COMPLIANCE_USER_STATUS,
+};
 use crate::schema::{render, validate_patch, Invalid, StructType};
 use crate::service::clock::rfc3339;
 use crate::service::policies::{self, DeviceStatus, Statuses, UserStatus};
@@ -588,14 +592,14 @@ fn expand_into(
                 statuses
                     .devices
                     .iter()
-                    .map(|d| Value::Object(device_status_doc(d)))
+                    .map(|d| Value::Object(device_status_doc(d, ctx)))
                     .collect(),
             ),
             "userStatuses" => Value::Array(
                 statuses
                     .users
                     .iter()
-                    .map(|u| Value::Object(user_status_doc(u)))
+                    .map(|u| Value::Object(user_status_doc(u, ctx)))
                     .collect(),
             ),
             "deviceStatusOverview" => Value::Object(overview_doc(p, statuses, ctx, false)),
@@ -960,12 +964,8 @@ async fn delete_assignment(
 /// `complianceGracePeriodExpirationDateTime` of a device that has no grace period running.
 const NO_GRACE: &str = "9999-12-31T23:59:59Z";
 
-fn device_status_doc(d: &DeviceStatus) -> Map<String, Value> {
+fn device_status_doc(d: &DeviceStatus, ctx: &GraphCtx) -> Map<String, Value> {
     let mut m = Map::new();
-    m.insert(
-        "@odata.type".into(),
-        "#microsoft.graph.deviceComplianceDeviceStatus".into(),
-    );
     m.insert("id".into(), d.id.clone().into());
     m.insert("deviceDisplayName".into(), d.device_display_name.clone().into());
     m.insert("userName".into(), json!(d.user_name));
@@ -980,57 +980,49 @@ fn device_status_doc(d: &DeviceStatus) -> Map<String, Value> {
     m.insert("status".into(), d.status.into());
     m.insert("lastReportedDateTime".into(), rfc3339(d.last_reported).into());
     m.insert("userPrincipalName".into(), json!(d.user_principal_name));
-    m
+    render(&DEVICE_COMPLIANCE_DEVICE_STATUS, &m, ctx.view)
 }
 
-fn user_status_doc(u: &UserStatus) -> Map<String, Value> {
+fn user_status_doc(u: &UserStatus, ctx: &GraphCtx) -> Map<String, Value> {
     let mut m = Map::new();
-    m.insert(
-        "@odata.type".into(),
-        "#microsoft.graph.deviceComplianceUserStatus".into(),
-    );
     m.insert("id".into(), u.id.clone().into());
     m.insert("userDisplayName".into(), json!(u.user_display_name));
     m.insert("devicesCount".into(), u.devices_count.into());
     m.insert("status".into(), u.status.into());
     m.insert("lastReportedDateTime".into(), rfc3339(u.last_reported).into());
     m.insert("userPrincipalName".into(), json!(u.user_principal_name));
-    m
+    render(&DEVICE_COMPLIANCE_USER_STATUS, &m, ctx.view)
 }
 
 /// `deviceStatusOverview` (or, with `users`, `userStatusOverview`).
 fn overview_doc(p: &StoredPolicy, statuses: &Statuses, ctx: &GraphCtx, users: bool) -> Map<String, Value> {
-    let (o, type_name, nav) = if users {
+    let (o, st, nav) = if users {
         (
             statuses.user_overview(),
-            "deviceComplianceUserOverview",
+            &DEVICE_COMPLIANCE_USER_OVERVIEW,
             "userStatusOverview",
         )
     } else {
         (
             statuses.device_overview(),
-            "deviceComplianceDeviceOverview",
+            &DEVICE_COMPLIANCE_DEVICE_OVERVIEW,
             "deviceStatusOverview",
         )
     };
     let mut m = Map::new();
-    m.insert("@odata.type".into(), format!("#microsoft.graph.{type_name}").into());
     m.insert("id".into(), format!("{}_{nav}", p.id).into());
     m.insert("pendingCount".into(), o.pending.into());
     m.insert("notApplicableCount".into(), o.not_applicable.into());
-    if ctx.version == ApiVersion::Beta && !users {
-        // Every "not applicable" the emulator computes is a platform mismatch.
-        m.insert("notApplicablePlatformCount".into(), o.not_applicable.into());
-    }
+    // Every "not applicable" the emulator computes is a platform mismatch (beta shows the count;
+    // the user overview has no such property).
+    m.insert("notApplicablePlatformCount".into(), o.not_applicable.into());
     m.insert("successCount".into(), o.success.into());
     m.insert("errorCount".into(), o.error.into());
     m.insert("failedCount".into(), o.failed.into());
-    if ctx.version == ApiVersion::Beta {
-        m.insert("conflictCount".into(), o.conflict.into());
-    }
+    m.insert("conflictCount".into(), o.conflict.into());
     m.insert("lastUpdateDateTime".into(), rfc3339(o.last_update).into());
     m.insert("configurationVersion".into(), o.configuration_version.into());
-    m
+    render(st, &m, ctx.view)
 }
 
 fn list_of(q: &QueryOptions, docs: Vec<Map<String, Value>>, type_name: &str, context: String) -> ApiResult<Response> {
@@ -1046,7 +1038,7 @@ async fn device_statuses(
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
     let (p, statuses) = policies::with_statuses(&caller.cx(&state.app), &id).await?;
-    let docs = statuses.devices.iter().map(device_status_doc).collect();
+    let docs = statuses.devices.iter().map(|d| device_status_doc(d, &ctx)).collect();
     let context = ctx.context(
         &format!("deviceManagement/deviceCompliancePolicies('{}')/deviceStatuses", p.id),
         None,
@@ -1065,7 +1057,7 @@ async fn device_status(
         .devices
         .iter()
         .find(|d| d.id.eq_ignore_ascii_case(&sid))
-        .map(device_status_doc)
+        .map(|d| device_status_doc(d, &ctx))
         .ok_or_else(|| ApiError::not_found(format!("The device status '{sid}' does not exist.")))?;
     let context = ctx.context(
         &format!(
@@ -1085,7 +1077,7 @@ async fn user_statuses(
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
     let (p, statuses) = policies::with_statuses(&caller.cx(&state.app), &id).await?;
-    let docs = statuses.users.iter().map(user_status_doc).collect();
+    let docs = statuses.users.iter().map(|u| user_status_doc(u, &ctx)).collect();
     let context = ctx.context(
         &format!("deviceManagement/deviceCompliancePolicies('{}')/userStatuses", p.id),
         None,
@@ -1104,7 +1096,7 @@ async fn user_status(
         .users
         .iter()
         .find(|u| u.id.eq_ignore_ascii_case(&sid))
-        .map(user_status_doc)
+        .map(|u| user_status_doc(u, &ctx))
         .ok_or_else(|| ApiError::not_found(format!("The user status '{sid}' does not exist.")))?;
     let context = ctx.context(
         &format!(

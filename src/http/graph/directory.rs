@@ -420,9 +420,8 @@ async fn delete_group(
 // ---- members ----
 
 /// A device as a directory object (`microsoft.graph.device`), named by its Entra device id.
-fn device_object(d: &crate::domain::device::ManagedDevice) -> Map<String, Value> {
+fn device_object(d: &crate::domain::device::ManagedDevice, ctx: &GraphCtx) -> Map<String, Value> {
     let mut m = Map::new();
-    m.insert("@odata.type".into(), "#microsoft.graph.device".into());
     m.insert("id".into(), d.azure_ad_device_id.clone().into());
     m.insert("accountEnabled".into(), true.into());
     m.insert("deviceId".into(), d.azure_ad_device_id.clone().into());
@@ -431,7 +430,7 @@ fn device_object(d: &crate::domain::device::ManagedDevice) -> Map<String, Value>
     m.insert("operatingSystemVersion".into(), d.os_version.clone().into());
     m.insert("isCompliant".into(), (d.compliance_state == "compliant").into());
     m.insert("isManaged".into(), true.into());
-    m
+    render(&crate::schema::served::DEVICE, &m, ctx.view)
 }
 
 async fn list_members(
@@ -462,7 +461,7 @@ async fn list_members(
         .iter()
         .map(|m| match m {
             DirectoryObject::User(u) => render_user(u, &ctx, None),
-            DirectoryObject::Device(d) => Ok(device_object(d)),
+            DirectoryObject::Device(d) => Ok(device_object(d, &ctx)),
         })
         .collect::<ApiResult<Vec<_>>>()?;
     let next = members

@@ -21,7 +21,8 @@ use crate::http::routes::{Access, RouteTable};
 use crate::http::AppState;
 use crate::odata::{CmpOp, Expr, QueryOptions, StrFunc};
 use crate::schema::managed_device::{DETECTED_APP, MANAGED_DEVICE};
-use crate::schema::{render, validate_patch, Avail, Default, Prop, StructType, Ty, Writable};
+use crate::schema::served::WIPE_PARAMETERS;
+use crate::schema::{render, validate_patch};
 use crate::service::clock::rfc3339;
 use crate::service::devices::{self, RemoteAction};
 use crate::store::{DetectedApp, ListQuery, ListScope};
@@ -604,46 +605,6 @@ fn no_body(body: &Value, action: &str) -> ApiResult<()> {
     }
 }
 
-const fn param(name: &'static str, ty: Ty, avail: Avail) -> Prop {
-    Prop {
-        name,
-        ty,
-        avail,
-        nullable: true,
-        writable: Writable::Yes,
-        default: Default::Null,
-    }
-}
-
-static OBLITERATION_BEHAVIOR: crate::schema::EnumType = crate::schema::EnumType {
-    name: "obliterationBehavior",
-    members: &[
-        ("default", Avail::BetaOnly),
-        ("doNotObliterate", Avail::BetaOnly),
-        ("obliterateWithWarning", Avail::BetaOnly),
-        ("always", Avail::BetaOnly),
-        ("unknownFutureValue", Avail::BetaOnly),
-    ],
-};
-
-/// The parameters of `wipe`, per version.
-static WIPE_PARAMETERS: StructType = StructType {
-    name: "wipe",
-    is_entity: false,
-    props: &[
-        param("keepEnrollmentData", Ty::Bool, Avail::Both),
-        param("keepUserData", Ty::Bool, Avail::Both),
-        param("macOsUnlockCode", Ty::String, Avail::Both),
-        param("persistEsimDataPlan", Ty::Bool, Avail::Both),
-        param(
-            "obliterationBehavior",
-            Ty::Enum(&OBLITERATION_BEHAVIOR),
-            Avail::BetaOnly,
-        ),
-        param("useProtectedWipe", Ty::Bool, Avail::BetaOnly),
-    ],
-};
-
 async fn wipe(
     caller: GraphCaller,
     version: ApiVersion,
@@ -653,7 +614,7 @@ async fn wipe(
 ) -> ApiResult<StatusCode> {
     if !body.is_null() {
         validate_patch(&WIPE_PARAMETERS, &body, version).map_err(|e| {
-            ApiError::bad_request(e.0.replace("on type 'microsoft.graph.wipe'", "in the action 'wipe'"))
+            ApiError::bad_request(e.0.replace("on type 'microsoft.graph.wipeRequestBody'", "in the action 'wipe'"))
         })?;
     }
     act(&state, &caller, &id, RemoteAction::Wipe).await

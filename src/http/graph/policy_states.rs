@@ -14,10 +14,12 @@ use crate::domain::policy::StoredPolicy;
 use crate::domain::rbac::RoleRequirement::Intune;
 use crate::http::auth::GraphCaller;
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::extract::{ApiVersion, OData};
+use crate::http::extract::OData;
 use crate::http::routes::{Access, RouteTable};
 use crate::http::AppState;
 use crate::odata::QueryOptions;
+use crate::schema::compliance_status::DEVICE_COMPLIANCE_POLICY_STATE;
+use crate::schema::render;
 use crate::service::policies::{self, compliance_status, DevicePolicyStates};
 use crate::store::PolicyStateRow;
 
@@ -49,7 +51,7 @@ pub fn routes(t: &mut RouteTable) {
     );
 }
 
-fn setting_state_doc(p: &StoredPolicy, d: &ManagedDevice, s: &Value, ctx: &GraphCtx) -> Value {
+fn setting_state_doc(p: &StoredPolicy, d: &ManagedDevice, s: &Value) -> Value {
     let name = s["setting"].as_str().unwrap_or_default();
     let mut m = Map::new();
     m.insert("setting".into(), setting_id(p.family, name).into());
@@ -67,9 +69,6 @@ fn setting_state_doc(p: &StoredPolicy, d: &ManagedDevice, s: &Value, ctx: &Graph
         json!([{"id": p.id, "displayName": p.display_name(), "sourceType": "deviceConfiguration"}]),
     );
     m.insert("currentValue".into(), s["currentValue"].clone());
-    if ctx.version == ApiVersion::Beta {
-        m.insert("settingInstanceId".into(), Value::Null);
-    }
     Value::Object(m)
 }
 
@@ -78,13 +77,9 @@ fn doc(p: &StoredPolicy, d: &ManagedDevice, row: &PolicyStateRow, ctx: &GraphCtx
     let settings: Vec<Value> = row
         .settings
         .as_array()
-        .map(|a| a.iter().map(|s| setting_state_doc(p, d, s, ctx)).collect())
+        .map(|a| a.iter().map(|s| setting_state_doc(p, d, s)).collect())
         .unwrap_or_default();
     let mut m = Map::new();
-    m.insert(
-        "@odata.type".into(),
-        "#microsoft.graph.deviceCompliancePolicyState".into(),
-    );
     m.insert("id".into(), p.id.clone().into());
     m.insert("displayName".into(), p.display_name().into());
     m.insert("platformType".into(), platform_type(p.family, ctx.version).into());
@@ -92,11 +87,9 @@ fn doc(p: &StoredPolicy, d: &ManagedDevice, row: &PolicyStateRow, ctx: &GraphCtx
     m.insert("settingStates".into(), Value::Array(settings));
     m.insert("state".into(), compliance_status(&row.state).into());
     m.insert("version".into(), row.policy_version.into());
-    if ctx.version == ApiVersion::Beta {
-        m.insert("userId".into(), json!(d.user_id));
-        m.insert("userPrincipalName".into(), json!(d.user_principal_name));
-    }
-    m
+    m.insert("userId".into(), json!(d.user_id));
+    m.insert("userPrincipalName".into(), json!(d.user_principal_name));
+    render(&DEVICE_COMPLIANCE_POLICY_STATE, &m, ctx.view)
 }
 
 fn docs(states: &DevicePolicyStates, ctx: &GraphCtx) -> Vec<Map<String, Value>> {
