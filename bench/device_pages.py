@@ -51,7 +51,7 @@ def main() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([binary, "serve", "--listen", f"127.0.0.1:{port}", "--database-url", db_url, "--log-filter", "warn"])
+    server = subprocess.Popen([binary, "serve", "--listen", f"127.0.0.1:{port}", "--no-https", "--database-url", db_url, "--log-filter", "warn"])
     try:
         for _ in range(200):
             try:

@@ -34,7 +34,7 @@ def start(binary: str, db_url: str, *extra: str):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([binary, "serve", "--listen", f"127.0.0.1:{port}", "--database-url", db_url,
+    proc = subprocess.Popen([binary, "serve", "--listen", f"127.0.0.1:{port}", "--no-https", "--database-url", db_url,
                              "--log-filter", os.environ.get("LOG", "warn"), *extra])
     for _ in range(400):
         try:

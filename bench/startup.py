@@ -35,7 +35,7 @@ def once(binary: str, db_url: str) -> float:
     port = free_port()
     started = time.perf_counter()
     proc = subprocess.Popen(
-        [binary, "serve", "--listen", f"127.0.0.1:{port}", "--database-url", db_url],
+        [binary, "serve", "--listen", f"127.0.0.1:{port}", "--no-https", "--database-url", db_url],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

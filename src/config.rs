@@ -31,6 +31,9 @@ pub enum Command {
     /// Fill a new tenant from a YAML or JSON file: users, groups, devices by the thousand,
     /// connectors, policies and their assignments (see examples/seed.yaml).
     Seed(SeedArgs),
+    /// Print the deployment's local certificate authority (PEM), creating it if none exists yet:
+    /// trust it to reach the HTTPS listener (see README, "HTTPS").
+    Ca(DatabaseArgs),
     /// Print the OpenAPI document (`openapi.yaml`): openapi/source.yaml with each Graph route
     /// per API version and the Graph schemas generated from the schema tables.
     Openapi,
@@ -117,6 +120,29 @@ pub struct ServeArgs {
     /// Records each of those logs keeps per tenant at most (open episodes' records excepted).
     #[arg(long, env = "MTD_EMULATOR_RETENTION_RECORDS", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub retention_records: u64,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TlsArgs {
+    /// Address of the HTTPS listener (the same forms as --listen). Its certificate is signed by
+    /// the deployment's local CA (`intune-mtd-emulator ca` prints it) unless --tls-cert is given.
+    #[arg(long, env = "MTD_EMULATOR_HTTPS_LISTEN", default_value = "127.0.0.1:8443", value_parser = parse_listen)]
+    pub https_listen: SocketAddr,
+    /// Serve plain HTTP only.
+    #[arg(long, env = "MTD_EMULATOR_NO_HTTPS")]
+    pub no_https: bool,
+    /// More names (DNS names or IP addresses) the generated server certificate covers, besides
+    /// localhost, 127.0.0.1 and ::1. Repeat the flag, or separate them with commas.
+    #[arg(long = "tls-name", env = "MTD_EMULATOR_TLS_NAMES", value_delimiter = ',')]
+    pub tls_names: Vec<String>,
+    /// A PEM certificate chain to serve instead of one the local CA signs (with --tls-key).
+    #[arg(long, env = "MTD_EMULATOR_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "MTD_EMULATOR_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -193,12 +219,17 @@ impl ServeArgs {
         if self.admin_key.as_deref().is_some_and(str::is_empty) {
             return Err("MTD_EMULATOR_ADMIN_KEY / --admin-key must not be empty".into());
         }
-        if self.admin_key.is_none() && !self.listen.ip().is_loopback() {
+        let https_in_the_open = !self.tls.no_https && !self.tls.https_listen.ip().is_loopback();
+        if self.admin_key.is_none() && (!self.listen.ip().is_loopback() || https_in_the_open) {
             return Err(format!(
                 "refusing to listen on {} without an admin key: the control plane (/_emulator) would be open \
                  to the network. Set --admin-key (or MTD_EMULATOR_ADMIN_KEY), or listen on a loopback address \
                  such as 127.0.0.1.",
-                self.listen
+                if self.listen.ip().is_loopback() {
+                    self.tls.https_listen
+                } else {
+                    self.listen
+                }
             ));
         }
         if let Some(url) = &self.public_url {

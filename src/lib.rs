@@ -42,6 +42,58 @@ pub async fn run(
     .await
 }
 
+/// Serves `state` over HTTPS on `listener` until `shutdown` completes: the same service, its
+/// requests marked [`http::tls::Https`] so that absolute links name `https`.
+pub async fn run_https(
+    listener: http::tls::TlsListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    http::ops::metrics_handle();
+    let service = tower::ServiceBuilder::new()
+        .map_request(|mut req: axum::extract::Request| {
+            req.extensions_mut().insert(http::tls::Https);
+            req
+        })
+        .service(http::app(state));
+    axum::serve(
+        listener,
+        axum::ServiceExt::<axum::extract::Request>::into_make_service(service),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// The HTTPS listener's TLS configuration: the operator's certificate (`--tls-cert`), or one
+/// the deployment's local CA signs for the default names and `--tls-name`s.
+pub async fn tls_config(store: &dyn store::Store, args: &config::TlsArgs) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    let now = chrono::Utc::now();
+    let (chain, key) = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let cert_pem = std::fs::read(cert).with_context(|| format!("reading {}", cert.display()))?;
+            let key_pem = std::fs::read(key).with_context(|| format!("reading {}", key.display()))?;
+            identity::tls::supplied_certificate(&cert_pem, &key_pem)?
+        }
+        _ => {
+            let ca = identity::tls::authority(store, now).await?;
+            identity::tls::server_certificate(&ca, &args.tls_names, now)?
+        }
+    };
+    Ok(identity::tls::server_config(chain, key)?)
+}
+
+/// `ca`: the deployment's local certificate authority, as PEM.
+pub async fn ca(args: DatabaseArgs) -> anyhow::Result<String> {
+    let options = store::ConnectOptions {
+        max_connections: 2,
+        ..args.connect_options()
+    };
+    let store = open_database(&args.database_url, &options, Arc::new(SystemClock)).await?;
+    Ok(identity::tls::authority(store.as_ref(), chrono::Utc::now())
+        .await?
+        .certificate_pem)
+}
+
 /// `serve`: open and migrate the database, then serve until SIGTERM or SIGINT.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     args.check().map_err(anyhow::Error::msg)?;
@@ -78,9 +130,33 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let address = listener.local_addr()?;
-    tracing::info!(address = %address, database = store.backend(), "serving");
-    println!("{}", banner(&args, address));
-    run(listener, state, shutdown_signal()).await?;
+    let https = if args.tls.no_https {
+        None
+    } else {
+        let config = tls_config(store.as_ref(), &args.tls).await.context("preparing HTTPS")?;
+        let tcp = TcpListener::bind(args.tls.https_listen)
+            .await
+            .with_context(|| format!("binding {} (--https-listen)", args.tls.https_listen))?;
+        Some(http::tls::TlsListener::new(tcp, config)?)
+    };
+    let https_address = https.as_ref().map(axum::serve::Listener::local_addr).transpose()?;
+    tracing::info!(address = %address, https = ?https_address, database = store.backend(), "serving");
+    println!("{}", banner(&args, address, https_address));
+    let stopping = tokio_util::sync::CancellationToken::new();
+    tokio::spawn({
+        let stopping = stopping.clone();
+        async move {
+            shutdown_signal().await;
+            stopping.cancel();
+        }
+    });
+    let plain = run(listener, state.clone(), stopping.clone().cancelled_owned());
+    match https {
+        Some(tls) => {
+            tokio::try_join!(plain, run_https(tls, state, stopping.clone().cancelled_owned()))?;
+        }
+        None => plain.await?,
+    }
     // In-flight requests are done; the worker finishes its batch under way.
     let _ = stop_tx.send(true);
     if let Some(w) = worker {
@@ -92,7 +168,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 /// What a person starting the server needs to know first: what runs, on which database, where,
 /// and what to do next.
-fn banner(args: &ServeArgs, address: std::net::SocketAddr) -> String {
+fn banner(args: &ServeArgs, address: std::net::SocketAddr, https: Option<std::net::SocketAddr>) -> String {
     let base = args
         .public_url
         .clone()
@@ -108,10 +184,14 @@ fn banner(args: &ServeArgs, address: std::net::SocketAddr) -> String {
     } else {
         ""
     };
+    let https = match https {
+        Some(a) => format!("\n\x20 https      https://{a} (trust the CA that `intune-mtd-emulator ca` prints)"),
+        None => String::new(),
+    };
     format!(
         "Intune MTD emulator {version}\n\
          \x20 database   {database}\n\
-         \x20 listening  {base}\n\
+         \x20 listening  {base}{https}\n\
          \x20 worker     {worker}\n\
          \x20 API        {base}/openapi.yaml (every route), {base}/ (the surfaces)\n\
          \x20 next       create a tenant, as README.md's first session does:\n\

@@ -15,6 +15,7 @@ async fn main() -> std::process::ExitCode {
         Command::Migrate(args) => intune_mtd_emulator::migrate(args).await,
         Command::Token(args) => intune_mtd_emulator::token(args).await.map(|t| println!("{t}")),
         Command::Seed(args) => intune_mtd_emulator::seed::run(args).await,
+        Command::Ca(args) => intune_mtd_emulator::ca(args).await.map(|pem| print!("{pem}")),
         Command::Openapi => {
             use std::io::Write;
             let document = intune_mtd_emulator::http::openapi::document();

@@ -155,7 +155,12 @@ impl FromRequestParts<AppState> for BaseUrl {
             .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
             .or_else(|| parts.uri.authority().map(|a| a.as_str()))
             .unwrap_or("localhost");
-        Ok(BaseUrl(format!("http://{host}")))
+        let scheme = if parts.extensions.get::<crate::http::tls::Https>().is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        Ok(BaseUrl(format!("{scheme}://{host}")))
     }
 }
 

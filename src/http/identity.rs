@@ -402,6 +402,9 @@ async fn openid_configuration(
     };
     let tid = &tenant.id;
     Json(json!({
+        // Named, as Entra's metadata names it and as MSAL requires; the interactive flows it
+        // serves are not built yet (the route answers 404).
+        "authorization_endpoint": format!("{base}/{tid}/oauth2/v2.0/authorize"),
         "token_endpoint": format!("{base}/{tid}/oauth2/v2.0/token"),
         "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
         "jwks_uri": format!("{base}/{tid}/discovery/v2.0/keys"),

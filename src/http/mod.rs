@@ -11,6 +11,7 @@ pub mod ops;
 pub mod paging;
 pub mod partner;
 pub mod routes;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -51,17 +52,44 @@ pub fn route_table() -> Vec<RouteInfo> {
 fn assemble() -> (Router<AppState>, Vec<RouteInfo>) {
     let mut infos = Vec::new();
     let mut router = Router::new();
-    for table in [ops::routes(), identity::routes(), control::routes(), partner::routes()] {
+    for (table, browsers) in [
+        (ops::routes(), false),
+        (identity::routes(), true),
+        (control::routes(), false),
+        (partner::routes(), true),
+    ] {
         let (r, i) = table.into_parts();
-        router = router.merge(r);
+        router = router.merge(if browsers { r.layer(cors()) } else { r });
         infos.extend(i);
     }
     let (graph, graph_infos) = graph::router();
+    let graph = graph.layer(cors());
     router = router
         .nest("/v1.0", graph.clone().layer(axum::Extension(extract::ApiVersion::V1)))
         .nest("/beta", graph.layer(axum::Extension(extract::ApiVersion::Beta)));
     infos.extend(graph_infos);
     (router, infos)
+}
+
+/// CORS as Microsoft's endpoints answer it, for pages on other origins (an admin console on
+/// `localhost:3000`): preflights answered, the caller's origin and requested headers allowed,
+/// and the headers a client reads (`request-id`, `client-request-id`, `Location`,
+/// `Retry-After`) exposed. Bearer tokens travel in `Authorization`, never in cookies, so no
+/// credentials mode. The control plane and the operations routes get none: browsers stay out.
+fn cors() -> tower_http::cors::CorsLayer {
+    use axum::http::{header, HeaderName, Method};
+    use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::mirror_request())
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+        .allow_headers(AllowHeaders::mirror_request())
+        .expose_headers([
+            HeaderName::from_static("request-id"),
+            HeaderName::from_static("client-request-id"),
+            header::LOCATION,
+            header::RETRY_AFTER,
+        ])
+        .max_age(std::time::Duration::from_secs(3600))
 }
 
 /// The application: the router with its middleware, wrapped in the path normalisation that must

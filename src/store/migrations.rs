@@ -37,6 +37,7 @@ embed!(
     "0010_cache_version.sql",
     "0011_compliance_results.sql",
     "0012_threat_reports_by_device.sql",
+    "0013_tls_authority.sql",
 );
 
 /// The version a file name starts with (`0011_compliance_results.sql` → 11).
@@ -127,7 +128,7 @@ mod tests {
             hex,
             "0202bfa706c6f2f2c6c1167583cb779a006e7850b8b9aa6032939776440a5324d4df855a47e01b9599821e240aa6eda9"
         );
-        assert_eq!(latest(SQLITE), 12);
-        assert_eq!(latest(POSTGRES), 12);
+        assert_eq!(latest(SQLITE), 13);
+        assert_eq!(latest(POSTGRES), 13);
     }
 }

@@ -147,6 +147,14 @@ pub struct SigningKeyRecord {
 }
 
 /// The tenant's `deviceManagement` singleton: its stored properties as Graph names them.
+/// The deployment's local certificate authority for HTTPS (`identity::tls`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsAuthorityRecord {
+    pub certificate_pem: String,
+    pub private_key_pem: String,
+    pub created_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeviceManagementRecord {
     pub tenant_id: String,
@@ -216,6 +224,10 @@ pub trait TenantStore: Send + Sync + 'static {
     async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
     /// Stores the key unless one exists already (replicas racing at first start keep one).
     async fn insert_signing_key_if_none(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
+    /// The HTTPS certificate authority, like the signing key the deployment's.
+    async fn tls_authority(&self) -> Result<Option<TlsAuthorityRecord>, StoreError>;
+    /// Stores the authority unless one exists already (replicas racing at first start keep one).
+    async fn insert_tls_authority_if_none(&self, ca: &TlsAuthorityRecord) -> Result<(), StoreError>;
 
     async fn get_device_management(&self, tenant_id: &str) -> Result<Option<DeviceManagementRecord>, StoreError>;
     /// Stores `record.properties` if the stored revision is still `record.revision` (bumping

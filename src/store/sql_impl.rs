@@ -335,6 +335,33 @@ impl TenantStore for StoreImpl {
         Ok(())
     }
 
+    async fn tls_authority(&self) -> Result<Option<TlsAuthorityRecord>, StoreError> {
+        let row = sqlx::query("SELECT certificate_pem, private_key_pem, created_at FROM tls_authority WHERE slot = 'active'")
+            .fetch_optional(self.reader())
+            .await?;
+        row.map(|r| {
+            Ok(TlsAuthorityRecord {
+                certificate_pem: r.try_get("certificate_pem")?,
+                private_key_pem: r.try_get("private_key_pem")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn insert_tls_authority_if_none(&self, ca: &TlsAuthorityRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO tls_authority (slot, certificate_pem, private_key_pem, created_at) VALUES ('active', $1, $2, $3) \
+             ON CONFLICT (slot) DO NOTHING",
+        )
+        .bind(&ca.certificate_pem)
+        .bind(&ca.private_key_pem)
+        .bind(ca.created_at)
+        .execute(self.writer())
+        .await?;
+        Ok(())
+    }
+
     async fn get_device_management(&self, tenant_id: &str) -> Result<Option<DeviceManagementRecord>, StoreError> {
         let mut conn = self.reader().acquire().await?;
         device_management_in(&mut conn, tenant_id).await

@@ -291,6 +291,8 @@ pub async fn start_replica(url: &str, args: &[&str], log: Option<&std::path::Pat
             "serve",
             "--listen",
             &format!("127.0.0.1:{port}"),
+            "--https-listen",
+            "127.0.0.1:0",
             "--database-url",
             url,
             "--log-filter",

@@ -60,7 +60,14 @@ async fn start_up_says_where_it_is_and_logs_each_request_plainly() {
         .unwrap()
         .port();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_intune-mtd-emulator"))
-        .args(["serve", "--listen", &format!(":{port}"), "--database-url"])
+        .args([
+            "serve",
+            "--listen",
+            &format!(":{port}"),
+            "--https-listen",
+            ":0",
+            "--database-url",
+        ])
         .arg(format!("sqlite://{}", db.display()))
         .env_remove("NO_COLOR")
         .stdout(std::process::Stdio::piped())
@@ -90,6 +97,7 @@ async fn start_up_says_where_it_is_and_logs_each_request_plainly() {
         format!("listening  {base}"),
         format!("{base}/openapi.yaml"),
         format!("curl -s -X POST {base}/_emulator/tenants"),
+        "https      https://127.0.0.1:".to_string(),
     ] {
         assert!(banner.contains(&expected), "'{expected}' in:\n{banner}");
     }

@@ -11,6 +11,7 @@ mod directory;
 mod filter_semantics;
 mod first_hour;
 mod fuzz;
+mod https;
 mod identity;
 mod isolation;
 mod mtd;

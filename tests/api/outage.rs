@@ -342,6 +342,8 @@ async fn serve_until_exit(url: &str, extra: &[&str]) -> (Duration, String) {
             "serve",
             "--listen",
             &format!("127.0.0.1:{}", free_port()),
+            "--https-listen",
+            "127.0.0.1:0",
             "--database-url",
             url,
         ])

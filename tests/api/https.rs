@@ -1,0 +1,168 @@
+//! HTTPS (issue "Sign in as Entra does", item 1): Microsoft's auth libraries, which refuse an
+//! `http` authority, sign in to the emulator's HTTPS listener with its local CA trusted, and the
+//! Graph SDK takes Azure Identity's credential as it is. The CA is the deployment's: kept in the
+//! database, printed by `intune-mtd-emulator ca`, the same on every start.
+
+use serde_json::json;
+
+use crate::both_backends;
+use crate::common::{open_store, TestApp};
+use crate::compliance::create_connector;
+use crate::mtd::LOOKOUT;
+use crate::sdk::python;
+
+both_backends!(msal_and_azure_identity_sign_in_over_https);
+
+/// Starts the HTTPS listener beside `app`'s, as `serve` does; returns its base URL.
+async fn start_https(app: &TestApp) -> String {
+    let store = open_store(&app.db).await;
+    let args = intune_mtd_emulator::config::TlsArgs {
+        https_listen: "127.0.0.1:0".parse().unwrap(),
+        no_https: false,
+        tls_names: Vec::new(),
+        tls_cert: None,
+        tls_key: None,
+    };
+    let config = intune_mtd_emulator::tls_config(store.as_ref(), &args).await.unwrap();
+    let tcp = tokio::net::TcpListener::bind(args.https_listen).await.unwrap();
+    let base = format!("https://{}", tcp.local_addr().unwrap());
+    let listener = intune_mtd_emulator::http::tls::TlsListener::new(tcp, config).unwrap();
+    tokio::spawn(intune_mtd_emulator::run_https(
+        listener,
+        app.state.clone(),
+        std::future::pending(),
+    ));
+    base
+}
+
+/// `intune-mtd-emulator ca` on the test's database.
+async fn ca_of(app: &TestApp) -> String {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_intune-mtd-emulator"))
+        .args(["ca", "--database-url", &app.db.url, "--log-filter", "warn"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+async fn msal_and_azure_identity_sign_in_over_https(app: TestApp) {
+    let t = app.create_tenant().await;
+    let token = app.admin_token(&t).await;
+    create_connector(&app, &token, LOOKOUT, json!({ "iosEnabled": true })).await;
+    let https = start_https(&app).await;
+
+    // The CA the server signed with is the one `ca` prints, and it stays the same.
+    let ca = ca_of(&app).await;
+    assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"), "{ca}");
+    assert_eq!(ca_of(&app).await, ca);
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("emulator-ca.pem");
+    std::fs::write(&ca_file, &ca).unwrap();
+
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/signin.py");
+    let run = |trusted: Option<&std::path::Path>| {
+        let mut cmd = tokio::process::Command::new(python());
+        cmd.arg(&script)
+            .args([&https, &t.id, &t.client_id, &t.client_secret])
+            .env_remove("SSL_CERT_DIR");
+        match trusted {
+            Some(ca) => cmd.env("SSL_CERT_FILE", ca).env("REQUESTS_CA_BUNDLE", ca),
+            None => cmd.env_remove("SSL_CERT_FILE").env_remove("REQUESTS_CA_BUNDLE"),
+        };
+        cmd.output()
+    };
+    let out = run(Some(&ca_file)).await.unwrap();
+    assert!(
+        out.status.success(),
+        "signin.py failed:\n--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Without the CA trusted, the libraries refuse the certificate: the test proves the trust.
+    let untrusted = run(None).await.unwrap();
+    assert!(!untrusted.status.success());
+    assert!(
+        String::from_utf8_lossy(&untrusted.stderr).contains("CERTIFICATE_VERIFY_FAILED"),
+        "{}",
+        String::from_utf8_lossy(&untrusted.stderr)
+    );
+}
+
+both_backends!(pages_on_other_origins_may_call_graph_identity_and_partner_but_not_the_control_plane);
+
+/// CORS (item 2): a page on `http://localhost:3000` may call Graph, the identity endpoints and
+/// the partner API (preflight answered, its origin echoed, the headers it reads exposed); the
+/// control plane gives browsers nothing.
+async fn pages_on_other_origins_may_call_graph_identity_and_partner_but_not_the_control_plane(app: TestApp) {
+    use reqwest::Method;
+    const ORIGIN: &str = "http://localhost:3000";
+    let t = app.create_tenant().await;
+    let token = app.admin_token(&t).await;
+    for path in [
+        "/v1.0/deviceManagement/mobileThreatDefenseConnectors".to_string(),
+        "/beta/deviceManagement/managedDevices".to_string(),
+        format!("/{}/oauth2/v2.0/token", t.id),
+        "/partner/v1/deviceThreatStates".to_string(),
+    ] {
+        let r = app
+            .req(Method::OPTIONS, &path)
+            .header("origin", ORIGIN)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type,client-request-id",
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        let h = r.headers();
+        assert_eq!(h["access-control-allow-origin"], ORIGIN, "{path}");
+        let allowed = h["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase();
+        assert!(
+            allowed.contains("authorization") && allowed.contains("client-request-id"),
+            "{path}: {allowed}"
+        );
+        assert!(
+            h["access-control-allow-methods"].to_str().unwrap().contains("POST"),
+            "{path}"
+        );
+    }
+    let r = app
+        .graph(
+            Method::GET,
+            "/v1.0/deviceManagement/mobileThreatDefenseConnectors",
+            &token,
+        )
+        .header("origin", ORIGIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["access-control-allow-origin"], ORIGIN);
+    let exposed = r.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    for h in ["request-id", "client-request-id", "location"] {
+        assert!(exposed.contains(h), "{h} exposed: {exposed}");
+    }
+    for path in [
+        "/_emulator/tenants".to_string(),
+        format!("/_emulator/tenants/{}/clock", t.id),
+    ] {
+        let r = app
+            .req(Method::OPTIONS, &path)
+            .header("origin", ORIGIN)
+            .header("access-control-request-method", "POST")
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            r.headers().get("access-control-allow-origin").is_none(),
+            "{path} is closed to browsers: {:?}",
+            r.headers()
+        );
+    }
+}
