@@ -22,12 +22,13 @@ RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin emul
     && mkdir -p /data && chown emulator /data
 COPY --from=build /usr/local/bin/intune-mtd-emulator /usr/local/bin/intune-mtd-emulator
 ENV MTD_EMULATOR_LISTEN=0.0.0.0:8080 \
+    MTD_EMULATOR_HTTPS_LISTEN=0.0.0.0:8443 \
     MTD_EMULATOR_DATABASE_URL=sqlite:///data/emulator.db \
     MTD_EMULATOR_LOG_FORMAT=json
 VOLUME /data
 USER emulator
 WORKDIR /data
-EXPOSE 8080
+EXPOSE 8080 8443
 # Readiness over bash's /dev/tcp, so the image needs no HTTP client.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
     CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080 && printf 'GET /readyz HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && head -n 1 <&3 | grep -q ' 200 '"]
