@@ -154,6 +154,9 @@ impl FromRequestParts<AppState> for GraphCaller {
                 }
                 let cause = request_cause(parts);
                 let cx = state.app.cx_cached(&cached, now, &cause);
+                if !crate::service::directory::user_may_sign_in(&cx, &claims.oid).await? {
+                    return Err(rejected(TokenRejection::UserGone));
+                }
                 let allowed = rbac::user_meets(&cx, &claims.oid, &claims.wids, requirement).await?;
                 if !allowed {
                     return Err(ApiError::forbidden(
@@ -226,6 +229,14 @@ async fn authenticate(parts: &Parts, state: &AppState, may_skip_check: bool) -> 
             return Box::pin(authenticate(parts, state, false)).await;
         }
         return Err(rejected(rejection));
+    }
+    if !crate::service::tenants::app_registered(&state.app, &cached, &claims.appid).await? {
+        // An outdated entry may belong to another tenant of the same id (deleted and created
+        // again): decide on the current one.
+        if unchecked {
+            return Box::pin(authenticate(parts, state, false)).await;
+        }
+        return Err(rejected(TokenRejection::UnknownApp));
     }
     tracing::Span::current().record("tenant", cached.tenant().id.as_str());
     Ok(Admitted {

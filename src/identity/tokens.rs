@@ -176,6 +176,12 @@ pub enum TokenRejection {
     NotYetValid,
     #[error("Access token validation failure. Invalid tenant.")]
     UnknownTenant,
+    /// The token's app is not (or no longer) registered in its tenant.
+    #[error("Access token validation failure. The application the token was issued to does not exist in the tenant.")]
+    UnknownApp,
+    /// A delegated token's user was deleted or disabled since it was issued.
+    #[error("Access token validation failure. The signed-in user does not exist in the tenant or is disabled.")]
+    UserGone,
 }
 
 /// Checks signature and audience. Lifetime is checked by the caller against the tenant's

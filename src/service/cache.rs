@@ -22,11 +22,16 @@
 //! from the entry's, the answer is dropped and the request is served again through
 //! [`TenantCache::current`]. Such a request is one statement when the entry is current.
 //!
+//! The tenant's registered client ids are cached too, to check the `appid` of every token: an
+//! id the entry does not know is looked up again (an app registered since), so a token whose app
+//! the tenant does not have (the tenant was deleted and created again under the same id, or
+//! reset) is refused, and a known app costs no statement.
+//!
 //! Not cached: the user's group memberships (read per delegated request) and anything a
 //! handler reads for its own work. Signing keys are cached by [`crate::identity::keys::KeyRing`]:
 //! the deployment has one, never replaced, and an unknown key id reloads them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use tokio::sync::OnceCell;
@@ -40,6 +45,8 @@ pub struct CachedTenant {
     version: i64,
     tenant: Tenant,
     roles: OnceCell<Arc<TenantRoles>>,
+    /// The client ids of the tenant's apps, as last read.
+    apps: RwLock<Option<Arc<HashSet<String>>>>,
 }
 
 impl std::fmt::Debug for CachedTenant {
@@ -67,6 +74,24 @@ impl CachedTenant {
     /// tenant), is the version this entry was loaded at.
     pub(super) fn confirms(&self, stored: Option<i64>) -> bool {
         stored == Some(self.version)
+    }
+
+    /// Whether the tenant has an app with this client id: from the set this entry holds, read
+    /// again when it does not name the id (an app registered since the set was read).
+    pub(super) async fn has_app(&self, store: &dyn Store, client_id: &str) -> Result<bool, StoreError> {
+        let held = self.apps.read().unwrap_or_else(PoisonError::into_inner).clone();
+        if held.is_some_and(|apps| apps.contains(client_id)) {
+            return Ok(true);
+        }
+        let apps: HashSet<String> = store
+            .list_apps(&self.tenant.id)
+            .await?
+            .into_iter()
+            .map(|a| a.client_id)
+            .collect();
+        let found = apps.contains(client_id);
+        *self.apps.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(apps));
+        Ok(found)
     }
 
     /// The roles, loaded on first use after the version was read (see the module's rule).
@@ -118,6 +143,7 @@ impl TenantCache {
             version,
             tenant,
             roles: OnceCell::new(),
+            apps: RwLock::new(None),
         });
         // A concurrent request may file an older load over this one: the next request then
         // finds the version unequal and loads again, which costs a read, never correctness.

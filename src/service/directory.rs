@@ -191,6 +191,17 @@ pub async fn is_group(cx: &Ctx<'_>, key: &str) -> ServiceResult<bool> {
     })
 }
 
+/// Whether the user a delegated token names may still act: it exists in the tenant and its
+/// account is enabled. (Entra refuses such a user a new token; the emulator also refuses the
+/// tokens it already has.)
+pub async fn user_may_sign_in(cx: &Ctx<'_>, id: &str) -> ServiceResult<bool> {
+    Ok(cx
+        .store()
+        .get_user(cx.tenant_id, id)
+        .await?
+        .is_some_and(|u| u.account_enabled))
+}
+
 pub async fn list_groups(cx: &Ctx<'_>, query: &ListQuery) -> ServiceResult<ListPage<Group>> {
     Ok(cx.store().list_groups(cx.tenant_id, query).await?)
 }

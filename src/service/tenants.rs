@@ -92,6 +92,12 @@ pub async fn current(app: &Services, id: &str) -> ServiceResult<Arc<CachedTenant
         .ok_or_else(|| tenant_not_found(&id))
 }
 
+/// Whether the tenant of `cached` has an app with this client id (a token's `appid`); a
+/// statement only when the entry does not know the id.
+pub async fn app_registered(app: &Services, cached: &CachedTenant, client_id: &str) -> ServiceResult<bool> {
+    Ok(cached.has_app(app.store.as_ref(), client_id).await?)
+}
+
 /// A page of the deployment's tenants.
 pub async fn list(app: &Services, query: &ListQuery) -> ServiceResult<ListPage<Tenant>> {
     Ok(app.store.list_tenants(query).await?)

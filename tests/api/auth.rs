@@ -14,6 +14,7 @@ both_backends!(
     tokens_expire_on_the_tenant_clock,
     missing_application_permission_gets_403,
     a_tenant_token_reaches_only_its_tenant,
+    a_deleted_tenants_tokens_stay_dead_when_its_id_is_used_again,
 );
 
 fn decode_unverified(token: &str) -> AccessClaims {
@@ -274,4 +275,65 @@ async fn a_tenant_token_reaches_only_its_tenant(app: TestApp) {
             .status(),
         401
     );
+}
+
+/// A tenant deleted and created again under the same id is another tenant: the old tenant's
+/// tokens (signed by the same deployment key, for the same `tid`) name an app the new one does
+/// not have, and are refused; the new tenant's own tokens work. Also after the replica cached
+/// the old tenant, on the one-statement GET path.
+async fn a_deleted_tenants_tokens_stay_dead_when_its_id_is_used_again(app: TestApp) {
+    let old = app.create_tenant().await;
+    let old_token = app.admin_token(&old).await;
+    let path = "/v1.0/deviceManagement/managedDevices/00000000-0000-0000-0000-000000000001";
+    let r = app.graph(Method::GET, path, &old_token).send().await.unwrap();
+    assert_eq!(r.status(), 404, "the old token works while its tenant exists");
+    let r = app
+        .req(Method::DELETE, &format!("/_emulator/tenants/{}", old.id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let r = app
+        .req(Method::POST, "/_emulator/tenants")
+        .json(&json!({ "id": old.id }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let body: Value = r.json().await.unwrap();
+    for path in [
+        path,
+        "/v1.0/deviceManagement/mobileThreatDefenseConnectors",
+        "/v1.0/users",
+    ] {
+        let r = app.graph(Method::GET, path, &old_token).send().await.unwrap();
+        let message = assert_error(r, 401, "InvalidAuthenticationToken").await;
+        assert!(
+            message.contains("The application the token was issued to does not exist in the tenant"),
+            "{path}: {message}"
+        );
+    }
+    let new = crate::common::Tenant {
+        id: old.id.clone(),
+        client_id: body["bootstrapApp"]["clientId"].as_str().unwrap().to_string(),
+        client_secret: body["bootstrapApp"]["clientSecret"].as_str().unwrap().to_string(),
+    };
+    let new_token = app.admin_token(&new).await;
+    let r = app.graph(Method::GET, path, &new_token).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    // An app registered after the replica read the tenant's apps is known at once.
+    let (client_id, secret) = app
+        .register_app(&new.id, &["DeviceManagementServiceConfig.Read.All"])
+        .await;
+    let later = app.token(&new.id, &client_id, &secret).await;
+    let r = app
+        .graph(
+            Method::GET,
+            "/v1.0/deviceManagement/mobileThreatDefenseConnectors",
+            &later,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
 }

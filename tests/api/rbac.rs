@@ -15,6 +15,7 @@ both_backends!(
     delegated_callers_need_an_intune_role_for_the_action,
     directory_routes_need_directory_roles_not_intune_roles,
     resource_operations_and_effective_permissions,
+    a_disabled_or_deleted_users_tokens_stop_working,
 );
 
 pub const ESM: &str = "c56d53a2-73d0-4502-b6bd-4a9d3dba28d5";
@@ -1003,4 +1004,45 @@ async fn resource_operations_and_effective_permissions(app: TestApp) {
         .await
         .unwrap();
     assert_error(r, 403, "Forbidden").await;
+}
+
+/// Disabling a user, or deleting it, ends what its delegated tokens can do at once (401), not an
+/// hour later; signing in again is refused with Entra's error.
+async fn a_disabled_or_deleted_users_tokens_stop_working(app: TestApp) {
+    let (t, admin, client) = setup(&app).await;
+    let mut tokens = Vec::new();
+    for upn in ["megan@contoso.example", "lee@contoso.example"] {
+        let user = create_user(&app, &admin, upn, upn).await;
+        let uid = user["id"].as_str().unwrap().to_string();
+        let token = user_token(&app, &t.id, &client, upn, "User.Read.All").await;
+        assert_eq!(status(&app, Method::GET, "/v1.0/users", &token, None).await, 200);
+        tokens.push((uid, upn, token));
+    }
+    let (megan, megan_upn, megan_token) = &tokens[0];
+    let (lee, _, lee_token) = &tokens[1];
+    assert_eq!(
+        status(
+            &app,
+            Method::PATCH,
+            &format!("/v1.0/users/{megan}"),
+            &admin,
+            Some(json!({ "accountEnabled": false }))
+        )
+        .await,
+        204
+    );
+    assert_eq!(
+        status(&app, Method::DELETE, &format!("/v1.0/users/{lee}"), &admin, None).await,
+        204
+    );
+    for token in [megan_token, lee_token] {
+        let r = app.graph(Method::GET, "/v1.0/users", token).send().await.unwrap();
+        let message = assert_error(r, 401, "InvalidAuthenticationToken").await;
+        assert!(
+            message.contains("does not exist in the tenant or is disabled"),
+            "{message}"
+        );
+    }
+    let r = password_token_response(&app, &t.id, &client, megan_upn, PASSWORD, "User.Read.All").await;
+    assert_eq!(r.status(), 400);
 }
