@@ -3,7 +3,7 @@
 //! Graph's, because that is what token clients parse.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -22,6 +22,14 @@ use crate::service::identity::{self, PasswordGrant, TokenError};
 pub fn routes() -> RouteTable {
     let mut t = RouteTable::new(Surface::Identity);
     t.route(Method::POST, "/{tenantId}/oauth2/v2.0/token", Access::Public, token)
+        .route(
+            Method::POST,
+            "/{tenantId}/oauth2/v2.0/devicecode",
+            Access::Public,
+            devicecode,
+        )
+        .route(Method::GET, "/devicelogin", Access::Public, devicelogin_page)
+        .route(Method::POST, "/devicelogin", Access::Public, devicelogin)
         .route(Method::GET, "/{tenantId}/discovery/v2.0/keys", Access::Public, keys)
         .route(
             Method::GET,
@@ -178,7 +186,9 @@ async fn token(State(state): State<AppState>, Path(tenant): Path<String>, header
     }
 }
 
-async fn issue(state: &AppState, tenant: &Tenant, headers: &HeaderMap, body: &[u8]) -> Result<Response, EntraError> {
+/// The parameters of a form-encoded body (the first of each name); none for another content
+/// type, so each missing parameter is named.
+fn form_of(headers: &HeaderMap, body: &[u8]) -> Result<std::collections::HashMap<String, String>, EntraError> {
     let is_form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -201,12 +211,18 @@ async fn issue(state: &AppState, tenant: &Tenant, headers: &HeaderMap, body: &[u
             form.entry(k.into_owned()).or_insert_with(|| v.into_owned());
         }
     }
+    Ok(form)
+}
+
+async fn issue(state: &AppState, tenant: &Tenant, headers: &HeaderMap, body: &[u8]) -> Result<Response, EntraError> {
+    let form = form_of(headers, body)?;
     let grant_type = form
         .get("grant_type")
         .ok_or_else(|| EntraError::missing("grant_type"))?;
     match grant_type.as_str() {
         "client_credentials" => {}
         "password" => return password_grant(state, tenant, headers, &form).await,
+        DEVICE_CODE_GRANT => return device_code_grant(state, tenant, &form).await,
         _ => {
             return Err(EntraError::new(
                 StatusCode::BAD_REQUEST,
@@ -305,6 +321,160 @@ async fn password_grant(
     })))
 }
 
+const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// The device authorization grant's polling: `authorization_pending` until the user signs in at
+/// `/devicelogin`, then the user's delegated token, once.
+async fn device_code_grant(
+    state: &AppState,
+    tenant: &Tenant,
+    form: &std::collections::HashMap<String, String>,
+) -> Result<Response, EntraError> {
+    let client_id = form.get("client_id").ok_or_else(|| EntraError::missing("client_id"))?;
+    let device_code = form
+        .get("device_code")
+        .or_else(|| form.get("code"))
+        .ok_or_else(|| EntraError::missing("device_code"))?;
+    let (access_token, scopes) = identity::redeem_device_code(&state.app, tenant, client_id, device_code)
+        .await
+        .map_err(|e| entra(e, tenant, client_id, "", ""))?;
+    Ok(token_response(delegated_token_body(&access_token, &scopes)))
+}
+
+fn delegated_token_body(access_token: &str, scopes: &[String]) -> serde_json::Value {
+    json!({
+        "token_type": "Bearer",
+        "scope": scopes
+            .iter()
+            .map(|s| format!("https://graph.microsoft.com/{s}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        "expires_in": TOKEN_LIFETIME_SECS,
+        "ext_expires_in": TOKEN_LIFETIME_SECS,
+        "access_token": access_token,
+    })
+}
+
+/// `/devicecode`: begins the device authorization grant.
+async fn devicecode(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    BaseUrl(base): BaseUrl,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let tenant = match find_tenant(&state, &tenant).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let started = async {
+        let form = form_of(&headers, &body)?;
+        let client_id = form.get("client_id").ok_or_else(|| EntraError::missing("client_id"))?;
+        let scope = form.get("scope").ok_or_else(|| EntraError::missing("scope"))?;
+        identity::start_device_flow(&state.app, &tenant, client_id, scope)
+            .await
+            .map_err(|e| entra(e, &tenant, client_id, scope, ""))
+    };
+    match started.await {
+        Ok(flow) => {
+            let uri = format!("{base}/devicelogin");
+            token_response(json!({
+                "user_code": flow.user_code,
+                "device_code": flow.device_code,
+                "verification_uri": uri,
+                "expires_in": identity::DEVICE_CODE_LIFETIME_SECS,
+                "interval": identity::DEVICE_CODE_POLL_INTERVAL_SECS,
+                "message": format!(
+                    "To sign in, use a web browser to open the page {uri} and enter the code {} to authenticate.",
+                    flow.user_code
+                ),
+            }))
+        }
+        Err(e) => e.render(state.app.clock().wall_now()),
+    }
+}
+
+/// The page where a user enters a device's code and signs in, as Entra's `/devicelogin`.
+fn devicelogin_html(status: StatusCode, notice: Option<(&str, bool)>, code: &str, username: &str) -> Response {
+    use super::ops::html_escape;
+    let notice = match notice {
+        Some((text, ok)) => format!(
+            "<p id=\"{}\" role=\"status\">{}</p>",
+            if ok { "done" } else { "error" },
+            html_escape(text)
+        ),
+        None => String::new(),
+    };
+    let page = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Enter code - Intune MTD emulator</title></head>\n\
+         <body><main><h1>Enter code</h1>\n{notice}\n\
+         <form method=\"post\" action=\"devicelogin\">\n\
+         <label>Code <input name=\"otc\" value=\"{code}\" autocomplete=\"off\" required></label>\n\
+         <label>Email or username <input name=\"login\" value=\"{username}\" autocomplete=\"username\" required></label>\n\
+         <label>Password <input name=\"passwd\" type=\"password\" autocomplete=\"current-password\" required></label>\n\
+         <button type=\"submit\">Sign in</button>\n</form></main></body></html>\n",
+        code = html_escape(code),
+        username = html_escape(username),
+    );
+    let mut response = (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+async fn devicelogin_page(RawQuery(query): RawQuery) -> Response {
+    let code = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "otc")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    devicelogin_html(StatusCode::OK, None, &code, "")
+}
+
+/// Signs the user in for the code: the device's next poll gets the token.
+async fn devicelogin(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = match form_of(&headers, &body) {
+        Ok(f) => f,
+        Err(_) => {
+            return devicelogin_html(
+                StatusCode::BAD_REQUEST,
+                Some(("The form is not valid text.", false)),
+                "",
+                "",
+            )
+        }
+    };
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
+    let (code, login, password) = (field("otc"), field("login"), field("passwd"));
+    match identity::approve_device_code(&state.app, code, login, password).await {
+        Ok(app_name) => devicelogin_html(
+            StatusCode::OK,
+            Some((
+                &format!(
+                    "You have signed in to the {app_name} application on your device. You may now close this window."
+                ),
+                true,
+            )),
+            "",
+            "",
+        ),
+        Err(identity::DeviceLoginError::Store(e)) => {
+            if e.is_unavailable() {
+                tracing::warn!(error = %e, "device sign-in refused for now");
+            } else {
+                tracing::error!(error = %e, "device sign-in failed");
+            }
+            devicelogin_html(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(("Sorry, we could not sign you in just now. Try again.", false)),
+                code,
+                login,
+            )
+        }
+        Err(e) => devicelogin_html(StatusCode::BAD_REQUEST, Some((&e.to_string(), false)), code, login),
+    }
+}
+
 /// A refused token request in Entra's words, with the request's own values quoted.
 fn entra(e: TokenError, tenant: &Tenant, client_id: &str, scope: &str, username: &str) -> EntraError {
     match e {
@@ -368,6 +538,24 @@ fn entra(e: TokenError, tenant: &Tenant, client_id: &str, scope: &str, username:
             50057,
             "The user account is disabled.",
         ),
+        TokenError::BadDeviceCode => EntraError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            70000,
+            "The provided value for the input parameter 'device_code' is not valid.",
+        ),
+        TokenError::AuthorizationPending => EntraError::new(
+            StatusCode::BAD_REQUEST,
+            "authorization_pending",
+            70016,
+            "The provided request has not yet been authorized by the user. The user must input their code.",
+        ),
+        TokenError::DeviceCodeExpired => EntraError::new(
+            StatusCode::BAD_REQUEST,
+            "expired_token",
+            70020,
+            "The provided value for the input parameter 'device_code' is not valid. This device code has expired.",
+        ),
         TokenError::Store(e) if e.is_unavailable() => {
             tracing::warn!(error = %e, "token request refused for now");
             EntraError::unavailable()
@@ -419,7 +607,8 @@ async fn openid_configuration(
         "request_uri_parameter_supported": false,
         "tenant_region_scope": null,
         "cloud_instance_name": "microsoftonline.com",
-        "grant_types_supported": ["client_credentials", "password"],
+        "device_authorization_endpoint": format!("{base}/{tid}/oauth2/v2.0/devicecode"),
+        "grant_types_supported": ["client_credentials", "password", DEVICE_CODE_GRANT],
     }))
     .into_response()
 }

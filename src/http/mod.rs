@@ -260,14 +260,16 @@ async fn request_context(State(state): State<AppState>, mut req: Request, next: 
 
     let error = response.extensions_mut().remove::<ApiError>().or_else(|| {
         let status = response.status();
-        let is_json = response
+        // A body of its own (JSON, or a sign-in page's HTML) is the answer; an empty one gets
+        // the envelope.
+        let has_body = response
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json"));
+            .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
         (status.is_client_error() || status.is_server_error())
             .then_some(())
-            .filter(|_| !is_json)
+            .filter(|_| !has_body)
             .map(|_| ApiError::for_status(status))
     });
     if let Some(error) = error {

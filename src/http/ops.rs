@@ -168,11 +168,12 @@ async fn root(headers: HeaderMap, BaseUrl(base): BaseUrl) -> Response {
     .into_response()
 }
 
-fn html_escape(text: &str) -> String {
+pub(crate) fn html_escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 async fn openapi() -> Response {

@@ -6,10 +6,10 @@
 use super::App as Services;
 use crate::domain::directory::password_matches;
 use crate::domain::permissions::canonical_permission;
-use crate::domain::tenant::{parse_guid, secret_matches, App, AppKind, Tenant};
+use crate::domain::tenant::{hash_secret, parse_guid, secret_matches, App, AppKind, Tenant};
 use crate::identity::keys::{Jwk, KeyError};
 use crate::identity::tokens::{app_claims, sign, user_claims, GRAPH_AUDIENCES};
-use crate::store::{PoolStats, StoreError};
+use crate::store::{DeviceCodeRecord, PoolStats, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
@@ -34,6 +34,15 @@ pub enum TokenError {
     BadPassword,
     #[error("the user account is disabled")]
     UserDisabled,
+    /// Device flow: no such device code for the app (or it was redeemed already).
+    #[error("the device code is not valid")]
+    BadDeviceCode,
+    /// Device flow: the user has not signed in for the code yet.
+    #[error("the user has not signed in for the device code yet")]
+    AuthorizationPending,
+    /// Device flow: the code's fifteen minutes ran out.
+    #[error("the device code expired")]
+    DeviceCodeExpired,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -126,6 +135,168 @@ pub async fn password(
         now,
     );
     Ok((sign(&app.keys, &claims).await?, scopes))
+}
+
+/// How long a device code may be signed in for and polled with, and how often to poll.
+pub const DEVICE_CODE_LIFETIME_SECS: i64 = 900;
+pub const DEVICE_CODE_POLL_INTERVAL_SECS: i64 = 5;
+
+/// A device authorization grant begun: what `/devicecode` answers.
+#[derive(Debug, Clone)]
+pub struct DeviceFlow {
+    pub device_code: String,
+    pub user_code: String,
+}
+
+/// `/devicecode`: a device code and a user code for a Graph app of the tenant and the delegated
+/// scopes it asks for; the user signs in with the user code at `/devicelogin`.
+pub async fn start_device_flow(
+    app: &Services,
+    tenant: &Tenant,
+    client_id: &str,
+    scope: &str,
+) -> Result<DeviceFlow, TokenError> {
+    use rand::distributions::{Alphanumeric, DistString, Distribution, Slice};
+    let client = app
+        .store
+        .get_app(&tenant.id, client_id)
+        .await?
+        .filter(|a| a.kind == AppKind::Graph)
+        .ok_or(TokenError::UnknownApp)?;
+    let scopes = requested_scopes(scope, &client)?;
+    let now = app.tenant_now(tenant.clock_offset_us);
+    // Letters and digits a person cannot confuse, as Entra's codes are: nine of them.
+    const USER_CODE_ALPHABET: &[char] = &[
+        'A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'J', 'K', 'L', 'M', 'N', 'P', 'Q', 'R', 'S', 'T', 'U', 'V', 'W', 'X',
+        'Y', 'Z', '2', '3', '4', '5', '6', '7', '8', '9',
+    ];
+    let alphabet = Slice::new(USER_CODE_ALPHABET).expect("an alphabet");
+    let flow = {
+        let mut rng = rand::thread_rng();
+        DeviceFlow {
+            device_code: Alphanumeric.sample_string(&mut rng, 64),
+            user_code: alphabet.sample_iter(&mut rng).take(9).collect(),
+        }
+    };
+    let record = DeviceCodeRecord {
+        device_code_hash: hash_secret(&flow.device_code),
+        user_code: flow.user_code.clone(),
+        tenant_id: tenant.id.clone(),
+        client_id: client.client_id.clone(),
+        scopes,
+        expires_at: now + chrono::Duration::seconds(DEVICE_CODE_LIFETIME_SECS),
+        user_id: None,
+    };
+    app.store.insert_device_code(&record, now).await?;
+    Ok(flow)
+}
+
+/// Why `/devicelogin` refused a sign-in.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceLoginError {
+    #[error("That code didn't work. Check the code and try again.")]
+    UnknownCode,
+    #[error("That code has expired. Go back to the device and get a new code.")]
+    Expired,
+    #[error("This code was used already. Go back to the device and get a new code.")]
+    Used,
+    #[error("Your account or password is incorrect.")]
+    BadCredentials,
+    #[error("Your account has been locked (it is disabled). Contact your administrator.")]
+    Disabled,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// `/devicelogin`: the user the code's tenant knows by `username` signs in with `password` for
+/// the device that holds `user_code`. Returns the app's display name.
+pub async fn approve_device_code(
+    app: &Services,
+    user_code: &str,
+    username: &str,
+    password: &str,
+) -> Result<String, DeviceLoginError> {
+    let user_code: String = user_code
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    let code = app
+        .store
+        .device_code_by_user_code(&user_code)
+        .await?
+        .ok_or(DeviceLoginError::UnknownCode)?;
+    let tenant = app
+        .store
+        .get_tenant(&code.tenant_id)
+        .await?
+        .ok_or(DeviceLoginError::UnknownCode)?;
+    if app.tenant_now(tenant.clock_offset_us) >= code.expires_at {
+        return Err(DeviceLoginError::Expired);
+    }
+    if code.user_id.is_some() {
+        return Err(DeviceLoginError::Used);
+    }
+    let user = app
+        .store
+        .find_user_by_upn(&tenant.id, username.trim())
+        .await?
+        .filter(|u| {
+            u.password_hash
+                .as_deref()
+                .is_some_and(|h| password_matches(password, h))
+        })
+        .ok_or(DeviceLoginError::BadCredentials)?;
+    if !user.account_enabled {
+        return Err(DeviceLoginError::Disabled);
+    }
+    if !app.store.approve_device_code(&user_code, &user.id).await? {
+        return Err(DeviceLoginError::Used);
+    }
+    let client = app.store.get_app(&tenant.id, &code.client_id).await?;
+    Ok(client.map(|c| c.display_name).unwrap_or_default())
+}
+
+/// The token endpoint's device code grant: pending until the user signs in, then the user's
+/// delegated token, once.
+pub async fn redeem_device_code(
+    app: &Services,
+    tenant: &Tenant,
+    client_id: &str,
+    device_code: &str,
+) -> Result<(String, Vec<String>), TokenError> {
+    let code = app
+        .store
+        .device_code(&tenant.id, &hash_secret(device_code))
+        .await?
+        .filter(|c| c.client_id.eq_ignore_ascii_case(client_id))
+        .ok_or(TokenError::BadDeviceCode)?;
+    let now = app.tenant_now(tenant.clock_offset_us);
+    if now >= code.expires_at {
+        return Err(TokenError::DeviceCodeExpired);
+    }
+    let Some(user_id) = &code.user_id else {
+        return Err(TokenError::AuthorizationPending);
+    };
+    let client = app
+        .store
+        .get_app(&tenant.id, &code.client_id)
+        .await?
+        .ok_or(TokenError::UnknownApp)?;
+    let user = app
+        .store
+        .get_user(&tenant.id, user_id)
+        .await?
+        .ok_or(TokenError::UnknownUser)?;
+    if !user.account_enabled {
+        return Err(TokenError::UserDisabled);
+    }
+    if !app.store.take_device_code(&tenant.id, &code.device_code_hash).await? {
+        return Err(TokenError::BadDeviceCode);
+    }
+    let roles = app.store.directory_roles(&tenant.id, &user.id).await?;
+    let claims = user_claims(tenant, &client, &user, &code.scopes, &roles, false, now);
+    Ok((sign(&app.keys, &claims).await?, code.scopes))
 }
 
 /// OpenID Connect scopes a client may ask for beside resource scopes; they grant no Graph access.

@@ -38,6 +38,7 @@ embed!(
     "0011_compliance_results.sql",
     "0012_threat_reports_by_device.sql",
     "0013_tls_authority.sql",
+    "0014_device_codes.sql",
 );
 
 /// The version a file name starts with (`0011_compliance_results.sql` → 11).
@@ -128,7 +129,7 @@ mod tests {
             hex,
             "0202bfa706c6f2f2c6c1167583cb779a006e7850b8b9aa6032939776440a5324d4df855a47e01b9599821e240aa6eda9"
         );
-        assert_eq!(latest(SQLITE), 13);
-        assert_eq!(latest(POSTGRES), 13);
+        assert_eq!(latest(SQLITE), 14);
+        assert_eq!(latest(POSTGRES), 14);
     }
 }

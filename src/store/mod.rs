@@ -147,6 +147,20 @@ pub struct SigningKeyRecord {
 }
 
 /// The tenant's `deviceManagement` singleton: its stored properties as Graph names them.
+/// A pending device authorization grant (`/devicecode`): the device polls with the code whose
+/// hash this keeps; the user enters `user_code` at `/devicelogin`, which sets `user_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceCodeRecord {
+    pub device_code_hash: String,
+    pub user_code: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    /// On the tenant's clock.
+    pub expires_at: DateTime<Utc>,
+    pub user_id: Option<String>,
+}
+
 /// The deployment's local certificate authority for HTTPS (`identity::tls`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsAuthorityRecord {
@@ -228,6 +242,19 @@ pub trait TenantStore: Send + Sync + 'static {
     async fn tls_authority(&self) -> Result<Option<TlsAuthorityRecord>, StoreError>;
     /// Stores the authority unless one exists already (replicas racing at first start keep one).
     async fn insert_tls_authority_if_none(&self, ca: &TlsAuthorityRecord) -> Result<(), StoreError>;
+
+    /// Stores a new device code, first dropping the tenant's codes expired by `now` (its clock).
+    async fn insert_device_code(&self, code: &DeviceCodeRecord, now: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn device_code_by_user_code(&self, user_code: &str) -> Result<Option<DeviceCodeRecord>, StoreError>;
+    /// Records the user who signed in for a code not signed in for yet. False otherwise.
+    async fn approve_device_code(&self, user_code: &str, user_id: &str) -> Result<bool, StoreError>;
+    async fn device_code(
+        &self,
+        tenant_id: &str,
+        device_code_hash: &str,
+    ) -> Result<Option<DeviceCodeRecord>, StoreError>;
+    /// Deletes a signed-in code as its tokens are issued; false when another request took it.
+    async fn take_device_code(&self, tenant_id: &str, device_code_hash: &str) -> Result<bool, StoreError>;
 
     async fn get_device_management(&self, tenant_id: &str) -> Result<Option<DeviceManagementRecord>, StoreError>;
     /// Stores `record.properties` if the stored revision is still `record.revision` (bumping

@@ -62,6 +62,21 @@ fn tenant_from_row(row: &<Db as sqlx::Database>::Row) -> Result<Tenant, sqlx::Er
 const APP_COLUMNS: &str =
     "tenant_id, client_id, display_name, kind, secret_hash, permissions, connector_id, created_at";
 
+const DEVICE_CODE_COLUMNS: &str = "device_code_hash, user_code, tenant_id, client_id, scopes, expires_at, user_id";
+
+fn device_code_from_row(row: &<Db as sqlx::Database>::Row) -> Result<DeviceCodeRecord, StoreError> {
+    let scopes: String = row.try_get("scopes")?;
+    Ok(DeviceCodeRecord {
+        device_code_hash: row.try_get("device_code_hash")?,
+        user_code: row.try_get("user_code")?,
+        tenant_id: row.try_get("tenant_id")?,
+        client_id: row.try_get("client_id")?,
+        scopes: scopes.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+        expires_at: row.try_get("expires_at")?,
+        user_id: row.try_get("user_id")?,
+    })
+}
+
 fn app_from_row(row: &<Db as sqlx::Database>::Row) -> Result<App, StoreError> {
     let kind: String = row.try_get("kind")?;
     let permissions: sqlx::types::Json<Vec<String>> = row.try_get("permissions")?;
@@ -360,6 +375,69 @@ impl TenantStore for StoreImpl {
         .execute(self.writer())
         .await?;
         Ok(())
+    }
+
+    async fn insert_device_code(&self, code: &DeviceCodeRecord, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut tx = self.writer().begin().await?;
+        sqlx::query("DELETE FROM device_codes WHERE tenant_id = $1 AND expires_at < $2")
+            .bind(&code.tenant_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO device_codes (device_code_hash, user_code, tenant_id, client_id, scopes, expires_at, user_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+        )
+        .bind(&code.device_code_hash)
+        .bind(&code.user_code)
+        .bind(&code.tenant_id)
+        .bind(&code.client_id)
+        .bind(code.scopes.join(" "))
+        .bind(code.expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_unique)?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn device_code_by_user_code(&self, user_code: &str) -> Result<Option<DeviceCodeRecord>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {DEVICE_CODE_COLUMNS} FROM device_codes WHERE user_code = $1"))
+            .bind(user_code)
+            .fetch_optional(self.writer())
+            .await?;
+        row.map(|r| device_code_from_row(&r)).transpose()
+    }
+
+    async fn approve_device_code(&self, user_code: &str, user_id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE device_codes SET user_id = $2 WHERE user_code = $1 AND user_id IS NULL")
+            .bind(user_code)
+            .bind(user_id)
+            .execute(self.writer())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn device_code(&self, tenant_id: &str, device_code_hash: &str) -> Result<Option<DeviceCodeRecord>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {DEVICE_CODE_COLUMNS} FROM device_codes WHERE tenant_id = $1 AND device_code_hash = $2"
+        ))
+        .bind(tenant_id)
+        .bind(device_code_hash)
+        .fetch_optional(self.writer())
+        .await?;
+        row.map(|r| device_code_from_row(&r)).transpose()
+    }
+
+    async fn take_device_code(&self, tenant_id: &str, device_code_hash: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM device_codes WHERE tenant_id = $1 AND device_code_hash = $2 AND user_id IS NOT NULL",
+        )
+        .bind(tenant_id)
+        .bind(device_code_hash)
+        .execute(self.writer())
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn get_device_management(&self, tenant_id: &str) -> Result<Option<DeviceManagementRecord>, StoreError> {

@@ -11,7 +11,10 @@ use crate::compliance::create_connector;
 use crate::mtd::LOOKOUT;
 use crate::sdk::python;
 
-both_backends!(msal_and_azure_identity_sign_in_over_https);
+both_backends!(
+    msal_and_azure_identity_sign_in_over_https,
+    msal_signs_a_user_in_with_the_device_code_flow
+);
 
 /// Starts the HTTPS listener beside `app`'s, as `serve` does; returns its base URL.
 async fn start_https(app: &TestApp) -> String {
@@ -44,6 +47,56 @@ async fn ca_of(app: &TestApp) -> String {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// Writes the deployment's CA to a file in `dir`, for `SSL_CERT_FILE` and `REQUESTS_CA_BUNDLE`.
+async fn ca_file(app: &TestApp, dir: &tempfile::TempDir) -> std::path::PathBuf {
+    let path = dir.path().join("emulator-ca.pem");
+    std::fs::write(&path, ca_of(app).await).unwrap();
+    path
+}
+
+/// Item 5's device code grant, through MSAL's PublicClientApplication over HTTPS; the user
+/// approves on `/devicelogin` over HTTP, and the Graph SDK reads with the delegated token.
+async fn msal_signs_a_user_in_with_the_device_code_flow(app: TestApp) {
+    let t = app.create_tenant().await;
+    let token = app.admin_token(&t).await;
+    create_connector(&app, &token, LOOKOUT, json!({ "iosEnabled": true })).await;
+    let upn = "adele@contoso.example";
+    let user = crate::directory::create_user(&app, &token, upn, "Adele Vance").await;
+    let r = app
+        .req(
+            reqwest::Method::PUT,
+            &format!(
+                "/_emulator/tenants/{}/users/{}/directoryRoles",
+                t.id,
+                user["id"].as_str().unwrap()
+            ),
+        )
+        .json(&json!({ "roles": ["3a2c62db-5318-420d-8d74-23affee5d9d5"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (client, _) = app.register_app(&t.id, &[]).await;
+    let https = start_https(&app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ca_file(&app, &dir).await;
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/device_flow.py");
+    let out = tokio::process::Command::new(python())
+        .arg(&script)
+        .args([&https, &app.base, &t.id, &client, upn, "Pa55w.rd!"])
+        .env("SSL_CERT_FILE", &ca)
+        .env("REQUESTS_CA_BUNDLE", &ca)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "device_flow.py failed:\n--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 async fn msal_and_azure_identity_sign_in_over_https(app: TestApp) {
@@ -165,4 +218,86 @@ async fn pages_on_other_origins_may_call_graph_identity_and_partner_but_not_the_
             r.headers()
         );
     }
+}
+
+both_backends!(device_codes_expire_on_the_tenant_clock_and_the_page_escapes_what_it_echoes);
+
+/// A device code lives fifteen minutes of the tenant's clock, for the poller and for the page;
+/// the page echoes what it was sent only escaped.
+async fn device_codes_expire_on_the_tenant_clock_and_the_page_escapes_what_it_echoes(app: TestApp) {
+    use reqwest::Method;
+    let t = app.create_tenant().await;
+    let token = app.admin_token(&t).await;
+    crate::directory::create_user(&app, &token, "adele@contoso.example", "Adele Vance").await;
+    let (client, _) = app.register_app(&t.id, &[]).await;
+    let start = |scope: &'static str| {
+        app.req(Method::POST, &format!("/{}/oauth2/v2.0/devicecode", t.id))
+            .form(&[("client_id", client.as_str()), ("scope", scope)])
+            .send()
+    };
+    let r = start("User.Read.All offline_access").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let flow: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(flow["verification_uri"], format!("{}/devicelogin", app.base));
+    let user_code = flow["user_code"].as_str().unwrap().to_string();
+    let device_code = flow["device_code"].as_str().unwrap().to_string();
+    let poll = || {
+        app.req(Method::POST, &format!("/{}/oauth2/v2.0/token", t.id))
+            .form(&[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("client_id", client.as_str()),
+                ("device_code", device_code.as_str()),
+            ])
+            .send()
+    };
+    let pending: serde_json::Value = poll().await.unwrap().json().await.unwrap();
+    assert_eq!(pending["error"], "authorization_pending");
+
+    app.advance_clock(&t.id, "PT16M").await;
+    let r = poll().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let expired: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(expired["error"], "expired_token", "{expired}");
+    assert_eq!(expired["error_codes"], json!([70020]));
+    let r = app
+        .req(Method::POST, "/devicelogin")
+        .form(&[
+            ("otc", user_code.as_str()),
+            ("login", "adele@contoso.example"),
+            ("passwd", "Pa55w.rd!"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("That code has expired"));
+
+    // Unknown scopes and apps are refused as the token endpoint refuses them.
+    let r = start("NotAPermission.Read").await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_scope");
+
+    let script = "<script>alert('x')</script>";
+    let r = app
+        .req(Method::POST, "/devicelogin")
+        .form(&[("otc", script), ("login", script), ("passwd", script)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let page = r.text().await.unwrap();
+    assert!(!page.contains("<script"), "{page}");
+    assert!(
+        page.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;") || page.contains("&lt;script&gt;"),
+        "{page}"
+    );
+    let r = app
+        .req(Method::GET, "/devicelogin?otc=%3Cscript%3Ealert(1)%3C%2Fscript%3E%22")
+        .send()
+        .await
+        .unwrap();
+    let page = r.text().await.unwrap();
+    assert!(!page.contains("<script") && page.contains("&lt;script&gt;"), "{page}");
 }
