@@ -223,6 +223,7 @@ async fn issue(state: &AppState, tenant: &Tenant, headers: &HeaderMap, body: &[u
         "client_credentials" => {}
         "password" => return password_grant(state, tenant, headers, &form).await,
         DEVICE_CODE_GRANT => return device_code_grant(state, tenant, &form).await,
+        "refresh_token" => return refresh_token_grant(state, tenant, &form).await,
         _ => {
             return Err(EntraError::new(
                 StatusCode::BAD_REQUEST,
@@ -335,24 +336,59 @@ async fn device_code_grant(
         .get("device_code")
         .or_else(|| form.get("code"))
         .ok_or_else(|| EntraError::missing("device_code"))?;
-    let (access_token, scopes) = identity::redeem_device_code(&state.app, tenant, client_id, device_code)
+    let tokens = identity::redeem_device_code(&state.app, tenant, client_id, device_code)
         .await
         .map_err(|e| entra(e, tenant, client_id, "", ""))?;
-    Ok(token_response(delegated_token_body(&access_token, &scopes)))
+    Ok(token_response(delegated_token_body(&tokens, tenant, form)))
 }
 
-fn delegated_token_body(access_token: &str, scopes: &[String]) -> serde_json::Value {
-    json!({
+/// The refresh token grant: a new access token (and ID and refresh tokens), the old refresh
+/// token spent.
+async fn refresh_token_grant(
+    state: &AppState,
+    tenant: &Tenant,
+    form: &std::collections::HashMap<String, String>,
+) -> Result<Response, EntraError> {
+    let client_id = form.get("client_id").ok_or_else(|| EntraError::missing("client_id"))?;
+    let refresh_token = form
+        .get("refresh_token")
+        .ok_or_else(|| EntraError::missing("refresh_token"))?;
+    let tokens = identity::redeem_refresh_token(&state.app, tenant, client_id, refresh_token)
+        .await
+        .map_err(|e| entra(e, tenant, client_id, "", ""))?;
+    Ok(token_response(delegated_token_body(&tokens, tenant, form)))
+}
+
+/// A delegated grant's answer. `client_info` (the account's ids, which MSAL keys its cache by)
+/// when the request asks for it with `client_info=1`.
+fn delegated_token_body(
+    tokens: &identity::DelegatedTokens,
+    tenant: &Tenant,
+    form: &std::collections::HashMap<String, String>,
+) -> serde_json::Value {
+    let mut body = json!({
         "token_type": "Bearer",
-        "scope": scopes
+        "scope": tokens
+            .scopes
             .iter()
             .map(|s| format!("https://graph.microsoft.com/{s}"))
             .collect::<Vec<_>>()
             .join(" "),
         "expires_in": TOKEN_LIFETIME_SECS,
         "ext_expires_in": TOKEN_LIFETIME_SECS,
-        "access_token": access_token,
-    })
+        "access_token": tokens.access_token,
+    });
+    if let Some(id_token) = &tokens.id_token {
+        body["id_token"] = json!(id_token);
+    }
+    if let Some(refresh_token) = &tokens.refresh_token {
+        body["refresh_token"] = json!(refresh_token);
+    }
+    if form.get("client_info").is_some_and(|v| v == "1") {
+        let info = json!({ "uid": tokens.user_id, "utid": tenant.id }).to_string();
+        body["client_info"] = json!(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(info));
+    }
+    body
 }
 
 /// `/devicecode`: begins the device authorization grant.
@@ -556,6 +592,18 @@ fn entra(e: TokenError, tenant: &Tenant, client_id: &str, scope: &str, username:
             70020,
             "The provided value for the input parameter 'device_code' is not valid. This device code has expired.",
         ),
+        TokenError::BadRefreshToken => EntraError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            70000,
+            "The provided value for the input parameter 'refresh_token' is not valid: it is unknown, or was redeemed already.",
+        ),
+        TokenError::RefreshTokenExpired => EntraError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            700082,
+            "The refresh token has expired due to inactivity.",
+        ),
         TokenError::Store(e) if e.is_unavailable() => {
             tracing::warn!(error = %e, "token request refused for now");
             EntraError::unavailable()
@@ -603,12 +651,12 @@ async fn openid_configuration(
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         // As in Entra ID: the v2.0 metadata names the v2.0 issuer, while Graph access tokens
         // are v1.0 tokens issued by https://sts.windows.net/{tid}/.
-        "issuer": format!("https://login.microsoftonline.com/{tid}/v2.0"),
+        "issuer": crate::identity::tokens::v2_issuer(tid),
         "request_uri_parameter_supported": false,
         "tenant_region_scope": null,
         "cloud_instance_name": "microsoftonline.com",
         "device_authorization_endpoint": format!("{base}/{tid}/oauth2/v2.0/devicecode"),
-        "grant_types_supported": ["client_credentials", "password", DEVICE_CODE_GRANT],
+        "grant_types_supported": ["client_credentials", "password", DEVICE_CODE_GRANT, "refresh_token"],
     }))
     .into_response()
 }

@@ -133,13 +133,7 @@ pub fn user_claims(
         idp: issuer(&tenant.id),
         idtyp: "user".to_string(),
         oid: user.id.clone(),
-        // Entra's `sub` is pairwise: stable per user and app, not the object id.
-        sub: Uuid::new_v5(
-            &Uuid::NAMESPACE_URL,
-            format!("{}/{}", user.id, app.client_id).as_bytes(),
-        )
-        .simple()
-        .to_string(),
+        sub: pairwise_subject(&user.id, &app.client_id),
         tid: tenant.id.clone(),
         uti: Uuid::new_v4().simple().to_string(),
         ver: "1.0".to_string(),
@@ -152,7 +146,58 @@ pub fn user_claims(
     }
 }
 
-pub async fn sign(keys: &KeyRing, claims: &AccessClaims) -> Result<String, KeyError> {
+/// A v2.0 ID token (OpenID Connect) for `user` signing in to `app`, when `openid` was asked
+/// for: its audience is the app, its issuer the one the discovery document names.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IdClaims {
+    pub aud: String,
+    pub iss: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    pub oid: String,
+    pub preferred_username: String,
+    pub sub: String,
+    pub tid: String,
+    pub uti: String,
+    pub ver: String,
+}
+
+/// The v2.0 issuer of a tenant, as its OpenID configuration names it.
+pub fn v2_issuer(tenant_id: &str) -> String {
+    format!("https://login.microsoftonline.com/{tenant_id}/v2.0")
+}
+
+pub fn id_claims(tenant: &Tenant, app: &App, user: &User, nonce: Option<&str>, now: DateTime<Utc>) -> IdClaims {
+    let iat = now.timestamp();
+    IdClaims {
+        aud: app.client_id.clone(),
+        iss: v2_issuer(&tenant.id),
+        iat,
+        nbf: iat,
+        exp: iat + TOKEN_LIFETIME_SECS,
+        name: user.display_name.clone(),
+        nonce: nonce.map(str::to_string),
+        oid: user.id.clone(),
+        preferred_username: user.user_principal_name.clone(),
+        sub: pairwise_subject(&user.id, &app.client_id),
+        tid: tenant.id.clone(),
+        uti: Uuid::new_v4().simple().to_string(),
+        ver: "2.0".to_string(),
+    }
+}
+
+/// Entra's `sub` is pairwise: stable per user and app, not the object id.
+fn pairwise_subject(user_id: &str, client_id: &str) -> String {
+    Uuid::new_v5(&Uuid::NAMESPACE_URL, format!("{user_id}/{client_id}").as_bytes())
+        .simple()
+        .to_string()
+}
+
+pub async fn sign(keys: &KeyRing, claims: &impl Serialize) -> Result<String, KeyError> {
     let key = keys.active().await?;
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(key.kid.clone());

@@ -5,11 +5,12 @@
 
 use super::App as Services;
 use crate::domain::directory::password_matches;
+use crate::domain::directory::User;
 use crate::domain::permissions::canonical_permission;
 use crate::domain::tenant::{hash_secret, parse_guid, secret_matches, App, AppKind, Tenant};
 use crate::identity::keys::{Jwk, KeyError};
-use crate::identity::tokens::{app_claims, sign, user_claims, GRAPH_AUDIENCES};
-use crate::store::{DeviceCodeRecord, PoolStats, StoreError};
+use crate::identity::tokens::{app_claims, id_claims, sign, user_claims, GRAPH_AUDIENCES};
+use crate::store::{DeviceCodeRecord, PoolStats, RefreshTokenRecord, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
@@ -43,6 +44,11 @@ pub enum TokenError {
     /// Device flow: the code's fifteen minutes ran out.
     #[error("the device code expired")]
     DeviceCodeExpired,
+    /// No such refresh token for the app (or it was redeemed already: they rotate).
+    #[error("the refresh token is not valid")]
+    BadRefreshToken,
+    #[error("the refresh token expired")]
+    RefreshTokenExpired,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -163,7 +169,8 @@ pub async fn start_device_flow(
         .await?
         .filter(|a| a.kind == AppKind::Graph)
         .ok_or(TokenError::UnknownApp)?;
-    let scopes = requested_scopes(scope, &client)?;
+    let mut scopes = requested_scopes(scope, &client)?;
+    scopes.extend(oidc_scopes(scope));
     let now = app.tenant_now(tenant.clock_offset_us);
     // Letters and digits a person cannot confuse, as Entra's codes are: nine of them.
     const USER_CODE_ALPHABET: &[char] = &[
@@ -257,14 +264,100 @@ pub async fn approve_device_code(
     Ok(client.map(|c| c.display_name).unwrap_or_default())
 }
 
+/// What a user's sign-in gives the app: the access token with the Graph permissions granted,
+/// and, when asked for, an ID token (`openid`) and a refresh token (`offline_access`).
+#[derive(Debug, Clone)]
+pub struct DelegatedTokens {
+    pub access_token: String,
+    /// The Graph permissions in the access token.
+    pub scopes: Vec<String>,
+    pub id_token: Option<String>,
+    pub refresh_token: Option<String>,
+    pub user_id: String,
+}
+
+/// How long a refresh token may go unused, on the tenant's clock (Entra's default: 90 days).
+pub const REFRESH_TOKEN_LIFETIME_DAYS: i64 = 90;
+
+async fn delegated_tokens(
+    app: &Services,
+    tenant: &Tenant,
+    client: &App,
+    user: &User,
+    granted: &[String],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<DelegatedTokens, TokenError> {
+    let is_oidc = |s: &String| OIDC_SCOPES.iter().any(|o| o.eq_ignore_ascii_case(s));
+    let graph: Vec<String> = granted.iter().filter(|s| !is_oidc(s)).cloned().collect();
+    let asked = |name: &str| granted.iter().any(|s| s.eq_ignore_ascii_case(name));
+    let roles = app.store.directory_roles(&tenant.id, &user.id).await?;
+    let access_token = sign(
+        &app.keys,
+        &user_claims(tenant, client, user, &graph, &roles, false, now),
+    )
+    .await?;
+    let id_token = if asked("openid") {
+        Some(sign(&app.keys, &id_claims(tenant, client, user, None, now)).await?)
+    } else {
+        None
+    };
+    let refresh_token = if asked("offline_access") {
+        use rand::distributions::{Alphanumeric, DistString};
+        let text = Alphanumeric.sample_string(&mut rand::thread_rng(), 96);
+        app.store
+            .insert_refresh_token(&RefreshTokenRecord {
+                token_hash: hash_secret(&text),
+                tenant_id: tenant.id.clone(),
+                client_id: client.client_id.clone(),
+                user_id: user.id.clone(),
+                scopes: granted.to_vec(),
+                expires_at: now + chrono::Duration::days(REFRESH_TOKEN_LIFETIME_DAYS),
+            })
+            .await?;
+        Some(text)
+    } else {
+        None
+    };
+    Ok(DelegatedTokens {
+        access_token,
+        scopes: graph,
+        id_token,
+        refresh_token,
+        user_id: user.id.clone(),
+    })
+}
+
+/// The app and the user a delegated grant names, both still there and the user enabled.
+async fn app_and_user(
+    app: &Services,
+    tenant: &Tenant,
+    client_id: &str,
+    user_id: &str,
+) -> Result<(App, User), TokenError> {
+    let client = app
+        .store
+        .get_app(&tenant.id, client_id)
+        .await?
+        .ok_or(TokenError::UnknownApp)?;
+    let user = app
+        .store
+        .get_user(&tenant.id, user_id)
+        .await?
+        .ok_or(TokenError::UnknownUser)?;
+    if !user.account_enabled {
+        return Err(TokenError::UserDisabled);
+    }
+    Ok((client, user))
+}
+
 /// The token endpoint's device code grant: pending until the user signs in, then the user's
-/// delegated token, once.
+/// tokens, once.
 pub async fn redeem_device_code(
     app: &Services,
     tenant: &Tenant,
     client_id: &str,
     device_code: &str,
-) -> Result<(String, Vec<String>), TokenError> {
+) -> Result<DelegatedTokens, TokenError> {
     let code = app
         .store
         .device_code(&tenant.id, &hash_secret(device_code))
@@ -278,25 +371,46 @@ pub async fn redeem_device_code(
     let Some(user_id) = &code.user_id else {
         return Err(TokenError::AuthorizationPending);
     };
-    let client = app
-        .store
-        .get_app(&tenant.id, &code.client_id)
-        .await?
-        .ok_or(TokenError::UnknownApp)?;
-    let user = app
-        .store
-        .get_user(&tenant.id, user_id)
-        .await?
-        .ok_or(TokenError::UnknownUser)?;
-    if !user.account_enabled {
-        return Err(TokenError::UserDisabled);
-    }
+    let (client, user) = app_and_user(app, tenant, &code.client_id, user_id).await?;
     if !app.store.take_device_code(&tenant.id, &code.device_code_hash).await? {
         return Err(TokenError::BadDeviceCode);
     }
-    let roles = app.store.directory_roles(&tenant.id, &user.id).await?;
-    let claims = user_claims(tenant, &client, &user, &code.scopes, &roles, false, now);
-    Ok((sign(&app.keys, &claims).await?, code.scopes))
+    delegated_tokens(app, tenant, &client, &user, &code.scopes, now).await
+}
+
+/// The token endpoint's refresh token grant: the token is spent and a new set issued, with the
+/// scopes first granted (rotation: each refresh token works once).
+pub async fn redeem_refresh_token(
+    app: &Services,
+    tenant: &Tenant,
+    client_id: &str,
+    refresh_token: &str,
+) -> Result<DelegatedTokens, TokenError> {
+    let record = app
+        .store
+        .take_refresh_token(&tenant.id, &hash_secret(refresh_token))
+        .await?
+        .filter(|r| r.client_id.eq_ignore_ascii_case(client_id))
+        .ok_or(TokenError::BadRefreshToken)?;
+    let now = app.tenant_now(tenant.clock_offset_us);
+    if now >= record.expires_at {
+        return Err(TokenError::RefreshTokenExpired);
+    }
+    let (client, user) = app_and_user(app, tenant, &record.client_id, &record.user_id).await?;
+    delegated_tokens(app, tenant, &client, &user, &record.scopes, now).await
+}
+
+/// The OpenID Connect scopes `scope` asks for, lower-case.
+fn oidc_scopes(scope: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for item in scope.split(' ') {
+        if let Some(o) = OIDC_SCOPES.iter().find(|o| o.eq_ignore_ascii_case(item)) {
+            if !out.iter().any(|x| x == o) {
+                out.push(o.to_string());
+            }
+        }
+    }
+    out
 }
 
 /// OpenID Connect scopes a client may ask for beside resource scopes; they grant no Graph access.

@@ -161,6 +161,19 @@ pub struct DeviceCodeRecord {
     pub user_id: Option<String>,
 }
 
+/// A refresh token (`offline_access`), by the SHA-256 of its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshTokenRecord {
+    pub token_hash: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    /// Every scope granted, OpenID Connect ones included.
+    pub scopes: Vec<String>,
+    /// On the tenant's clock.
+    pub expires_at: DateTime<Utc>,
+}
+
 /// The deployment's local certificate authority for HTTPS (`identity::tls`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsAuthorityRecord {
@@ -255,6 +268,15 @@ pub trait TenantStore: Send + Sync + 'static {
     ) -> Result<Option<DeviceCodeRecord>, StoreError>;
     /// Deletes a signed-in code as its tokens are issued; false when another request took it.
     async fn take_device_code(&self, tenant_id: &str, device_code_hash: &str) -> Result<bool, StoreError>;
+
+    async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> Result<(), StoreError>;
+    /// Deletes the refresh token as it is redeemed and returns it; None when it is unknown or
+    /// was redeemed already (by a concurrent request too).
+    async fn take_refresh_token(
+        &self,
+        tenant_id: &str,
+        token_hash: &str,
+    ) -> Result<Option<RefreshTokenRecord>, StoreError>;
 
     async fn get_device_management(&self, tenant_id: &str) -> Result<Option<DeviceManagementRecord>, StoreError>;
     /// Stores `record.properties` if the stored revision is still `record.revision` (bumping

@@ -71,7 +71,11 @@ fn device_code_from_row(row: &<Db as sqlx::Database>::Row) -> Result<DeviceCodeR
         user_code: row.try_get("user_code")?,
         tenant_id: row.try_get("tenant_id")?,
         client_id: row.try_get("client_id")?,
-        scopes: scopes.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+        scopes: scopes
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
         expires_at: row.try_get("expires_at")?,
         user_id: row.try_get("user_id")?,
     })
@@ -351,9 +355,10 @@ impl TenantStore for StoreImpl {
     }
 
     async fn tls_authority(&self) -> Result<Option<TlsAuthorityRecord>, StoreError> {
-        let row = sqlx::query("SELECT certificate_pem, private_key_pem, created_at FROM tls_authority WHERE slot = 'active'")
-            .fetch_optional(self.reader())
-            .await?;
+        let row =
+            sqlx::query("SELECT certificate_pem, private_key_pem, created_at FROM tls_authority WHERE slot = 'active'")
+                .fetch_optional(self.reader())
+                .await?;
         row.map(|r| {
             Ok(TlsAuthorityRecord {
                 certificate_pem: r.try_get("certificate_pem")?,
@@ -402,10 +407,12 @@ impl TenantStore for StoreImpl {
     }
 
     async fn device_code_by_user_code(&self, user_code: &str) -> Result<Option<DeviceCodeRecord>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {DEVICE_CODE_COLUMNS} FROM device_codes WHERE user_code = $1"))
-            .bind(user_code)
-            .fetch_optional(self.writer())
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {DEVICE_CODE_COLUMNS} FROM device_codes WHERE user_code = $1"
+        ))
+        .bind(user_code)
+        .fetch_optional(self.writer())
+        .await?;
         row.map(|r| device_code_from_row(&r)).transpose()
     }
 
@@ -418,7 +425,11 @@ impl TenantStore for StoreImpl {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn device_code(&self, tenant_id: &str, device_code_hash: &str) -> Result<Option<DeviceCodeRecord>, StoreError> {
+    async fn device_code(
+        &self,
+        tenant_id: &str,
+        device_code_hash: &str,
+    ) -> Result<Option<DeviceCodeRecord>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {DEVICE_CODE_COLUMNS} FROM device_codes WHERE tenant_id = $1 AND device_code_hash = $2"
         ))
@@ -438,6 +449,54 @@ impl TenantStore for StoreImpl {
         .execute(self.writer())
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, tenant_id, client_id, user_id, scopes, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&token.token_hash)
+        .bind(&token.tenant_id)
+        .bind(&token.client_id)
+        .bind(&token.user_id)
+        .bind(token.scopes.join(" "))
+        .bind(token.expires_at)
+        .execute(self.writer())
+        .await
+        .map_err(map_unique)?;
+        Ok(())
+    }
+
+    async fn take_refresh_token(
+        &self,
+        tenant_id: &str,
+        token_hash: &str,
+    ) -> Result<Option<RefreshTokenRecord>, StoreError> {
+        let row = sqlx::query(
+            "DELETE FROM refresh_tokens WHERE tenant_id = $1 AND token_hash = $2 \
+             RETURNING token_hash, tenant_id, client_id, user_id, scopes, expires_at",
+        )
+        .bind(tenant_id)
+        .bind(token_hash)
+        .fetch_optional(self.writer())
+        .await?;
+        row.map(|r| {
+            let scopes: String = r.try_get("scopes")?;
+            Ok(RefreshTokenRecord {
+                token_hash: r.try_get("token_hash")?,
+                tenant_id: r.try_get("tenant_id")?,
+                client_id: r.try_get("client_id")?,
+                user_id: r.try_get("user_id")?,
+                scopes: scopes
+                    .split(' ')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .transpose()
     }
 
     async fn get_device_management(&self, tenant_id: &str) -> Result<Option<DeviceManagementRecord>, StoreError> {

@@ -70,6 +70,25 @@ def main():
     expect(SCOPE in result.get("scope", "") or "DeviceManagementServiceConfig.Read.All" in " ".join(result.get("scope", [])), result.get("scope"))
     asyncio.run(read_connectors(base, result["access_token"]))
 
+    # openid (MSAL asks for it): an ID token MSAL validated, and an account in its cache.
+    claims = result.get("id_token_claims", {})
+    expect(claims.get("preferred_username") == username and claims.get("aud") == client_id, claims)
+    expect(claims.get("iss") == f"https://login.microsoftonline.com/{tenant}/v2.0", claims.get("iss"))
+    accounts = app.get_accounts(username=username)
+    expect(len(accounts) == 1, f"one account: {accounts}")
+
+    # offline_access: MSAL refreshes silently with the refresh token, which rotates.
+    first_refresh = result["refresh_token"]
+    refreshed = app.acquire_token_silent([SCOPE], account=accounts[0], force_refresh=True)
+    expect(refreshed and "access_token" in refreshed and refreshed["access_token"] != result["access_token"], refreshed)
+    asyncio.run(read_connectors(base, refreshed["access_token"]))
+    reused = requests.post(
+        f"{base}/{tenant}/oauth2/v2.0/token",
+        data={"grant_type": "refresh_token", "client_id": client_id, "refresh_token": first_refresh},
+        timeout=10,
+    ).json()
+    expect(reused.get("error") == "invalid_grant" and 70000 in reused.get("error_codes", []), f"a spent refresh token: {reused}")
+
     # The code is spent.
     spent = requests.post(
         f"{base}/{tenant}/oauth2/v2.0/token",
