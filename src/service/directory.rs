@@ -169,6 +169,15 @@ pub async fn delete_user(cx: &Ctx<'_>, key: &str) -> ServiceResult<()> {
     }
 }
 
+/// `revokeSignInSessions`: the user's refresh tokens stop working, so every app must sign the
+/// user in again once its access token expires.
+pub async fn revoke_sign_in_sessions(cx: &Ctx<'_>, key: &str) -> ServiceResult<()> {
+    let user = user(cx, key).await?;
+    let revoked = cx.store().revoke_refresh_tokens(cx.tenant_id, &user.id).await?;
+    tracing::info!(user = %user.id, revoked, "sign-in sessions revoked");
+    Ok(())
+}
+
 // ---- groups ----
 
 /// A group by the key of a group path: its object id.

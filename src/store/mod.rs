@@ -270,6 +270,8 @@ pub trait TenantStore: Send + Sync + 'static {
     async fn take_device_code(&self, tenant_id: &str, device_code_hash: &str) -> Result<bool, StoreError>;
 
     async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> Result<(), StoreError>;
+    /// Deletes every refresh token of the user (`revokeSignInSessions`); returns how many.
+    async fn revoke_refresh_tokens(&self, tenant_id: &str, user_id: &str) -> Result<u64, StoreError>;
     /// Deletes the refresh token as it is redeemed and returns it; None when it is unknown or
     /// was redeemed already (by a concurrent request too).
     async fn take_refresh_token(

@@ -468,6 +468,15 @@ impl TenantStore for StoreImpl {
         Ok(())
     }
 
+    async fn revoke_refresh_tokens(&self, tenant_id: &str, user_id: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM refresh_tokens WHERE tenant_id = $1 AND user_id = $2")
+            .bind(tenant_id)
+            .bind(user_id)
+            .execute(self.writer())
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn take_refresh_token(
         &self,
         tenant_id: &str,

@@ -220,7 +220,100 @@ async fn pages_on_other_origins_may_call_graph_identity_and_partner_but_not_the_
     }
 }
 
-both_backends!(device_codes_expire_on_the_tenant_clock_and_the_page_escapes_what_it_echoes);
+both_backends!(
+    device_codes_expire_on_the_tenant_clock_and_the_page_escapes_what_it_echoes,
+    revoking_a_users_sessions_ends_its_refresh_tokens
+);
+
+/// Item 7: `POST /users/{id}/revokeSignInSessions` (Graph's own action) ends the user's refresh
+/// tokens; another user's keep working.
+async fn revoking_a_users_sessions_ends_its_refresh_tokens(app: TestApp) {
+    use reqwest::Method;
+    let t = app.create_tenant().await;
+    let admin = app.admin_token(&t).await;
+    let (client, _) = app.register_app(&t.id, &[]).await;
+    let mut refresh = Vec::new();
+    for upn in ["adele@contoso.example", "lee@contoso.example"] {
+        crate::directory::create_user(&app, &admin, upn, upn).await;
+        let flow: serde_json::Value = app
+            .req(Method::POST, &format!("/{}/oauth2/v2.0/devicecode", t.id))
+            .form(&[
+                ("client_id", client.as_str()),
+                ("scope", "User.Read.All openid offline_access"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let r = app
+            .req(Method::POST, "/devicelogin")
+            .form(&[
+                ("otc", flow["user_code"].as_str().unwrap()),
+                ("login", upn),
+                ("passwd", "Pa55w.rd!"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let tokens: serde_json::Value = app
+            .req(Method::POST, &format!("/{}/oauth2/v2.0/token", t.id))
+            .form(&[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("client_id", client.as_str()),
+                ("device_code", flow["device_code"].as_str().unwrap()),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(tokens["id_token"].is_string(), "{tokens}");
+        refresh.push(tokens["refresh_token"].as_str().expect("a refresh token").to_string());
+    }
+    let r = app
+        .graph(
+            Method::POST,
+            "/v1.0/users/adele@contoso.example/revokeSignInSessions",
+            &admin,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["value"], true);
+    assert!(body["@odata.context"]
+        .as_str()
+        .unwrap()
+        .ends_with("$metadata#Edm.Boolean"));
+    let redeem = |token: String| {
+        let client = client.clone();
+        let tenant = t.id.clone();
+        let app = &app;
+        async move {
+            app.req(Method::POST, &format!("/{tenant}/oauth2/v2.0/token"))
+                .form(&[
+                    ("grant_type", "refresh_token"),
+                    ("client_id", client.as_str()),
+                    ("refresh_token", token.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let r = redeem(refresh[0].clone()).await;
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+    assert_eq!(body["error_codes"], json!([70000]));
+    let r = redeem(refresh[1].clone()).await;
+    assert_eq!(r.status(), 200, "Lee's sessions are not Adele's");
+}
 
 /// A device code lives fifteen minutes of the tenant's clock, for the poller and for the page;
 /// the page echoes what it was sent only escaped.

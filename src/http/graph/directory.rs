@@ -108,6 +108,12 @@ pub fn routes(t: &mut RouteTable) {
             Access::Graph(USER_WRITE, USER_ADMINS),
             delete_user,
         )
+        .route(
+            Method::POST,
+            "/users/{userId}/revokeSignInSessions",
+            Access::Graph(USER_WRITE, USER_ADMINS),
+            revoke_sign_in_sessions,
+        )
         .route(Method::GET, "/groups", Access::Graph(GROUP_READ, ANY_USER), list_groups)
         .route(
             Method::POST,
@@ -302,6 +308,24 @@ async fn delete_user(
         .await
         .map_err(entra)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Graph answers the action with an `Edm.Boolean`, always true.
+async fn revoke_sign_in_sessions(
+    caller: GraphCaller,
+    ctx: GraphCtx,
+    Path(id): Path<String>,
+    State(state): State<AppState>,
+) -> ApiResult<Response> {
+    directory::revoke_sign_in_sessions(&caller.cx(&state.app), &id)
+        .await
+        .map_err(entra)?;
+    let mut body = Map::new();
+    body.insert("value".into(), Value::Bool(true));
+    Ok(graph_json(
+        StatusCode::OK,
+        with_context(ctx.context("Edm.Boolean", None), body),
+    ))
 }
 
 // ---- groups ----
