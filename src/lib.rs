@@ -84,11 +84,7 @@ pub async fn tls_config(store: &dyn store::Store, args: &config::TlsArgs) -> any
 
 /// `ca`: the deployment's local certificate authority, as PEM.
 pub async fn ca(args: DatabaseArgs) -> anyhow::Result<String> {
-    let options = store::ConnectOptions {
-        max_connections: 2,
-        ..args.connect_options()
-    };
-    let store = open_database(&args.database_url, &options, Arc::new(SystemClock)).await?;
+    let store = open_for_command(&args).await?;
     Ok(identity::tls::authority(store.as_ref(), chrono::Utc::now())
         .await?
         .certificate_pem)
@@ -214,6 +210,15 @@ pub async fn open_database(
     Ok(store)
 }
 
+/// The database for a one-shot subcommand (`token`, `ca`): a small pool.
+async fn open_for_command(args: &DatabaseArgs) -> anyhow::Result<Arc<dyn store::Store>> {
+    let options = store::ConnectOptions {
+        max_connections: 2,
+        ..args.connect_options()
+    };
+    open_database(&args.database_url, &options, Arc::new(SystemClock)).await
+}
+
 /// `migrate`: apply the migrations and exit.
 pub async fn migrate(args: DatabaseArgs) -> anyhow::Result<()> {
     let store = open_database(&args.database_url, &args.connect_options(), Arc::new(SystemClock)).await?;
@@ -223,11 +228,7 @@ pub async fn migrate(args: DatabaseArgs) -> anyhow::Result<()> {
 
 /// `token`: an access token for an app of a tenant, minted straight from the database.
 pub async fn token(args: TokenArgs) -> anyhow::Result<String> {
-    let options = store::ConnectOptions {
-        max_connections: 2,
-        ..args.database.connect_options()
-    };
-    let store = open_database(&args.database.database_url, &options, Arc::new(SystemClock)).await?;
+    let store = open_for_command(&args.database).await?;
     let app = service::App::new(store, Arc::new(SystemClock));
     Ok(service::identity::mint_app_token(&app, &args.tenant, args.client_id).await?)
 }

@@ -309,7 +309,12 @@ async fn password_grant(
     let (access_token, scopes) = identity::password(&state.app, tenant, grant)
         .await
         .map_err(|e| entra(e, tenant, &client_id, scope, username))?;
-    Ok(token_response(json!({
+    Ok(token_response(delegated_access_body(&access_token, &scopes)))
+}
+
+/// A delegated access token's answer: the token and the Graph permissions it grants.
+fn delegated_access_body(access_token: &str, scopes: &[String]) -> serde_json::Value {
+    json!({
         "token_type": "Bearer",
         "scope": scopes
             .iter()
@@ -319,7 +324,7 @@ async fn password_grant(
         "expires_in": TOKEN_LIFETIME_SECS,
         "ext_expires_in": TOKEN_LIFETIME_SECS,
         "access_token": access_token,
-    })))
+    })
 }
 
 const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -366,18 +371,7 @@ fn delegated_token_body(
     tenant: &Tenant,
     form: &std::collections::HashMap<String, String>,
 ) -> serde_json::Value {
-    let mut body = json!({
-        "token_type": "Bearer",
-        "scope": tokens
-            .scopes
-            .iter()
-            .map(|s| format!("https://graph.microsoft.com/{s}"))
-            .collect::<Vec<_>>()
-            .join(" "),
-        "expires_in": TOKEN_LIFETIME_SECS,
-        "ext_expires_in": TOKEN_LIFETIME_SECS,
-        "access_token": tokens.access_token,
-    });
+    let mut body = delegated_access_body(&tokens.access_token, &tokens.scopes);
     if let Some(id_token) = &tokens.id_token {
         body["id_token"] = json!(id_token);
     }

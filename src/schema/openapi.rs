@@ -138,14 +138,13 @@ impl Gen<'_> {
         self.out.insert(key.clone(), Value::Null);
         let mut props = Map::new();
         let mut required = Vec::new();
-        if st.is_entity || derived {
-            let mut t = json!({ "type": "string", "const": format!("#{}", st.qualified_name()) });
-            if derived {
-                required.push(json!("@odata.type"));
-            } else {
-                t = json!({ "type": "string", "enum": [format!("#{}", st.qualified_name())] });
-            }
-            props.insert("@odata.type".into(), t);
+        let odata_type = format!("#{}", st.qualified_name());
+        if derived {
+            // A family member: the discriminator, always present.
+            props.insert("@odata.type".into(), json!({ "type": "string", "const": odata_type }));
+            required.push(json!("@odata.type"));
+        } else if st.is_entity {
+            props.insert("@odata.type".into(), json!({ "type": "string", "enum": [odata_type] }));
         }
         let mut reached = Vec::new();
         let version = self.version;

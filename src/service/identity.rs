@@ -129,18 +129,24 @@ pub async fn password(
     if !user.account_enabled {
         return Err(TokenError::UserDisabled);
     }
-    let roles = app.store.directory_roles(&tenant.id, &user.id).await?;
     let now = app.tenant_now(tenant.clock_offset_us);
-    let claims = user_claims(
-        tenant,
-        &client,
-        &user,
-        &scopes,
-        &roles,
-        grant.client_secret.is_some(),
-        now,
-    );
-    Ok((sign(&app.keys, &claims).await?, scopes))
+    let token = user_access_token(app, tenant, &client, &user, &scopes, grant.client_secret.is_some(), now).await?;
+    Ok((token, scopes))
+}
+
+/// A delegated access token for `user` through `client`, with the user's directory roles.
+async fn user_access_token(
+    app: &Services,
+    tenant: &Tenant,
+    client: &App,
+    user: &User,
+    scopes: &[String],
+    authenticated_client: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<String, TokenError> {
+    let roles = app.store.directory_roles(&tenant.id, &user.id).await?;
+    let claims = user_claims(tenant, client, user, scopes, &roles, authenticated_client, now);
+    Ok(sign(&app.keys, &claims).await?)
 }
 
 /// How long a device code may be signed in for and polled with, and how often to poll.
@@ -290,12 +296,7 @@ async fn delegated_tokens(
     let is_oidc = |s: &String| OIDC_SCOPES.iter().any(|o| o.eq_ignore_ascii_case(s));
     let graph: Vec<String> = granted.iter().filter(|s| !is_oidc(s)).cloned().collect();
     let asked = |name: &str| granted.iter().any(|s| s.eq_ignore_ascii_case(name));
-    let roles = app.store.directory_roles(&tenant.id, &user.id).await?;
-    let access_token = sign(
-        &app.keys,
-        &user_claims(tenant, client, user, &graph, &roles, false, now),
-    )
-    .await?;
+    let access_token = user_access_token(app, tenant, client, user, &graph, false, now).await?;
     let id_token = if asked("openid") {
         Some(sign(&app.keys, &id_claims(tenant, client, user, None, now)).await?)
     } else {
