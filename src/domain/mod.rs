@@ -6,6 +6,7 @@ pub mod directory;
 pub mod duration;
 pub mod mtd;
 pub mod permissions;
+pub mod pkce;
 pub mod policy;
 pub mod rbac;
 pub mod tenant;

@@ -28,6 +28,30 @@ pub fn routes() -> RouteTable {
             Access::Public,
             devicecode,
         )
+        .route(
+            Method::GET,
+            "/{tenantId}/oauth2/v2.0/authorize",
+            Access::Public,
+            super::signin::authorize,
+        )
+        .route(
+            Method::POST,
+            "/{tenantId}/oauth2/v2.0/authorize",
+            Access::Public,
+            super::signin::authorize,
+        )
+        .route(
+            Method::GET,
+            "/{tenantId}/oauth2/v2.0/logout",
+            Access::Public,
+            super::signin::logout,
+        )
+        .route(
+            Method::POST,
+            "/{tenantId}/oauth2/v2.0/logout",
+            Access::Public,
+            super::signin::logout,
+        )
         .route(Method::GET, "/devicelogin", Access::Public, devicelogin_page)
         .route(Method::POST, "/devicelogin", Access::Public, devicelogin)
         .route(Method::GET, "/{tenantId}/discovery/v2.0/keys", Access::Public, keys)
@@ -175,8 +199,24 @@ fn invalid_form_text(body: &[u8]) -> Option<String> {
     None
 }
 
-async fn token(State(state): State<AppState>, Path(tenant): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
-    let tenant = match find_tenant(&state, &tenant).await {
+async fn token(
+    State(state): State<AppState>,
+    Path(authority): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    // `organizations` and `common` name the tenant of the app that asks.
+    let tenant = if identity::is_tenant_alias(&authority) {
+        let client_id = form_of(&headers, &body)
+            .ok()
+            .and_then(|f| f.get("client_id").cloned())
+            .or_else(|| basic_credentials(&headers).map(|b| b.0))
+            .unwrap_or_default();
+        identity::tenant_of_client(&state.app, &client_id).await
+    } else {
+        identity::find_tenant(&state.app, &authority).await
+    };
+    let tenant = match tenant.map_err(|e| not_a_tenant(&state, e, &authority)) {
         Ok(t) => t,
         Err(r) => return r,
     };
@@ -224,6 +264,7 @@ async fn issue(state: &AppState, tenant: &Tenant, headers: &HeaderMap, body: &[u
         "password" => return password_grant(state, tenant, headers, &form).await,
         DEVICE_CODE_GRANT => return device_code_grant(state, tenant, &form).await,
         "refresh_token" => return refresh_token_grant(state, tenant, &form).await,
+        "authorization_code" => return authorization_code_grant(state, tenant, headers, &form).await,
         _ => {
             return Err(EntraError::new(
                 StatusCode::BAD_REQUEST,
@@ -344,6 +385,38 @@ async fn device_code_grant(
     let tokens = identity::redeem_device_code(&state.app, tenant, client_id, device_code)
         .await
         .map_err(|e| entra(e, tenant, client_id, "", ""))?;
+    Ok(token_response(delegated_token_body(&tokens, tenant, form)))
+}
+
+/// The authorization code grant: the code `/authorize` gave, with the PKCE verifier.
+async fn authorization_code_grant(
+    state: &AppState,
+    tenant: &Tenant,
+    headers: &HeaderMap,
+    form: &std::collections::HashMap<String, String>,
+) -> Result<Response, EntraError> {
+    let basic = basic_credentials(headers);
+    let client_id = form
+        .get("client_id")
+        .cloned()
+        .or_else(|| basic.as_ref().map(|b| b.0.clone()))
+        .ok_or_else(|| EntraError::missing("client_id"))?;
+    let code = form.get("code").ok_or_else(|| EntraError::missing("code"))?;
+    let redirect_uri = form
+        .get("redirect_uri")
+        .ok_or_else(|| EntraError::missing("redirect_uri"))?;
+    let secret = form.get("client_secret").cloned().or_else(|| basic.map(|b| b.1));
+    let grant = identity::CodeGrant {
+        client_id: &client_id,
+        code,
+        redirect_uri,
+        code_verifier: form.get("code_verifier").map(String::as_str),
+        client_secret: secret.as_deref(),
+        origin: headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
+    };
+    let tokens = identity::redeem_authorization_code(&state.app, tenant, grant)
+        .await
+        .map_err(|e| entra(e, tenant, &client_id, "", ""))?;
     Ok(token_response(delegated_token_body(&tokens, tenant, form)))
 }
 
@@ -551,8 +624,11 @@ fn entra(e: TokenError, tenant: &Tenant, client_id: &str, scope: &str, username:
             "invalid_grant",
             50034,
             format!(
-                "The user account {} does not exist in the {} directory. To sign into this application, the account must be added to the directory.",
-                username.trim(),
+                "The user account {}does not exist in the {} directory. To sign into this application, the account must be added to the directory.",
+                match username.trim() {
+                    "" => String::new(),
+                    name => format!("{name} "),
+                },
                 tenant.id
             ),
         ),
@@ -598,6 +674,56 @@ fn entra(e: TokenError, tenant: &Tenant, client_id: &str, scope: &str, username:
             700082,
             "The refresh token has expired due to inactivity.",
         ),
+        TokenError::NotConsented(item) => EntraError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            65001,
+            format!(
+                "The user or administrator has not consented to use the application with ID '{client_id}'. The app registration does not list the delegated permission '{item}'. Send an interactive authorization request for this user and resource."
+            ),
+        ),
+        TokenError::BadAuthorizationCode => EntraError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            70000,
+            "The provided value for the 'code' parameter is not valid.",
+        ),
+        TokenError::CodeRedeemed => EntraError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            54005,
+            "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.",
+        ),
+        TokenError::CodeExpired => EntraError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            70008,
+            "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.",
+        ),
+        TokenError::RedirectUriMismatch => EntraError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            70000,
+            "The provided value for the 'redirect_uri' is not valid. The value must exactly match the redirect URI used to obtain the authorization code.",
+        ),
+        TokenError::PkceMismatch => EntraError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            501481,
+            "The Code_Verifier does not match the code_challenge supplied in the authorization request.",
+        ),
+        TokenError::CrossOriginNotSpa(origin) => EntraError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            9002326,
+            format!("Cross-origin token redemption is permitted only for the 'Single-Page Application' client-type. Request origin: '{origin}'."),
+        ),
+        TokenError::SpaNeedsCrossOrigin => EntraError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            9002327,
+            "Tokens issued for the 'Single-Page Application' client-type may only be redeemed via cross-origin requests.",
+        ),
         TokenError::Store(e) if e.is_unavailable() => {
             tracing::warn!(error = %e, "token request refused for now");
             EntraError::unavailable()
@@ -626,14 +752,20 @@ async fn openid_configuration(
     Path(tenant): Path<String>,
     BaseUrl(base): BaseUrl,
 ) -> Response {
-    let tenant = match find_tenant(&state, &tenant).await {
-        Ok(t) => t,
-        Err(r) => return r,
+    // `organizations` and `common` describe every tenant: the issuer is a template that
+    // clients fill with the token's `tid`, as Entra's metadata has it.
+    let (tid, issuer) = if identity::is_tenant_alias(&tenant) {
+        let alias = tenant.to_ascii_lowercase();
+        (alias, crate::identity::tokens::v2_issuer("{tenantid}"))
+    } else {
+        let tenant = match find_tenant(&state, &tenant).await {
+            Ok(t) => t,
+            Err(r) => return r,
+        };
+        let issuer = crate::identity::tokens::v2_issuer(&tenant.id);
+        (tenant.id, issuer)
     };
-    let tid = &tenant.id;
     Json(json!({
-        // Named, as Entra's metadata names it and as MSAL requires; the interactive flows it
-        // serves are not built yet (the route answers 404).
         "authorization_endpoint": format!("{base}/{tid}/oauth2/v2.0/authorize"),
         "token_endpoint": format!("{base}/{tid}/oauth2/v2.0/token"),
         "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
@@ -645,12 +777,15 @@ async fn openid_configuration(
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         // As in Entra ID: the v2.0 metadata names the v2.0 issuer, while Graph access tokens
         // are v1.0 tokens issued by https://sts.windows.net/{tid}/.
-        "issuer": crate::identity::tokens::v2_issuer(tid),
+        "issuer": issuer,
+        "end_session_endpoint": format!("{base}/{tid}/oauth2/v2.0/logout"),
+        "frontchannel_logout_supported": true,
+        "http_logout_supported": true,
         "request_uri_parameter_supported": false,
         "tenant_region_scope": null,
         "cloud_instance_name": "microsoftonline.com",
         "device_authorization_endpoint": format!("{base}/{tid}/oauth2/v2.0/devicecode"),
-        "grant_types_supported": ["client_credentials", "password", DEVICE_CODE_GRANT, "refresh_token"],
+        "grant_types_supported": ["authorization_code", "client_credentials", "password", DEVICE_CODE_GRANT, "refresh_token"],
     }))
     .into_response()
 }

@@ -11,6 +11,7 @@ pub mod ops;
 pub mod paging;
 pub mod partner;
 pub mod routes;
+mod signin;
 pub mod tls;
 
 use std::sync::Arc;

@@ -302,6 +302,7 @@ mod tests {
             secret_hash: String::new(),
             permissions: vec!["X.Read.All".into()],
             connector_id: None,
+            sign_in: Default::default(),
             created_at: now,
         };
         app_claims(&tenant, &app, now)

@@ -49,6 +49,31 @@ pub enum TokenError {
     BadRefreshToken,
     #[error("the refresh token expired")]
     RefreshTokenExpired,
+    /// The app may not be granted this delegated permission (its registration does not list it).
+    #[error("the app may not be granted '{0}'")]
+    NotConsented(String),
+    /// Authorization code grant: no such code for the app.
+    #[error("the authorization code is not valid")]
+    BadAuthorizationCode,
+    /// Authorization code grant: the code was redeemed before (its tokens are revoked now).
+    #[error("the authorization code was redeemed already")]
+    CodeRedeemed,
+    /// Authorization code grant: the code's ten minutes ran out.
+    #[error("the authorization code expired")]
+    CodeExpired,
+    /// Authorization code grant: `redirect_uri` is not the one the code was issued for.
+    #[error("the redirect URI is not the one the code was issued for")]
+    RedirectUriMismatch,
+    /// PKCE: the verifier is missing or does not hash to the challenge.
+    #[error("the code verifier does not match the code challenge")]
+    PkceMismatch,
+    /// A code for a web or public-client redirect URI redeemed from a browser page (an
+    /// `Origin` header), which only single-page apps may do.
+    #[error("cross-origin redemption is for single-page apps only")]
+    CrossOriginNotSpa(String),
+    /// A single-page app's code redeemed without an `Origin` header.
+    #[error("a single-page app's code must be redeemed cross-origin")]
+    SpaNeedsCrossOrigin,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -59,6 +84,25 @@ pub enum TokenError {
 pub async fn find_tenant(app: &Services, tenant: &str) -> Result<Tenant, TokenError> {
     let id = parse_guid(tenant).ok_or(TokenError::UnknownTenant)?;
     app.store.get_tenant(&id).await?.ok_or(TokenError::UnknownTenant)
+}
+
+/// Whether `authority` is `organizations` or `common`, which name no tenant.
+pub fn is_tenant_alias(authority: &str) -> bool {
+    super::signin::is_alias(authority)
+}
+
+/// The tenant that registered the app `client_id`: what `organizations` and `common` mean on
+/// the token endpoint.
+pub async fn tenant_of_client(app: &Services, client_id: &str) -> Result<Tenant, TokenError> {
+    let client = app
+        .store
+        .find_app_anywhere(client_id)
+        .await?
+        .ok_or(TokenError::UnknownTenant)?;
+    app.store
+        .get_tenant(&client.tenant_id)
+        .await?
+        .ok_or(TokenError::UnknownTenant)
 }
 
 /// Client credentials: an app token for `audience` (one of [`GRAPH_AUDIENCES`]), when the
@@ -285,12 +329,21 @@ pub struct DelegatedTokens {
 /// How long a refresh token may go unused, on the tenant's clock (Entra's default: 90 days).
 pub const REFRESH_TOKEN_LIFETIME_DAYS: i64 = 90;
 
+/// Where a set of delegated tokens comes from: the nonce its ID token carries and the
+/// authorization code its refresh tokens descend from.
+#[derive(Debug, Clone, Copy, Default)]
+struct Lineage<'a> {
+    nonce: Option<&'a str>,
+    family: Option<&'a str>,
+}
+
 async fn delegated_tokens(
     app: &Services,
     tenant: &Tenant,
     client: &App,
     user: &User,
     granted: &[String],
+    lineage: Lineage<'_>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<DelegatedTokens, TokenError> {
     let is_oidc = |s: &String| OIDC_SCOPES.iter().any(|o| o.eq_ignore_ascii_case(s));
@@ -298,7 +351,7 @@ async fn delegated_tokens(
     let asked = |name: &str| granted.iter().any(|s| s.eq_ignore_ascii_case(name));
     let access_token = user_access_token(app, tenant, client, user, &graph, false, now).await?;
     let id_token = if asked("openid") {
-        Some(sign(&app.keys, &id_claims(tenant, client, user, None, now)).await?)
+        Some(sign(&app.keys, &id_claims(tenant, client, user, lineage.nonce, now)).await?)
     } else {
         None
     };
@@ -313,6 +366,7 @@ async fn delegated_tokens(
                 user_id: user.id.clone(),
                 scopes: granted.to_vec(),
                 expires_at: now + chrono::Duration::days(REFRESH_TOKEN_LIFETIME_DAYS),
+                family: lineage.family.map(str::to_string),
             })
             .await?;
         Some(text)
@@ -376,7 +430,7 @@ pub async fn redeem_device_code(
     if !app.store.take_device_code(&tenant.id, &code.device_code_hash).await? {
         return Err(TokenError::BadDeviceCode);
     }
-    delegated_tokens(app, tenant, &client, &user, &code.scopes, now).await
+    delegated_tokens(app, tenant, &client, &user, &code.scopes, Lineage::default(), now).await
 }
 
 /// The token endpoint's refresh token grant: the token is spent and a new set issued, with the
@@ -398,11 +452,86 @@ pub async fn redeem_refresh_token(
         return Err(TokenError::RefreshTokenExpired);
     }
     let (client, user) = app_and_user(app, tenant, &record.client_id, &record.user_id).await?;
-    delegated_tokens(app, tenant, &client, &user, &record.scopes, now).await
+    let lineage = Lineage {
+        nonce: None,
+        family: record.family.as_deref(),
+    };
+    delegated_tokens(app, tenant, &client, &user, &record.scopes, lineage, now).await
+}
+
+/// What an authorization code grant presents.
+#[derive(Debug, Clone, Copy)]
+pub struct CodeGrant<'a> {
+    pub client_id: &'a str,
+    pub code: &'a str,
+    pub redirect_uri: &'a str,
+    pub code_verifier: Option<&'a str>,
+    pub client_secret: Option<&'a str>,
+    /// The request's `Origin` header: a browser page's cross-origin request.
+    pub origin: Option<&'a str>,
+}
+
+/// The token endpoint's authorization code grant: the code `/authorize` issued, redeemed once
+/// by the app it was issued to, with the same redirect URI and the PKCE verifier; as the
+/// redirect URI's platform requires, with the app's secret (web) or from a browser (single-page
+/// app). A code redeemed twice is refused, and the refresh tokens of its first redemption
+/// revoked.
+pub async fn redeem_authorization_code(
+    app: &Services,
+    tenant: &Tenant,
+    grant: CodeGrant<'_>,
+) -> Result<DelegatedTokens, TokenError> {
+    use crate::domain::tenant::Platform;
+    let code_hash = hash_secret(grant.code);
+    let (code, redeemed) = app
+        .store
+        .authorization_code(&tenant.id, &code_hash)
+        .await?
+        .filter(|(c, _)| c.client_id.eq_ignore_ascii_case(grant.client_id))
+        .ok_or(TokenError::BadAuthorizationCode)?;
+    if redeemed {
+        app.store.revoke_refresh_token_family(&tenant.id, &code_hash).await?;
+        return Err(TokenError::CodeRedeemed);
+    }
+    let now = app.tenant_now(tenant.clock_offset_us);
+    if now >= code.expires_at {
+        return Err(TokenError::CodeExpired);
+    }
+    if code.redirect_uri != grant.redirect_uri {
+        return Err(TokenError::RedirectUriMismatch);
+    }
+    let (client, user) = app_and_user(app, tenant, &code.client_id, &code.user_id).await?;
+    match (client.sign_in.platform_of(&code.redirect_uri), grant.origin) {
+        (Some(Platform::Spa), None) => return Err(TokenError::SpaNeedsCrossOrigin),
+        (Some(Platform::Spa), Some(_)) => {}
+        (_, Some(origin)) => return Err(TokenError::CrossOriginNotSpa(origin.to_string())),
+        (Some(Platform::Web), None) if grant.client_secret.is_none() => return Err(TokenError::MissingSecret),
+        _ => {}
+    }
+    if let Some(secret) = grant.client_secret {
+        if !secret_matches(secret, &client.secret_hash) {
+            return Err(TokenError::BadSecret);
+        }
+    }
+    if let Some(challenge) = &code.code_challenge {
+        let verifier = grant.code_verifier.ok_or(TokenError::PkceMismatch)?;
+        if !crate::domain::pkce::verifies(verifier, challenge, code.code_challenge_method.as_deref()) {
+            return Err(TokenError::PkceMismatch);
+        }
+    }
+    if !app.store.mark_code_redeemed(&tenant.id, &code_hash).await? {
+        app.store.revoke_refresh_token_family(&tenant.id, &code_hash).await?;
+        return Err(TokenError::CodeRedeemed);
+    }
+    let lineage = Lineage {
+        nonce: code.nonce.as_deref(),
+        family: Some(&code_hash),
+    };
+    delegated_tokens(app, tenant, &client, &user, &code.scopes, lineage, now).await
 }
 
 /// The OpenID Connect scopes `scope` asks for, lower-case.
-fn oidc_scopes(scope: &str) -> Vec<String> {
+pub(super) fn oidc_scopes(scope: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for item in scope.split(' ') {
         if let Some(o) = OIDC_SCOPES.iter().find(|o| o.eq_ignore_ascii_case(item)) {
@@ -420,7 +549,7 @@ const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
 /// The delegated Graph permissions a `scope` parameter asks for: `https://graph.microsoft.com/X`
 /// or a bare `X` (Graph is the default resource); `/.default` asks for the app's configured
 /// permissions.
-fn requested_scopes(scope: &str, client: &App) -> Result<Vec<String>, TokenError> {
+pub(super) fn requested_scopes(scope: &str, client: &App) -> Result<Vec<String>, TokenError> {
     let mut out: Vec<String> = Vec::new();
     let push = |p: &str, out: &mut Vec<String>| {
         if !out.iter().any(|q| q == p) {
@@ -447,6 +576,9 @@ fn requested_scopes(scope: &str, client: &App) -> Result<Vec<String>, TokenError
             continue;
         }
         let canonical = canonical_permission(name).ok_or_else(|| TokenError::InvalidScope(item.to_string()))?;
+        if !client.sign_in.allows(canonical) {
+            return Err(TokenError::NotConsented(item.to_string()));
+        }
         push(canonical, &mut out);
     }
     if out.is_empty() {
@@ -457,7 +589,9 @@ fn requested_scopes(scope: &str, client: &App) -> Result<Vec<String>, TokenError
 
 /// The public signing keys of the tenant named `tenant`, as a JWKS lists them.
 pub async fn jwks(app: &Services, tenant: &str) -> Result<Vec<Jwk>, TokenError> {
-    find_tenant(app, tenant).await?;
+    if !is_tenant_alias(tenant) {
+        find_tenant(app, tenant).await?;
+    }
     Ok(app.keys.jwks().await?)
 }
 

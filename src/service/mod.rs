@@ -16,6 +16,7 @@ pub mod partner;
 pub mod policies;
 pub mod rbac;
 pub mod settings;
+pub mod signin;
 pub mod templates;
 pub mod tenants;
 pub mod worker;

@@ -12,7 +12,9 @@ use super::worker::{PassSummary, SettleError};
 use super::{App as Services, Cause, Ctx, ServiceError, ServiceResult};
 use crate::domain::mtd::catalog_partner;
 use crate::domain::permissions::{canonical_permission, GRAPH_APPLICATION_PERMISSIONS};
-use crate::domain::tenant::{hash_secret, new_client_secret, parse_guid, App, AppKind, Tenant};
+use crate::domain::tenant::{
+    hash_secret, new_client_secret, parse_guid, redirect_uri_problem, App, AppKind, Platform, SignInSettings, Tenant,
+};
 use crate::schema::device_management;
 use crate::store::{DeviceManagementRecord, EventFilter, ListPage, ListQuery, StoreError};
 
@@ -40,6 +42,7 @@ pub fn new_app(
             secret_hash: hash_secret(&client_secret),
             permissions,
             connector_id,
+            sign_in: Default::default(),
             created_at: now,
         },
         client_secret,
@@ -172,6 +175,7 @@ pub struct NewApp {
     pub kind: AppKind,
     pub permissions: Vec<String>,
     pub connector_id: Option<String>,
+    pub sign_in: SignInSettings,
 }
 
 /// Registers an app in the tenant: a Graph app with known application permissions (each
@@ -213,7 +217,8 @@ pub async fn register_app(app: &Services, tenant: &Tenant, req: NewApp) -> Servi
             Some(partner.id.to_string())
         }
     };
-    let registered = new_app(
+    let sign_in = check_sign_in(req.kind, req.sign_in)?;
+    let mut registered = new_app(
         &tenant.id,
         req.display_name.trim(),
         req.kind,
@@ -222,8 +227,85 @@ pub async fn register_app(app: &Services, tenant: &Tenant, req: NewApp) -> Servi
         // On the tenant's clock, as every other time stamp of the tenant.
         app.tenant_now(tenant.clock_offset_us),
     );
+    registered.app.sign_in = sign_in;
     app.store.insert_app(&registered.app).await?;
     Ok(registered)
+}
+
+/// An app's sign-in settings, checked as Entra checks a registration: redirect URIs that are
+/// absolute and safe for their platform, each once, and known delegated permissions.
+fn check_sign_in(kind: AppKind, mut s: SignInSettings) -> ServiceResult<SignInSettings> {
+    let has_any = !(s.web.redirect_uris.is_empty()
+        && s.spa.redirect_uris.is_empty()
+        && s.public_client.redirect_uris.is_empty()
+        && !s.is_fallback_public_client
+        && s.delegated_permissions.is_none());
+    if kind == AppKind::Partner && has_any {
+        return Err(ServiceError::invalid(
+            "Partner apps sign no users in: they have no redirect URIs or delegated permissions.",
+        ));
+    }
+    for (name, platform, list) in [
+        ("web", Platform::Web, &mut s.web.redirect_uris),
+        ("spa", Platform::Spa, &mut s.spa.redirect_uris),
+        (
+            "publicClient",
+            Platform::PublicClient,
+            &mut s.public_client.redirect_uris,
+        ),
+    ] {
+        if list.len() > 256 {
+            return Err(ServiceError::invalid(format!(
+                "Invalid value for property '{name}.redirectUris': an app has at most 256 redirect URIs."
+            )));
+        }
+        for uri in list.iter() {
+            if let Some(problem) = redirect_uri_problem(uri, platform) {
+                return Err(ServiceError::invalid(format!(
+                    "Invalid value for property '{name}.redirectUris': '{uri}' {problem}."
+                )));
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        list.retain(|u| seen.insert(u.clone()));
+    }
+    if let Some(list) = &mut s.delegated_permissions {
+        let mut canonical: Vec<String> = Vec::with_capacity(list.len());
+        for p in list.iter() {
+            let c = canonical_permission(p).ok_or_else(|| {
+                ServiceError::invalid(format!(
+                    "Invalid value for property 'delegatedPermissions': '{p}' is not a Microsoft Graph delegated permission the emulator knows."
+                ))
+            })?;
+            if !canonical.iter().any(|q| q == c) {
+                canonical.push(c.to_string());
+            }
+        }
+        *list = canonical;
+    }
+    Ok(s)
+}
+
+/// Deletes an app registration: its tokens are refused from then on (every token names its app,
+/// and the app is checked), its refresh tokens and pending codes are gone. The bootstrap app
+/// stays: the tenant's credentials are made of it.
+pub async fn delete_app(app: &Services, tenant: &Tenant, client_id: &str) -> ServiceResult<()> {
+    let Some(client_id) = parse_guid(client_id) else {
+        return Err(ServiceError::not_found(format!(
+            "The app '{client_id}' is not registered in the tenant."
+        )));
+    };
+    if client_id == tenant.bootstrap_client_id {
+        return Err(ServiceError::invalid(
+            "The bootstrap app cannot be deleted: the tenant's own credentials are made of it.",
+        ));
+    }
+    if !app.store.delete_app(&tenant.id, &client_id).await? {
+        return Err(ServiceError::not_found(format!(
+            "The app '{client_id}' is not registered in the tenant."
+        )));
+    }
+    Ok(())
 }
 
 /// The tenant's apps.

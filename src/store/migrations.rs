@@ -40,6 +40,7 @@ embed!(
     "0013_tls_authority.sql",
     "0014_device_codes.sql",
     "0015_refresh_tokens.sql",
+    "0016_sign_in.sql",
 );
 
 /// The version a file name starts with (`0011_compliance_results.sql` → 11).
@@ -130,7 +131,7 @@ mod tests {
             hex,
             "0202bfa706c6f2f2c6c1167583cb779a006e7850b8b9aa6032939776440a5324d4df855a47e01b9599821e240aa6eda9"
         );
-        assert_eq!(latest(SQLITE), 15);
-        assert_eq!(latest(POSTGRES), 15);
+        assert_eq!(latest(SQLITE), 16);
+        assert_eq!(latest(POSTGRES), 16);
     }
 }

@@ -172,6 +172,26 @@ pub struct RefreshTokenRecord {
     pub scopes: Vec<String>,
     /// On the tenant's clock.
     pub expires_at: DateTime<Utc>,
+    /// The authorization code (its hash) the token descends from, through every rotation.
+    pub family: Option<String>,
+}
+
+/// An authorization code (`/authorize`), by the SHA-256 of its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationCodeRecord {
+    pub code_hash: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub redirect_uri: String,
+    /// PKCE: the challenge and its method (`S256` or `plain`), when the request sent one.
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub nonce: Option<String>,
+    /// Every scope granted, OpenID Connect ones included.
+    pub scopes: Vec<String>,
+    /// On the tenant's clock.
+    pub expires_at: DateTime<Utc>,
 }
 
 /// The deployment's local certificate authority for HTTPS (`identity::tls`).
@@ -244,6 +264,9 @@ pub trait TenantStore: Send + Sync + 'static {
 
     /// `Conflict` when the client id is taken in the tenant.
     async fn insert_app(&self, app: &App) -> Result<(), StoreError>;
+    /// Deletes the app with its pending codes and refresh tokens, moving the tenant's cache
+    /// version (replicas forget the client id). False when the tenant has no such app.
+    async fn delete_app(&self, tenant_id: &str, client_id: &str) -> Result<bool, StoreError>;
     async fn get_app(&self, tenant_id: &str, client_id: &str) -> Result<Option<App>, StoreError>;
     async fn list_apps(&self, tenant_id: &str) -> Result<Vec<App>, StoreError>;
 
@@ -270,6 +293,39 @@ pub trait TenantStore: Send + Sync + 'static {
     async fn take_device_code(&self, tenant_id: &str, device_code_hash: &str) -> Result<bool, StoreError>;
 
     async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> Result<(), StoreError>;
+    /// Deletes every refresh token descending from the authorization code `family`.
+    async fn revoke_refresh_token_family(&self, tenant_id: &str, family: &str) -> Result<u64, StoreError>;
+
+    /// Stores a new authorization code, first dropping the tenant's codes expired by `now`.
+    async fn insert_authorization_code(
+        &self,
+        code: &AuthorizationCodeRecord,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// The code, and whether it was redeemed already.
+    async fn authorization_code(
+        &self,
+        tenant_id: &str,
+        code_hash: &str,
+    ) -> Result<Option<(AuthorizationCodeRecord, bool)>, StoreError>;
+    /// Marks the code redeemed; false when it was already (concurrent redemptions: one wins).
+    async fn mark_code_redeemed(&self, tenant_id: &str, code_hash: &str) -> Result<bool, StoreError>;
+
+    /// Records that `user_id` signed in on the browser session `session_hash`.
+    async fn add_session_user(
+        &self,
+        session_hash: &str,
+        tenant_id: &str,
+        user_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// The `(tenant id, user id)` pairs signed in on the session, the latest sign-in first.
+    async fn session_users(&self, session_hash: &str) -> Result<Vec<(String, String)>, StoreError>;
+    /// Signs everyone out of the session.
+    async fn end_session(&self, session_hash: &str) -> Result<(), StoreError>;
+    /// The app with this client id, whichever tenant registered it (for the `organizations`
+    /// and `common` authorities); None when no tenant or several did.
+    async fn find_app_anywhere(&self, client_id: &str) -> Result<Option<App>, StoreError>;
     /// Deletes every refresh token of the user (`revokeSignInSessions`); returns how many.
     async fn revoke_refresh_tokens(&self, tenant_id: &str, user_id: &str) -> Result<u64, StoreError>;
     /// Deletes the refresh token as it is redeemed and returns it; None when it is unknown or
@@ -903,4 +959,8 @@ pub(crate) const TENANT_DATA_TABLES: &[&str] = &[
     "managed_devices",
     "groups",
     "users",
+    "device_codes",
+    "refresh_tokens",
+    "authorization_codes",
+    "sign_in_sessions",
 ];

@@ -60,7 +60,7 @@ fn tenant_from_row(row: &<Db as sqlx::Database>::Row) -> Result<Tenant, sqlx::Er
 }
 
 const APP_COLUMNS: &str =
-    "tenant_id, client_id, display_name, kind, secret_hash, permissions, connector_id, created_at";
+    "tenant_id, client_id, display_name, kind, secret_hash, permissions, connector_id, sign_in, created_at";
 
 const DEVICE_CODE_COLUMNS: &str = "device_code_hash, user_code, tenant_id, client_id, scopes, expires_at, user_id";
 
@@ -84,6 +84,7 @@ fn device_code_from_row(row: &<Db as sqlx::Database>::Row) -> Result<DeviceCodeR
 fn app_from_row(row: &<Db as sqlx::Database>::Row) -> Result<App, StoreError> {
     let kind: String = row.try_get("kind")?;
     let permissions: sqlx::types::Json<Vec<String>> = row.try_get("permissions")?;
+    let sign_in: sqlx::types::Json<crate::domain::tenant::SignInSettings> = row.try_get("sign_in")?;
     Ok(App {
         tenant_id: row.try_get("tenant_id")?,
         client_id: row.try_get("client_id")?,
@@ -92,6 +93,7 @@ fn app_from_row(row: &<Db as sqlx::Database>::Row) -> Result<App, StoreError> {
         secret_hash: row.try_get("secret_hash")?,
         permissions: permissions.0,
         connector_id: row.try_get("connector_id")?,
+        sign_in: sign_in.0,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -101,8 +103,8 @@ where
     E: sqlx::Executor<'c, Database = Db>,
 {
     sqlx::query(
-        "INSERT INTO apps (tenant_id, client_id, display_name, kind, secret_hash, permissions, connector_id, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO apps (tenant_id, client_id, display_name, kind, secret_hash, permissions, connector_id, created_at, sign_in) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(&app.tenant_id)
     .bind(&app.client_id)
@@ -112,6 +114,7 @@ where
     .bind(sqlx::types::Json(&app.permissions))
     .bind(&app.connector_id)
     .bind(app.created_at)
+    .bind(sqlx::types::Json(&app.sign_in))
     .execute(executor)
     .await
     .map_err(map_unique)?;
@@ -309,6 +312,26 @@ impl TenantStore for StoreImpl {
         insert_app_in(self.writer(), app).await
     }
 
+    async fn delete_app(&self, tenant_id: &str, client_id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.writer().begin().await?;
+        bump_cache_version(&mut tx, tenant_id).await?;
+        let deleted = sqlx::query("DELETE FROM apps WHERE tenant_id = $1 AND client_id = $2")
+            .bind(tenant_id)
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        for table in ["refresh_tokens", "authorization_codes", "device_codes"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1 AND client_id = $2"))
+                .bind(tenant_id)
+                .bind(client_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(deleted > 0)
+    }
+
     async fn get_app(&self, tenant_id: &str, client_id: &str) -> Result<Option<App>, StoreError> {
         let sql = format!("SELECT {APP_COLUMNS} FROM apps WHERE tenant_id = $1 AND client_id = $2");
         let row = sqlx::query(&sql)
@@ -453,8 +476,8 @@ impl TenantStore for StoreImpl {
 
     async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, tenant_id, client_id, user_id, scopes, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO refresh_tokens (token_hash, tenant_id, client_id, user_id, scopes, expires_at, family) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&token.token_hash)
         .bind(&token.tenant_id)
@@ -462,6 +485,7 @@ impl TenantStore for StoreImpl {
         .bind(&token.user_id)
         .bind(token.scopes.join(" "))
         .bind(token.expires_at)
+        .bind(&token.family)
         .execute(self.writer())
         .await
         .map_err(map_unique)?;
@@ -484,7 +508,7 @@ impl TenantStore for StoreImpl {
     ) -> Result<Option<RefreshTokenRecord>, StoreError> {
         let row = sqlx::query(
             "DELETE FROM refresh_tokens WHERE tenant_id = $1 AND token_hash = $2 \
-             RETURNING token_hash, tenant_id, client_id, user_id, scopes, expires_at",
+             RETURNING token_hash, tenant_id, client_id, user_id, scopes, expires_at, family",
         )
         .bind(tenant_id)
         .bind(token_hash)
@@ -503,9 +527,153 @@ impl TenantStore for StoreImpl {
                     .map(str::to_string)
                     .collect(),
                 expires_at: r.try_get("expires_at")?,
+                family: r.try_get("family")?,
             })
         })
         .transpose()
+    }
+
+    async fn revoke_refresh_token_family(&self, tenant_id: &str, family: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM refresh_tokens WHERE tenant_id = $1 AND family = $2")
+            .bind(tenant_id)
+            .bind(family)
+            .execute(self.writer())
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn insert_authorization_code(
+        &self,
+        code: &AuthorizationCodeRecord,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.writer().begin().await?;
+        sqlx::query("DELETE FROM authorization_codes WHERE tenant_id = $1 AND expires_at < $2")
+            .bind(&code.tenant_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO authorization_codes (code_hash, tenant_id, client_id, user_id, redirect_uri, code_challenge, \
+             code_challenge_method, nonce, scopes, expires_at, redeemed) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(&code.code_hash)
+        .bind(&code.tenant_id)
+        .bind(&code.client_id)
+        .bind(&code.user_id)
+        .bind(&code.redirect_uri)
+        .bind(&code.code_challenge)
+        .bind(&code.code_challenge_method)
+        .bind(&code.nonce)
+        .bind(code.scopes.join(" "))
+        .bind(code.expires_at)
+        .bind(false)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_unique)?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn authorization_code(
+        &self,
+        tenant_id: &str,
+        code_hash: &str,
+    ) -> Result<Option<(AuthorizationCodeRecord, bool)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT code_hash, tenant_id, client_id, user_id, redirect_uri, code_challenge, code_challenge_method, \
+             nonce, scopes, expires_at, redeemed FROM authorization_codes WHERE tenant_id = $1 AND code_hash = $2",
+        )
+        .bind(tenant_id)
+        .bind(code_hash)
+        .fetch_optional(self.writer())
+        .await?;
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        let scopes: String = r.try_get("scopes")?;
+        let record = AuthorizationCodeRecord {
+            code_hash: r.try_get("code_hash")?,
+            tenant_id: r.try_get("tenant_id")?,
+            client_id: r.try_get("client_id")?,
+            user_id: r.try_get("user_id")?,
+            redirect_uri: r.try_get("redirect_uri")?,
+            code_challenge: r.try_get("code_challenge")?,
+            code_challenge_method: r.try_get("code_challenge_method")?,
+            nonce: r.try_get("nonce")?,
+            scopes: scopes
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+            expires_at: r.try_get("expires_at")?,
+        };
+        Ok(Some((record, r.try_get("redeemed")?)))
+    }
+
+    async fn mark_code_redeemed(&self, tenant_id: &str, code_hash: &str) -> Result<bool, StoreError> {
+        let first = sqlx::query(
+            "UPDATE authorization_codes SET redeemed = $3 WHERE tenant_id = $1 AND code_hash = $2 AND redeemed = $4",
+        )
+        .bind(tenant_id)
+        .bind(code_hash)
+        .bind(true)
+        .bind(false)
+        .execute(self.writer())
+        .await?
+        .rows_affected()
+            == 1;
+        Ok(first)
+    }
+
+    async fn add_session_user(
+        &self,
+        session_hash: &str,
+        tenant_id: &str,
+        user_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sign_in_sessions (session_hash, tenant_id, user_id, signed_in_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (session_hash, tenant_id, user_id) DO UPDATE SET signed_in_at = excluded.signed_in_at",
+        )
+        .bind(session_hash)
+        .bind(tenant_id)
+        .bind(user_id)
+        .bind(at)
+        .execute(self.writer())
+        .await?;
+        Ok(())
+    }
+
+    async fn session_users(&self, session_hash: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT tenant_id, user_id FROM sign_in_sessions WHERE session_hash = $1 ORDER BY signed_in_at DESC, user_id",
+        )
+        .bind(session_hash)
+        .fetch_all(self.writer())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("tenant_id")?, r.try_get("user_id")?)))
+            .collect()
+    }
+
+    async fn end_session(&self, session_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sign_in_sessions WHERE session_hash = $1")
+            .bind(session_hash)
+            .execute(self.writer())
+            .await?;
+        Ok(())
+    }
+
+    async fn find_app_anywhere(&self, client_id: &str) -> Result<Option<App>, StoreError> {
+        let sql = format!("SELECT {APP_COLUMNS} FROM apps WHERE client_id = $1 LIMIT 2");
+        let rows = sqlx::query(&sql).bind(client_id).fetch_all(self.reader()).await?;
+        match rows.as_slice() {
+            [one] => Ok(Some(app_from_row(one)?)),
+            _ => Ok(None),
+        }
     }
 
     async fn get_device_management(&self, tenant_id: &str) -> Result<Option<DeviceManagementRecord>, StoreError> {

@@ -113,7 +113,7 @@ async fn token_errors_have_entra_shape(app: TestApp) {
         (
             url.clone(),
             vec![
-                ("grant_type", "authorization_code"),
+                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
                 ("client_id", &t.client_id),
                 ("scope", ok_scope),
             ],

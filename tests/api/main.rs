@@ -26,6 +26,7 @@ mod results;
 mod retention;
 mod sdk;
 mod seed;
+mod signin;
 mod store;
 mod worker;
 mod write_path;

@@ -65,6 +65,7 @@ fn app(tenant: &str, client: &str) -> App {
         secret_hash: "00".into(),
         permissions: vec!["User.Read.All".into()],
         connector_id: None,
+        sign_in: Default::default(),
         created_at: Utc::now(),
     }
 }

@@ -21,7 +21,7 @@ use super::AppState;
 use crate::clock::tenant_now;
 use crate::domain::duration::{format_micros, IsoDuration};
 use crate::domain::mtd::CATALOG;
-use crate::domain::tenant::{parse_guid, App, AppKind, Tenant};
+use crate::domain::tenant::{parse_guid, App, AppKind, RedirectUris, SignInSettings, Tenant};
 use crate::odata;
 use crate::service::clock::{move_clock, rfc3339, ClockMove};
 use crate::service::tenants::{self, NewApp};
@@ -56,6 +56,12 @@ pub fn routes() -> RouteTable {
             "/_emulator/tenants/{tenantId}/apps",
             Access::AdminKey,
             list_apps,
+        )
+        .route(
+            Method::DELETE,
+            "/_emulator/tenants/{tenantId}/apps/{clientId}",
+            Access::AdminKey,
+            delete_app,
         )
         .route(
             Method::GET,
@@ -171,6 +177,11 @@ fn app_json(a: &App) -> Map<String, Value> {
     m.insert("permissions".into(), json!(a.permissions));
     if let Some(c) = &a.connector_id {
         m.insert("connectorId".into(), json!(c));
+    }
+    if a.kind == AppKind::Graph {
+        if let Ok(Value::Object(sign_in)) = serde_json::to_value(&a.sign_in) {
+            m.extend(sign_in);
+        }
     }
     m.insert("createdDateTime".into(), json!(rfc3339(a.created_at)));
     m
@@ -312,6 +323,15 @@ struct RegisterApp {
     #[serde(default)]
     permissions: Vec<String>,
     connector_id: Option<String>,
+    #[serde(default)]
+    web: RedirectUris,
+    #[serde(default)]
+    spa: RedirectUris,
+    #[serde(default)]
+    public_client: RedirectUris,
+    #[serde(default)]
+    is_fallback_public_client: bool,
+    delegated_permissions: Option<Vec<String>>,
 }
 
 fn graph_kind() -> AppKind {
@@ -334,12 +354,29 @@ async fn register_app(
             kind: req.kind,
             permissions: req.permissions,
             connector_id: req.connector_id,
+            sign_in: SignInSettings {
+                web: req.web,
+                spa: req.spa,
+                public_client: req.public_client,
+                is_fallback_public_client: req.is_fallback_public_client,
+                delegated_permissions: req.delegated_permissions,
+            },
         },
     )
     .await?;
     let mut body = app_json(&registered.app);
     body.insert("clientSecret".into(), json!(registered.client_secret));
     Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+async fn delete_app(
+    _: Admin,
+    State(state): State<AppState>,
+    Path((id, client_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let tenant = load_tenant(&state, &id).await?;
+    tenants::delete_app(&state.app, &tenant, &client_id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn list_apps(admin: Admin, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
