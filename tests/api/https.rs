@@ -17,7 +17,7 @@ both_backends!(
 );
 
 /// Starts the HTTPS listener beside `app`'s, as `serve` does; returns its base URL.
-async fn start_https(app: &TestApp) -> String {
+pub async fn start_https(app: &TestApp) -> String {
     let store = open_store(&app.db).await;
     let args = intune_mtd_emulator::config::TlsArgs {
         https_listen: "127.0.0.1:0".parse().unwrap(),
@@ -50,7 +50,7 @@ async fn ca_of(app: &TestApp) -> String {
 }
 
 /// Writes the deployment's CA to a file in `dir`, for `SSL_CERT_FILE` and `REQUESTS_CA_BUNDLE`.
-async fn ca_file(app: &TestApp, dir: &tempfile::TempDir) -> std::path::PathBuf {
+pub async fn ca_file(app: &TestApp, dir: &tempfile::TempDir) -> std::path::PathBuf {
     let path = dir.path().join("emulator-ca.pem");
     std::fs::write(&path, ca_of(app).await).unwrap();
     path

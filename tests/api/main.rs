@@ -3,6 +3,7 @@
 mod common;
 
 mod auth;
+mod browser;
 mod compliance;
 mod control;
 mod device_management;

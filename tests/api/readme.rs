@@ -1,6 +1,6 @@
 //! README.md's first session, run as written: its shell blocks, in order, in one bash against the
-//! real server, with the key answers checked, so that the walkthrough cannot drift from the
-//! product.
+//! real server's HTTPS listener (the CA trusted as the README says, tokens from Azure Identity),
+//! with the key answers checked, so that the walkthrough cannot drift from the product.
 
 use crate::both_backends;
 use crate::common::TestApp;
@@ -29,20 +29,37 @@ async fn the_readme_walkthrough_runs_as_written(app: TestApp) {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let blocks = shell_blocks(&readme, "## A first session with curl");
     assert!(blocks.len() >= 8, "{} blocks", blocks.len());
+    // The walkthrough talks to the HTTPS listener, with the CA from `ca` and tokens from Azure
+    // Identity: here the test's listener, the binary under test and the SDKs' Python.
+    let https = crate::https::start_https(&app).await;
+    let host = https.trim_start_matches("https://").to_string();
+    let python = crate::sdk::python();
+    let ca = format!(
+        "{} ca --database-url '{}' --log-filter warn",
+        env!("CARGO_BIN_EXE_intune-mtd-emulator"),
+        app.db.url
+    );
     let mut script = String::from("set -euo pipefail\n");
     for (i, block) in blocks.iter().enumerate() {
         script.push_str(&format!("echo '=== block {}'\n", i + 1));
-        script.push_str(&block.replace("http://127.0.0.1:8080", &app.base));
+        let block = block
+            .replace("cargo run --release -q -- ca", &ca)
+            .replace("https://127.0.0.1:8443", &https)
+            .replace("127.0.0.1:8443", &host)
+            .replace("python3 -c", &format!("{} -c", python.display()));
+        script.push_str(&block);
         script.push('\n');
     }
-    // Whatever the blocks write lands in a folder of their own.
+    // Whatever the blocks write lands in a folder of their own; temporary files in another.
     let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
     let out = tokio::time::timeout(
-        std::time::Duration::from_secs(120),
+        std::time::Duration::from_secs(180),
         tokio::process::Command::new("bash")
             .arg("-c")
             .arg(&script)
             .current_dir(dir.path())
+            .env("TMPDIR", tmp.path())
             .output(),
     )
     .await
