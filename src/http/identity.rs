@@ -166,6 +166,22 @@ fn not_a_tenant(state: &AppState, e: TokenError, tenant: &str) -> Response {
     }
 }
 
+/// The client's id and secret: `client_secret_post` (in the form) or `client_secret_basic` (in
+/// the Authorization header); the id is required, the secret is not (public clients send none).
+fn client_of(
+    headers: &HeaderMap,
+    form: &std::collections::HashMap<String, String>,
+) -> Result<(String, Option<String>), EntraError> {
+    let basic = basic_credentials(headers);
+    let client_id = form
+        .get("client_id")
+        .cloned()
+        .or_else(|| basic.as_ref().map(|b| b.0.clone()))
+        .ok_or_else(|| EntraError::missing("client_id"))?;
+    let secret = form.get("client_secret").cloned().or_else(|| basic.map(|b| b.1));
+    Ok((client_id, secret))
+}
+
 /// `client_secret_basic`: credentials in the Authorization header.
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -226,19 +242,23 @@ async fn token(
     }
 }
 
-/// The parameters of a form-encoded body (the first of each name); none for another content
-/// type, so each missing parameter is named.
-fn form_of(headers: &HeaderMap, body: &[u8]) -> Result<std::collections::HashMap<String, String>, EntraError> {
-    let is_form = headers
+/// Whether the body is form-encoded.
+pub(super) fn is_form(headers: &HeaderMap) -> bool {
+    headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| {
             v.trim()
                 .to_ascii_lowercase()
                 .starts_with("application/x-www-form-urlencoded")
-        });
+        })
+}
+
+/// The parameters of a form-encoded body (the first of each name); none for another content
+/// type, so each missing parameter is named.
+fn form_of(headers: &HeaderMap, body: &[u8]) -> Result<std::collections::HashMap<String, String>, EntraError> {
     let mut form = std::collections::HashMap::new();
-    if is_form {
+    if is_form(headers) {
         if let Some(name) = invalid_form_text(body) {
             return Err(EntraError::new(
                 StatusCode::BAD_REQUEST,
@@ -274,12 +294,7 @@ async fn issue(state: &AppState, tenant: &Tenant, headers: &HeaderMap, body: &[u
             ));
         }
     }
-    let basic = basic_credentials(headers);
-    let client_id = form
-        .get("client_id")
-        .cloned()
-        .or_else(|| basic.as_ref().map(|b| b.0.clone()))
-        .ok_or_else(|| EntraError::missing("client_id"))?;
+    let (client_id, secret) = client_of(headers, &form)?;
     let scope = form.get("scope").ok_or_else(|| EntraError::missing("scope"))?;
     let resource = scope.trim().strip_suffix("/.default").ok_or_else(|| {
         EntraError::new(
@@ -302,7 +317,6 @@ async fn issue(state: &AppState, tenant: &Tenant, headers: &HeaderMap, body: &[u
             ),
         )
     })?;
-    let secret = form.get("client_secret").cloned().or_else(|| basic.map(|b| b.1));
     let access_token = identity::client_credentials(&state.app, tenant, &client_id, secret.as_deref(), audience)
         .await
         .map_err(|e| entra(e, tenant, &client_id, scope, ""))?;
@@ -330,16 +344,10 @@ async fn password_grant(
     headers: &HeaderMap,
     form: &std::collections::HashMap<String, String>,
 ) -> Result<Response, EntraError> {
-    let basic = basic_credentials(headers);
-    let client_id = form
-        .get("client_id")
-        .cloned()
-        .or_else(|| basic.as_ref().map(|b| b.0.clone()))
-        .ok_or_else(|| EntraError::missing("client_id"))?;
+    let (client_id, secret) = client_of(headers, form)?;
     let scope = form.get("scope").ok_or_else(|| EntraError::missing("scope"))?;
     let username = form.get("username").ok_or_else(|| EntraError::missing("username"))?;
     let password = form.get("password").ok_or_else(|| EntraError::missing("password"))?;
-    let secret = form.get("client_secret").cloned().or_else(|| basic.map(|b| b.1));
     let grant = PasswordGrant {
         client_id: &client_id,
         client_secret: secret.as_deref(),
@@ -395,17 +403,11 @@ async fn authorization_code_grant(
     headers: &HeaderMap,
     form: &std::collections::HashMap<String, String>,
 ) -> Result<Response, EntraError> {
-    let basic = basic_credentials(headers);
-    let client_id = form
-        .get("client_id")
-        .cloned()
-        .or_else(|| basic.as_ref().map(|b| b.0.clone()))
-        .ok_or_else(|| EntraError::missing("client_id"))?;
+    let (client_id, secret) = client_of(headers, form)?;
     let code = form.get("code").ok_or_else(|| EntraError::missing("code"))?;
     let redirect_uri = form
         .get("redirect_uri")
         .ok_or_else(|| EntraError::missing("redirect_uri"))?;
-    let secret = form.get("client_secret").cloned().or_else(|| basic.map(|b| b.1));
     let grant = identity::CodeGrant {
         client_id: &client_id,
         code,

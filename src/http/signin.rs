@@ -25,15 +25,7 @@ const PAGE_FIELDS: &[&str] = &["login", "passwd", "account"];
 /// of each name).
 fn parameters(query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Option<HashMap<String, String>> {
     let mut out: HashMap<String, String> = HashMap::new();
-    let is_form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim()
-                .to_ascii_lowercase()
-                .starts_with("application/x-www-form-urlencoded")
-        });
-    if is_form && !body.is_empty() {
+    if super::identity::is_form(headers) && !body.is_empty() {
         std::str::from_utf8(body).ok()?;
         let mut seen = std::collections::HashSet::new();
         for (k, v) in form_urlencoded::parse(body) {
@@ -121,11 +113,7 @@ pub(super) async fn authorize(
         Ok(a) => a,
         Err(e) => {
             tracing::warn!(error = %e, "sign-in failed");
-            return error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                90033,
-                "The directory service is not available. Retry the request later.",
-            );
+            return unavailable_page();
         }
     };
     let mut response = render(answer, &params);
@@ -172,11 +160,7 @@ pub(super) async fn logout(
         ),
         Err(e) => {
             tracing::warn!(error = %e, "sign-out failed");
-            return error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                90033,
-                "The directory service is not available. Retry the request later.",
-            );
+            return unavailable_page();
         }
     };
     response
@@ -207,6 +191,15 @@ fn error_page(status: StatusCode, code: u32, message: &str) -> Response {
             "<h1>Sorry, but we're having trouble signing you in.</h1>\n<p id=\"error-code\">AADSTS{code}</p>\n<p id=\"error-message\">AADSTS{code}: {}</p>",
             html_escape(message)
         ),
+    )
+}
+
+/// The database does not answer: Entra's AADSTS90033, on the page.
+fn unavailable_page() -> Response {
+    error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        90033,
+        "The directory service is not available. Retry the request later.",
     )
 }
 

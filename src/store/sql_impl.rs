@@ -62,6 +62,11 @@ fn tenant_from_row(row: &<Db as sqlx::Database>::Row) -> Result<Tenant, sqlx::Er
 const APP_COLUMNS: &str =
     "tenant_id, client_id, display_name, kind, secret_hash, permissions, connector_id, sign_in, created_at";
 
+/// Granted scopes, stored space-separated.
+fn scope_list(text: &str) -> Vec<String> {
+    text.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect()
+}
+
 const DEVICE_CODE_COLUMNS: &str = "device_code_hash, user_code, tenant_id, client_id, scopes, expires_at, user_id";
 
 fn device_code_from_row(row: &<Db as sqlx::Database>::Row) -> Result<DeviceCodeRecord, StoreError> {
@@ -71,11 +76,7 @@ fn device_code_from_row(row: &<Db as sqlx::Database>::Row) -> Result<DeviceCodeR
         user_code: row.try_get("user_code")?,
         tenant_id: row.try_get("tenant_id")?,
         client_id: row.try_get("client_id")?,
-        scopes: scopes
-            .split(' ')
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect(),
+        scopes: scope_list(&scopes),
         expires_at: row.try_get("expires_at")?,
         user_id: row.try_get("user_id")?,
     })
@@ -521,11 +522,7 @@ impl TenantStore for StoreImpl {
                 tenant_id: r.try_get("tenant_id")?,
                 client_id: r.try_get("client_id")?,
                 user_id: r.try_get("user_id")?,
-                scopes: scopes
-                    .split(' ')
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect(),
+                scopes: scope_list(&scopes),
                 expires_at: r.try_get("expires_at")?,
                 family: r.try_get("family")?,
             })
@@ -602,11 +599,7 @@ impl TenantStore for StoreImpl {
             code_challenge: r.try_get("code_challenge")?,
             code_challenge_method: r.try_get("code_challenge_method")?,
             nonce: r.try_get("nonce")?,
-            scopes: scopes
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect(),
+            scopes: scope_list(&scopes),
             expires_at: r.try_get("expires_at")?,
         };
         Ok(Some((record, r.try_get("redeemed")?)))

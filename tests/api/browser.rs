@@ -32,20 +32,7 @@ async fn a_single_page_app_signs_in_with_msal_browser_and_reads_graph(app: TestA
     create_connector(&app, &admin, LOOKOUT, json!({ "iosEnabled": true })).await;
     let upn = "adele@contoso.example";
     let user = crate::directory::create_user(&app, &admin, upn, "Adele Vance").await;
-    let r = app
-        .req(
-            reqwest::Method::PUT,
-            &format!(
-                "/_emulator/tenants/{}/users/{}/directoryRoles",
-                t.id,
-                user["id"].as_str().unwrap()
-            ),
-        )
-        .json(&json!({ "roles": ["3a2c62db-5318-420d-8d74-23affee5d9d5"] }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    crate::signin::grant_intune_admin(&app, &t, user["id"].as_str().unwrap()).await;
     // The app's origin has a port of the driver's choosing: loopback ports are not compared.
     let r = app
         .req(reqwest::Method::POST, &format!("/_emulator/tenants/{}/apps", t.id))

@@ -64,20 +64,7 @@ async fn msal_signs_a_user_in_with_the_device_code_flow(app: TestApp) {
     create_connector(&app, &token, LOOKOUT, json!({ "iosEnabled": true })).await;
     let upn = "adele@contoso.example";
     let user = crate::directory::create_user(&app, &token, upn, "Adele Vance").await;
-    let r = app
-        .req(
-            reqwest::Method::PUT,
-            &format!(
-                "/_emulator/tenants/{}/users/{}/directoryRoles",
-                t.id,
-                user["id"].as_str().unwrap()
-            ),
-        )
-        .json(&json!({ "roles": ["3a2c62db-5318-420d-8d74-23affee5d9d5"] }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    crate::signin::grant_intune_admin(&app, &t, user["id"].as_str().unwrap()).await;
     let (client, _) = app.register_app(&t.id, &[]).await;
     let https = start_https(&app).await;
     let dir = tempfile::tempdir().unwrap();

@@ -101,7 +101,7 @@ async fn setup(app: &TestApp) -> Setup {
     create_connector(app, &admin, LOOKOUT, json!({ "iosEnabled": true })).await;
     let user = crate::directory::create_user(app, &admin, UPN, "Adele Vance").await;
     let user_id = user["id"].as_str().unwrap().to_string();
-    grant_admin(app, &t, &user_id).await;
+    grant_intune_admin(app, &t, &user_id).await;
     let r = app
         .req(Method::POST, &format!("/_emulator/tenants/{}/apps", t.id))
         .json(&json!({
@@ -130,7 +130,8 @@ async fn setup(app: &TestApp) -> Setup {
     }
 }
 
-async fn grant_admin(app: &TestApp, t: &Tenant, user_id: &str) {
+/// Makes the user an Intune Administrator (a directory role, in the token's `wids`).
+pub async fn grant_intune_admin(app: &TestApp, t: &Tenant, user_id: &str) {
     let r = app
         .req(
             Method::PUT,
