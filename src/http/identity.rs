@@ -282,7 +282,7 @@ async fn issue(state: &AppState, tenant: &Tenant, headers: &HeaderMap, body: &[u
     match grant_type.as_str() {
         "client_credentials" => {}
         "password" => return password_grant(state, tenant, headers, &form).await,
-        DEVICE_CODE_GRANT => return device_code_grant(state, tenant, &form).await,
+        DEVICE_CODE_GRANT => return device_code_grant(state, tenant, headers, &form).await,
         "refresh_token" => return refresh_token_grant(state, tenant, &form).await,
         "authorization_code" => return authorization_code_grant(state, tenant, headers, &form).await,
         _ => {
@@ -355,10 +355,10 @@ async fn password_grant(
         username,
         password,
     };
-    let (access_token, scopes) = identity::password(&state.app, tenant, grant)
+    let tokens = identity::password(&state.app, tenant, grant)
         .await
         .map_err(|e| entra(e, tenant, &client_id, scope, username))?;
-    Ok(token_response(delegated_access_body(&access_token, &scopes)))
+    Ok(token_response(delegated_token_body(&tokens, tenant, form)))
 }
 
 /// A delegated access token's answer: the token and the Graph permissions it grants.
@@ -383,16 +383,17 @@ const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 async fn device_code_grant(
     state: &AppState,
     tenant: &Tenant,
+    headers: &HeaderMap,
     form: &std::collections::HashMap<String, String>,
 ) -> Result<Response, EntraError> {
-    let client_id = form.get("client_id").ok_or_else(|| EntraError::missing("client_id"))?;
+    let (client_id, secret) = client_of(headers, form)?;
     let device_code = form
         .get("device_code")
         .or_else(|| form.get("code"))
         .ok_or_else(|| EntraError::missing("device_code"))?;
-    let tokens = identity::redeem_device_code(&state.app, tenant, client_id, device_code)
+    let tokens = identity::redeem_device_code(&state.app, tenant, &client_id, secret.as_deref(), device_code)
         .await
-        .map_err(|e| entra(e, tenant, client_id, "", ""))?;
+        .map_err(|e| entra(e, tenant, &client_id, "", ""))?;
     Ok(token_response(delegated_token_body(&tokens, tenant, form)))
 }
 

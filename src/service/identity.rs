@@ -140,24 +140,23 @@ pub struct PasswordGrant<'a> {
 
 /// Resource-owner password credentials: a directory user signs in through a registered Graph
 /// app and gets a delegated token whose `scp` lists the permissions asked for and whose `wids`
-/// lists the user's directory roles. Returns the token and the permissions it grants.
+/// lists the user's directory roles, with an ID token for `openid` and a refresh token for
+/// `offline_access`. Without its secret, the app must allow public client flows
+/// (`isFallbackPublicClient`).
 pub async fn password(
     app: &Services,
     tenant: &Tenant,
     grant: PasswordGrant<'_>,
-) -> Result<(String, Vec<String>), TokenError> {
+) -> Result<DelegatedTokens, TokenError> {
     let client = app
         .store
         .get_app(&tenant.id, grant.client_id)
         .await?
         .filter(|a| a.kind == AppKind::Graph)
         .ok_or(TokenError::UnknownApp)?;
-    if let Some(secret) = grant.client_secret {
-        if !secret_matches(secret, &client.secret_hash) {
-            return Err(TokenError::BadSecret);
-        }
-    }
-    let scopes = requested_scopes(grant.scope, &client)?;
+    check_public_client(&client, grant.client_secret)?;
+    let mut scopes = requested_scopes(grant.scope, &client)?;
+    scopes.extend(oidc_scopes(grant.scope));
     let user = app
         .store
         .find_user_by_upn(&tenant.id, grant.username.trim())
@@ -174,8 +173,23 @@ pub async fn password(
         return Err(TokenError::UserDisabled);
     }
     let now = app.tenant_now(tenant.clock_offset_us);
-    let token = user_access_token(app, tenant, &client, &user, &scopes, grant.client_secret.is_some(), now).await?;
-    Ok((token, scopes))
+    let lineage = Lineage {
+        authenticated_client: grant.client_secret.is_some(),
+        ..Lineage::default()
+    };
+    delegated_tokens(app, tenant, &client, &user, &scopes, lineage, now).await
+}
+
+/// A public-client flow (password, device code): the app's secret when it sends one, and
+/// without one only an app that allows public client flows, as Entra's "Allow public client
+/// flows" setting (`isFallbackPublicClient`) decides.
+fn check_public_client(client: &App, secret: Option<&str>) -> Result<(), TokenError> {
+    match secret {
+        Some(secret) if !secret_matches(secret, &client.secret_hash) => Err(TokenError::BadSecret),
+        Some(_) => Ok(()),
+        None if client.sign_in.is_fallback_public_client => Ok(()),
+        None => Err(TokenError::MissingSecret),
+    }
 }
 
 /// A delegated access token for `user` through `client`, with the user's directory roles.
@@ -335,6 +349,8 @@ pub const REFRESH_TOKEN_LIFETIME_DAYS: i64 = 90;
 struct Lineage<'a> {
     nonce: Option<&'a str>,
     family: Option<&'a str>,
+    /// The app presented its secret (the access token's `appidacr` is 1).
+    authenticated_client: bool,
 }
 
 async fn delegated_tokens(
@@ -349,7 +365,7 @@ async fn delegated_tokens(
     let is_oidc = |s: &String| OIDC_SCOPES.iter().any(|o| o.eq_ignore_ascii_case(s));
     let graph: Vec<String> = granted.iter().filter(|s| !is_oidc(s)).cloned().collect();
     let asked = |name: &str| granted.iter().any(|s| s.eq_ignore_ascii_case(name));
-    let access_token = user_access_token(app, tenant, client, user, &graph, false, now).await?;
+    let access_token = user_access_token(app, tenant, client, user, &graph, lineage.authenticated_client, now).await?;
     let id_token = if asked("openid") {
         Some(sign(&app.keys, &id_claims(tenant, client, user, lineage.nonce, now)).await?)
     } else {
@@ -411,6 +427,7 @@ pub async fn redeem_device_code(
     app: &Services,
     tenant: &Tenant,
     client_id: &str,
+    client_secret: Option<&str>,
     device_code: &str,
 ) -> Result<DelegatedTokens, TokenError> {
     let code = app
@@ -427,6 +444,7 @@ pub async fn redeem_device_code(
         return Err(TokenError::AuthorizationPending);
     };
     let (client, user) = app_and_user(app, tenant, &code.client_id, user_id).await?;
+    check_public_client(&client, client_secret)?;
     if !app.store.take_device_code(&tenant.id, &code.device_code_hash).await? {
         return Err(TokenError::BadDeviceCode);
     }
@@ -453,8 +471,8 @@ pub async fn redeem_refresh_token(
     }
     let (client, user) = app_and_user(app, tenant, &record.client_id, &record.user_id).await?;
     let lineage = Lineage {
-        nonce: None,
         family: record.family.as_deref(),
+        ..Lineage::default()
     };
     delegated_tokens(app, tenant, &client, &user, &record.scopes, lineage, now).await
 }
@@ -526,6 +544,7 @@ pub async fn redeem_authorization_code(
     let lineage = Lineage {
         nonce: code.nonce.as_deref(),
         family: Some(&code_hash),
+        authenticated_client: grant.client_secret.is_some(),
     };
     delegated_tokens(app, tenant, &client, &user, &code.scopes, lineage, now).await
 }

@@ -118,7 +118,7 @@ pub async fn create(
     }
     let clock = app.clock();
     let id = id.unwrap_or_else(|| Uuid::new_v4().to_string());
-    let bootstrap = new_app(
+    let mut bootstrap = new_app(
         &id,
         "Emulator bootstrap admin",
         AppKind::Graph,
@@ -127,6 +127,8 @@ pub async fn create(
         // A new tenant's clock is the wall clock.
         clock.wall_now(),
     );
+    // Users sign in through it with the public-client flows (password, device code) too.
+    bootstrap.app.sign_in.is_fallback_public_client = true;
     let tenant = Tenant {
         display_name: display_name.unwrap_or_else(|| format!("Tenant {}", &id[..8])),
         id,

@@ -190,7 +190,7 @@ impl TestApp {
     pub async fn register_app(&self, tenant: &str, permissions: &[&str]) -> (String, String) {
         let r = self
             .req(Method::POST, &format!("/_emulator/tenants/{tenant}/apps"))
-            .json(&json!({ "displayName": "test app", "permissions": permissions }))
+            .json(&json!({ "displayName": "test app", "permissions": permissions, "isFallbackPublicClient": true }))
             .send()
             .await
             .unwrap();

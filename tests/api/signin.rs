@@ -20,7 +20,8 @@ both_backends!(
     refusals_carry_entra_codes,
     response_modes_and_the_organizations_authority,
     the_sign_in_pages_escape_what_they_echo,
-    a_deleted_app_gets_and_uses_no_tokens
+    a_deleted_app_gets_and_uses_no_tokens,
+    public_client_flows_need_the_setting_or_the_secret
 );
 
 const SPA: &str = "http://localhost:3000/";
@@ -740,4 +741,43 @@ async fn a_deleted_app_gets_and_uses_no_tokens(app: TestApp) {
         .await;
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("AADSTS700016"));
+}
+
+/// The password grant (and the device code grant) without the app's secret only for an app that
+/// allows public client flows; with `openid` and `offline_access` it gives ID and refresh tokens.
+async fn public_client_flows_need_the_setting_or_the_secret(app: TestApp) {
+    let s = setup(&app).await;
+    let password = |client: String, secret: Option<String>| {
+        let mut form = vec![
+            ("grant_type", "password".to_string()),
+            ("client_id", client),
+            ("username", UPN.to_string()),
+            ("password", PASSWORD.to_string()),
+            ("scope", SCOPE.to_string()),
+        ];
+        if let Some(secret) = secret {
+            form.push(("client_secret", secret));
+        }
+        app.req(Method::POST, &format!("/{}/oauth2/v2.0/token", s.t.id))
+            .form(&form)
+            .send()
+    };
+    // The console's registration does not allow public client flows.
+    let r = password(s.client_id.clone(), None).await.unwrap();
+    assert_entra(r, 401, "invalid_client", 7000218).await;
+    let r = password(s.client_id.clone(), Some(s.secret.clone())).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let tokens: Value = r.json().await.unwrap();
+    assert_eq!(claims(tokens["access_token"].as_str().unwrap())["appidacr"], "1");
+    assert_eq!(claims(tokens["id_token"].as_str().unwrap())["preferred_username"], UPN);
+    assert!(tokens["refresh_token"].is_string(), "{tokens}");
+    // The bootstrap app does.
+    let r = password(s.t.client_id.clone(), None).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let tokens: Value = r.json().await.unwrap();
+    assert_eq!(claims(tokens["access_token"].as_str().unwrap())["appidacr"], "0");
+    assert_eq!(
+        claims(tokens["id_token"].as_str().unwrap())["aud"],
+        s.t.client_id.as_str()
+    );
 }
