@@ -22,8 +22,10 @@ CREATE TABLE authorization_codes (
 CREATE INDEX authorization_codes_expiry ON authorization_codes (tenant_id, expires_at);
 
 -- The refresh tokens descending from one authorization code share its hash as their family,
--- through every rotation: a replayed code revokes them all.
+-- through every rotation: a replayed code revokes them all. A single-page app's keep the
+-- expiry of the first (24 hours, not extended by rotation) and are redeemed cross-origin only.
 ALTER TABLE refresh_tokens ADD COLUMN family TEXT;
+ALTER TABLE refresh_tokens ADD COLUMN single_page_app BOOLEAN NOT NULL DEFAULT FALSE;
 CREATE INDEX refresh_tokens_family ON refresh_tokens (family);
 
 -- Browser sessions of the sign-in page (the session cookie holds the id, this its SHA-256):

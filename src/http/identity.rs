@@ -283,7 +283,7 @@ async fn issue(state: &AppState, tenant: &Tenant, headers: &HeaderMap, body: &[u
         "client_credentials" => {}
         "password" => return password_grant(state, tenant, headers, &form).await,
         DEVICE_CODE_GRANT => return device_code_grant(state, tenant, headers, &form).await,
-        "refresh_token" => return refresh_token_grant(state, tenant, &form).await,
+        "refresh_token" => return refresh_token_grant(state, tenant, headers, &form).await,
         "authorization_code" => return authorization_code_grant(state, tenant, headers, &form).await,
         _ => {
             return Err(EntraError::new(
@@ -428,13 +428,15 @@ async fn authorization_code_grant(
 async fn refresh_token_grant(
     state: &AppState,
     tenant: &Tenant,
+    headers: &HeaderMap,
     form: &std::collections::HashMap<String, String>,
 ) -> Result<Response, EntraError> {
     let client_id = form.get("client_id").ok_or_else(|| EntraError::missing("client_id"))?;
     let refresh_token = form
         .get("refresh_token")
         .ok_or_else(|| EntraError::missing("refresh_token"))?;
-    let tokens = identity::redeem_refresh_token(&state.app, tenant, client_id, refresh_token)
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let tokens = identity::redeem_refresh_token(&state.app, tenant, client_id, refresh_token, origin)
         .await
         .map_err(|e| entra(e, tenant, client_id, "", ""))?;
     Ok(token_response(delegated_token_body(&tokens, tenant, form)))
@@ -670,6 +672,12 @@ fn entra(e: TokenError, tenant: &Tenant, client_id: &str, scope: &str, username:
             "invalid_grant",
             70000,
             "The provided value for the input parameter 'refresh_token' is not valid: it is unknown, or was redeemed already.",
+        ),
+        TokenError::SpaRefreshTokenExpired => EntraError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            700084,
+            "The refresh token was issued to a single page app (SPA), and therefore has a fixed, limited lifetime of 1.00:00:00, which cannot be extended. It is now expired and a new sign in request must be sent by the SPA to the sign in page.",
         ),
         TokenError::RefreshTokenExpired => EntraError::new(
             StatusCode::BAD_REQUEST,

@@ -49,6 +49,9 @@ pub enum TokenError {
     BadRefreshToken,
     #[error("the refresh token expired")]
     RefreshTokenExpired,
+    /// A single-page app's refresh token past its fixed 24 hours.
+    #[error("the single-page app's refresh token expired")]
+    SpaRefreshTokenExpired,
     /// The app may not be granted this delegated permission (its registration does not list it).
     #[error("the app may not be granted '{0}'")]
     NotConsented(String),
@@ -351,7 +354,12 @@ struct Lineage<'a> {
     family: Option<&'a str>,
     /// The app presented its secret (the access token's `appidacr` is 1).
     authenticated_client: bool,
+    /// A single-page app's sign-in: the refresh token expires then, whatever its rotations.
+    single_page_app_until: Option<chrono::DateTime<chrono::Utc>>,
 }
+
+/// How long a single-page app's refresh tokens last, from the sign-in (Entra: 24 hours).
+pub const SPA_REFRESH_TOKEN_LIFETIME_HOURS: i64 = 24;
 
 async fn delegated_tokens(
     app: &Services,
@@ -381,8 +389,11 @@ async fn delegated_tokens(
                 client_id: client.client_id.clone(),
                 user_id: user.id.clone(),
                 scopes: granted.to_vec(),
-                expires_at: now + chrono::Duration::days(REFRESH_TOKEN_LIFETIME_DAYS),
+                expires_at: lineage
+                    .single_page_app_until
+                    .unwrap_or(now + chrono::Duration::days(REFRESH_TOKEN_LIFETIME_DAYS)),
                 family: lineage.family.map(str::to_string),
+                single_page_app: lineage.single_page_app_until.is_some(),
             })
             .await?;
         Some(text)
@@ -458,6 +469,7 @@ pub async fn redeem_refresh_token(
     tenant: &Tenant,
     client_id: &str,
     refresh_token: &str,
+    origin: Option<&str>,
 ) -> Result<DelegatedTokens, TokenError> {
     let record = app
         .store
@@ -466,12 +478,20 @@ pub async fn redeem_refresh_token(
         .filter(|r| r.client_id.eq_ignore_ascii_case(client_id))
         .ok_or(TokenError::BadRefreshToken)?;
     let now = app.tenant_now(tenant.clock_offset_us);
-    if now >= record.expires_at {
-        return Err(TokenError::RefreshTokenExpired);
+    match (record.single_page_app, origin) {
+        (true, None) => {
+            // Refused, not spent: the page may still redeem it as it should.
+            app.store.insert_refresh_token(&record).await?;
+            return Err(TokenError::SpaNeedsCrossOrigin);
+        }
+        (true, Some(_)) if now >= record.expires_at => return Err(TokenError::SpaRefreshTokenExpired),
+        _ if now >= record.expires_at => return Err(TokenError::RefreshTokenExpired),
+        _ => {}
     }
     let (client, user) = app_and_user(app, tenant, &record.client_id, &record.user_id).await?;
     let lineage = Lineage {
         family: record.family.as_deref(),
+        single_page_app_until: record.single_page_app.then_some(record.expires_at),
         ..Lineage::default()
     };
     delegated_tokens(app, tenant, &client, &user, &record.scopes, lineage, now).await
@@ -519,7 +539,8 @@ pub async fn redeem_authorization_code(
         return Err(TokenError::RedirectUriMismatch);
     }
     let (client, user) = app_and_user(app, tenant, &code.client_id, &code.user_id).await?;
-    match (client.sign_in.platform_of(&code.redirect_uri), grant.origin) {
+    let platform = client.sign_in.platform_of(&code.redirect_uri);
+    match (platform, grant.origin) {
         (Some(Platform::Spa), None) => return Err(TokenError::SpaNeedsCrossOrigin),
         (Some(Platform::Spa), Some(_)) => {}
         (_, Some(origin)) => return Err(TokenError::CrossOriginNotSpa(origin.to_string())),
@@ -545,6 +566,8 @@ pub async fn redeem_authorization_code(
         nonce: code.nonce.as_deref(),
         family: Some(&code_hash),
         authenticated_client: grant.client_secret.is_some(),
+        single_page_app_until: (platform == Some(Platform::Spa))
+            .then(|| now + chrono::Duration::hours(SPA_REFRESH_TOKEN_LIFETIME_HOURS)),
     };
     delegated_tokens(app, tenant, &client, &user, &code.scopes, lineage, now).await
 }

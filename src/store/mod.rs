@@ -174,6 +174,9 @@ pub struct RefreshTokenRecord {
     pub expires_at: DateTime<Utc>,
     /// The authorization code (its hash) the token descends from, through every rotation.
     pub family: Option<String>,
+    /// Issued to a single-page app: its expiry is fixed at the first issue, and it is redeemed
+    /// cross-origin only.
+    pub single_page_app: bool,
 }
 
 /// An authorization code (`/authorize`), by the SHA-256 of its text.

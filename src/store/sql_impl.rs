@@ -477,8 +477,8 @@ impl TenantStore for StoreImpl {
 
     async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, tenant_id, client_id, user_id, scopes, expires_at, family) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO refresh_tokens (token_hash, tenant_id, client_id, user_id, scopes, expires_at, family, \
+             single_page_app) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&token.token_hash)
         .bind(&token.tenant_id)
@@ -487,6 +487,7 @@ impl TenantStore for StoreImpl {
         .bind(token.scopes.join(" "))
         .bind(token.expires_at)
         .bind(&token.family)
+        .bind(token.single_page_app)
         .execute(self.writer())
         .await
         .map_err(map_unique)?;
@@ -509,7 +510,7 @@ impl TenantStore for StoreImpl {
     ) -> Result<Option<RefreshTokenRecord>, StoreError> {
         let row = sqlx::query(
             "DELETE FROM refresh_tokens WHERE tenant_id = $1 AND token_hash = $2 \
-             RETURNING token_hash, tenant_id, client_id, user_id, scopes, expires_at, family",
+             RETURNING token_hash, tenant_id, client_id, user_id, scopes, expires_at, family, single_page_app",
         )
         .bind(tenant_id)
         .bind(token_hash)
@@ -525,6 +526,7 @@ impl TenantStore for StoreImpl {
                 scopes: scope_list(&scopes),
                 expires_at: r.try_get("expires_at")?,
                 family: r.try_get("family")?,
+                single_page_app: r.try_get("single_page_app")?,
             })
         })
         .transpose()

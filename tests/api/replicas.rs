@@ -133,11 +133,11 @@ async fn a_role_change_on_one_replica_is_enforced_by_the_other() {
     };
     let aid = assign(a.base.clone()).await;
 
-    // The user signs in through a public client of the tenant.
+    // The user signs in through a public client of the tenant (public client flows allowed).
     let r = c
         .http
         .post(format!("{}/_emulator/tenants/{}/apps", a.base, c.tenant))
-        .json(&json!({ "displayName": "portal", "permissions": [] }))
+        .json(&json!({ "displayName": "portal", "permissions": [], "isFallbackPublicClient": true }))
         .send()
         .await
         .unwrap();

@@ -21,7 +21,8 @@ both_backends!(
     response_modes_and_the_organizations_authority,
     the_sign_in_pages_escape_what_they_echo,
     a_deleted_app_gets_and_uses_no_tokens,
-    public_client_flows_need_the_setting_or_the_secret
+    public_client_flows_need_the_setting_or_the_secret,
+    a_single_page_apps_refresh_tokens_last_24_hours_from_the_sign_in
 );
 
 const SPA: &str = "http://localhost:3000/";
@@ -780,4 +781,67 @@ async fn public_client_flows_need_the_setting_or_the_secret(app: TestApp) {
         claims(tokens["id_token"].as_str().unwrap())["aud"],
         s.t.client_id.as_str()
     );
+}
+
+/// Entra gives single-page apps refresh tokens of a fixed 24 hours, which rotation does not
+/// extend, redeemed cross-origin only; a desktop app's last 90 days of inactivity.
+async fn a_single_page_apps_refresh_tokens_last_24_hours_from_the_sign_in(app: TestApp) {
+    let s = setup(&app).await;
+    let origin = Some("http://localhost:3000");
+    let mut refresh_tokens = Vec::new();
+    for (redirect, origin) in [(SPA, origin), (NATIVE, None)] {
+        let (verifier, challenge) = pkce();
+        let params = [
+            ("client_id", s.client_id.as_str()),
+            ("response_type", "code"),
+            ("redirect_uri", redirect),
+            ("scope", SCOPE),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ];
+        let back = sign_in(&app, &mut Browser::new(), &s.t.id, &params, UPN).await;
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("client_id", s.client_id.as_str()),
+            ("code", back["code"].as_str()),
+            ("redirect_uri", redirect),
+            ("code_verifier", verifier.as_str()),
+        ];
+        let r = redeem(&app, &s.t.id, &form, origin).await;
+        assert_eq!(r.status(), 200);
+        let tokens: Value = r.json().await.unwrap();
+        refresh_tokens.push(tokens["refresh_token"].as_str().unwrap().to_string());
+    }
+    let refresh = |token: String, origin: Option<&'static str>| {
+        let form = vec![
+            ("grant_type", "refresh_token".to_string()),
+            ("client_id", s.client_id.clone()),
+            ("refresh_token", token),
+        ];
+        let mut r = app
+            .req(Method::POST, &format!("/{}/oauth2/v2.0/token", s.t.id))
+            .form(&form);
+        if let Some(o) = origin {
+            r = r.header("origin", o);
+        }
+        r.send()
+    };
+    let (mut spa, mut native) = (refresh_tokens[0].clone(), refresh_tokens[1].clone());
+    // Without an Origin, the single-page app's token is refused (and stays usable).
+    let r = refresh(spa.clone(), None).await.unwrap();
+    assert_entra(r, 400, "invalid_request", 9002327).await;
+    // 23 hours on, both rotate.
+    app.advance_clock(&s.t.id, "PT23H").await;
+    for (token, origin) in [(&mut spa, origin), (&mut native, None)] {
+        let r = refresh(token.clone(), origin).await.unwrap();
+        assert_eq!(r.status(), 200);
+        let body: Value = r.json().await.unwrap();
+        *token = body["refresh_token"].as_str().unwrap().to_string();
+    }
+    // 25 hours after the sign-in, the single-page app's successor has expired; the desktop
+    // app's has not.
+    app.advance_clock(&s.t.id, "PT2H").await;
+    let r = refresh(spa, origin).await.unwrap();
+    assert_entra(r, 400, "invalid_grant", 700084).await;
+    assert_eq!(refresh(native, None).await.unwrap().status(), 200);
 }
