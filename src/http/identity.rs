@@ -64,6 +64,9 @@ pub fn routes() -> RouteTable {
     t
 }
 
+/// AADSTS9002326: a token redeemed cross-origin by what is not a single-page app.
+const CROSS_ORIGIN_NOT_SPA: u32 = 9002326;
+
 struct EntraError {
     status: StatusCode,
     error: &'static str,
@@ -138,6 +141,10 @@ impl EntraError {
             "error_uri": format!("https://login.microsoftonline.com/error?code={}", self.code),
         });
         let mut response = (self.status, Json(body)).into_response();
+        if self.code == CROSS_ORIGIN_NOT_SPA {
+            // The page is not told: no CORS headers, so the browser reports a CORS error.
+            response.extensions_mut().insert(super::WithoutCors);
+        }
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()
@@ -279,6 +286,22 @@ async fn issue(state: &AppState, tenant: &Tenant, headers: &HeaderMap, body: &[u
     let grant_type = form
         .get("grant_type")
         .ok_or_else(|| EntraError::missing("grant_type"))?;
+    // Only a single-page app redeems tokens from a browser page (an `Origin` header): its
+    // codes and refresh tokens, which the grants below check. Every other grant is refused
+    // cross-origin, as Entra refuses it.
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    if let (Some(origin), false) = (
+        origin,
+        matches!(grant_type.as_str(), "authorization_code" | "refresh_token"),
+    ) {
+        return Err(entra(
+            TokenError::CrossOriginNotSpa(origin.to_string()),
+            tenant,
+            "",
+            "",
+            "",
+        ));
+    }
     match grant_type.as_str() {
         "client_credentials" => {}
         "password" => return password_grant(state, tenant, headers, &form).await,
@@ -726,7 +749,7 @@ fn entra(e: TokenError, tenant: &Tenant, client_id: &str, scope: &str, username:
         TokenError::CrossOriginNotSpa(origin) => EntraError::new(
             StatusCode::BAD_REQUEST,
             "invalid_request",
-            9002326,
+            CROSS_ORIGIN_NOT_SPA,
             format!("Cross-origin token redemption is permitted only for the 'Single-Page Application' client-type. Request origin: '{origin}'."),
         ),
         TokenError::SpaNeedsCrossOrigin => EntraError::new(

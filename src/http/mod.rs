@@ -60,7 +60,11 @@ fn assemble() -> (Router<AppState>, Vec<RouteInfo>) {
         (partner::routes(), true),
     ] {
         let (r, i) = table.into_parts();
-        router = router.merge(if browsers { r.layer(cors()) } else { r });
+        router = router.merge(if browsers {
+            r.layer(cors()).layer(middleware::map_response(withhold_cors))
+        } else {
+            r
+        });
         infos.extend(i);
     }
     let (graph, graph_infos) = graph::router();
@@ -70,6 +74,25 @@ fn assemble() -> (Router<AppState>, Vec<RouteInfo>) {
         .nest("/beta", graph.layer(axum::Extension(extract::ApiVersion::Beta)));
     infos.extend(graph_infos);
     (router, infos)
+}
+
+/// Marks a response that browsers must not read (a token request refused because it came from a
+/// page that is not a single-page app's): its CORS headers are taken off.
+#[derive(Debug, Clone, Copy)]
+pub struct WithoutCors;
+
+async fn withhold_cors(mut response: Response) -> Response {
+    if response.extensions().get::<WithoutCors>().is_some() {
+        let h = response.headers_mut();
+        for name in [
+            axum::http::header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            axum::http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            axum::http::header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        ] {
+            h.remove(name);
+        }
+    }
+    response
 }
 
 /// CORS as Microsoft's endpoints answer it, for pages on other origins (an admin console on

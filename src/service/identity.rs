@@ -479,10 +479,14 @@ pub async fn redeem_refresh_token(
         .ok_or(TokenError::BadRefreshToken)?;
     let now = app.tenant_now(tenant.clock_offset_us);
     match (record.single_page_app, origin) {
+        // Refused, not spent: the client may still redeem it as it should.
         (true, None) => {
-            // Refused, not spent: the page may still redeem it as it should.
             app.store.insert_refresh_token(&record).await?;
             return Err(TokenError::SpaNeedsCrossOrigin);
+        }
+        (false, Some(origin)) => {
+            app.store.insert_refresh_token(&record).await?;
+            return Err(TokenError::CrossOriginNotSpa(origin.to_string()));
         }
         (true, Some(_)) if now >= record.expires_at => return Err(TokenError::SpaRefreshTokenExpired),
         _ if now >= record.expires_at => return Err(TokenError::RefreshTokenExpired),

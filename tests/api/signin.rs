@@ -257,6 +257,7 @@ async fn the_code_flow_with_pkce_signs_a_user_in_once(app: TestApp) {
     ];
     let r = redeem(&app, &s.t.id, &form, Some("http://localhost:3000")).await;
     assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["access-control-allow-origin"], "http://localhost:3000");
     let tokens: Value = r.json().await.unwrap();
     let id = claims(tokens["id_token"].as_str().unwrap());
     assert_eq!(id["nonce"], "n-456");
@@ -501,6 +502,10 @@ async fn refusals_carry_entra_codes(app: TestApp) {
     f[3].1 = WEB.into();
     f.pop();
     let r = post(f.clone(), Some("https://portal.contoso.example")).await.unwrap();
+    assert!(
+        r.headers().get("access-control-allow-origin").is_none(),
+        "the page is not let read the refusal"
+    );
     let description = assert_entra(r, 400, "invalid_request", 9002326).await;
     assert!(description.contains("Request origin: 'https://portal.contoso.example'"));
     let r = post(f.clone(), None).await.unwrap();
@@ -843,5 +848,25 @@ async fn a_single_page_apps_refresh_tokens_last_24_hours_from_the_sign_in(app: T
     app.advance_clock(&s.t.id, "PT2H").await;
     let r = refresh(spa, origin).await.unwrap();
     assert_entra(r, 400, "invalid_grant", 700084).await;
+    // The desktop app's refresh token from a browser page: refused, without CORS headers, and
+    // not spent.
+    let r = refresh(native.clone(), origin).await.unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+    assert_entra(r, 400, "invalid_request", 9002326).await;
     assert_eq!(refresh(native, None).await.unwrap().status(), 200);
+    // Nor do the other grants run from a page.
+    let r = app
+        .req(Method::POST, &format!("/{}/oauth2/v2.0/token", s.t.id))
+        .header("origin", "http://localhost:3000")
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", s.client_id.as_str()),
+            ("client_secret", s.secret.as_str()),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+    assert_entra(r, 400, "invalid_request", 9002326).await;
 }
