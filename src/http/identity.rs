@@ -228,14 +228,17 @@ async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // The form is read once; its errors are told after the tenant's.
+    let form = form_of(&headers, &body);
     // `organizations` and `common` name the tenant of the app that asks.
     let tenant = if identity::is_tenant_alias(&authority) {
-        let client_id = form_of(&headers, &body)
+        let client_id = form
+            .as_ref()
             .ok()
-            .and_then(|f| f.get("client_id").cloned())
-            .or_else(|| basic_credentials(&headers).map(|b| b.0))
+            .and_then(|f| client_of(&headers, f).ok())
+            .map(|(id, _)| id)
             .unwrap_or_default();
-        identity::tenant_of_client(&state.app, &client_id).await
+        identity::tenant_of_client(&state.app, &authority, &client_id).await
     } else {
         identity::find_tenant(&state.app, &authority).await
     };
@@ -243,7 +246,11 @@ async fn token(
         Ok(t) => t,
         Err(r) => return r,
     };
-    match issue(&state, &tenant, &headers, &body).await {
+    let issued = match form {
+        Ok(form) => issue(&state, &tenant, &headers, &form).await,
+        Err(e) => Err(e),
+    };
+    match issued {
         Ok(r) => r,
         Err(e) => e.render(state.app.clock().wall_now()),
     }
@@ -281,8 +288,12 @@ fn form_of(headers: &HeaderMap, body: &[u8]) -> Result<std::collections::HashMap
     Ok(form)
 }
 
-async fn issue(state: &AppState, tenant: &Tenant, headers: &HeaderMap, body: &[u8]) -> Result<Response, EntraError> {
-    let form = form_of(headers, body)?;
+async fn issue(
+    state: &AppState,
+    tenant: &Tenant,
+    headers: &HeaderMap,
+    form: &std::collections::HashMap<String, String>,
+) -> Result<Response, EntraError> {
     let grant_type = form
         .get("grant_type")
         .ok_or_else(|| EntraError::missing("grant_type"))?;
@@ -304,10 +315,10 @@ async fn issue(state: &AppState, tenant: &Tenant, headers: &HeaderMap, body: &[u
     }
     match grant_type.as_str() {
         "client_credentials" => {}
-        "password" => return password_grant(state, tenant, headers, &form).await,
-        DEVICE_CODE_GRANT => return device_code_grant(state, tenant, headers, &form).await,
-        "refresh_token" => return refresh_token_grant(state, tenant, headers, &form).await,
-        "authorization_code" => return authorization_code_grant(state, tenant, headers, &form).await,
+        "password" => return password_grant(state, tenant, headers, form).await,
+        DEVICE_CODE_GRANT => return device_code_grant(state, tenant, headers, form).await,
+        "refresh_token" => return refresh_token_grant(state, tenant, headers, form).await,
+        "authorization_code" => return authorization_code_grant(state, tenant, headers, form).await,
         _ => {
             return Err(EntraError::new(
                 StatusCode::BAD_REQUEST,
@@ -317,7 +328,7 @@ async fn issue(state: &AppState, tenant: &Tenant, headers: &HeaderMap, body: &[u
             ));
         }
     }
-    let (client_id, secret) = client_of(headers, &form)?;
+    let (client_id, secret) = client_of(headers, form)?;
     let scope = form.get("scope").ok_or_else(|| EntraError::missing("scope"))?;
     let resource = scope.trim().strip_suffix("/.default").ok_or_else(|| {
         EntraError::new(

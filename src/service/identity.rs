@@ -89,23 +89,15 @@ pub async fn find_tenant(app: &Services, tenant: &str) -> Result<Tenant, TokenEr
     app.store.get_tenant(&id).await?.ok_or(TokenError::UnknownTenant)
 }
 
-/// Whether `authority` is `organizations` or `common`, which name no tenant.
-pub fn is_tenant_alias(authority: &str) -> bool {
-    super::signin::is_alias(authority)
-}
+pub use super::signin::is_alias as is_tenant_alias;
 
-/// The tenant that registered the app `client_id`: what `organizations` and `common` mean on
-/// the token endpoint.
-pub async fn tenant_of_client(app: &Services, client_id: &str) -> Result<Tenant, TokenError> {
-    let client = app
-        .store
-        .find_app_anywhere(client_id)
-        .await?
-        .ok_or(TokenError::UnknownTenant)?;
-    app.store
-        .get_tenant(&client.tenant_id)
-        .await?
-        .ok_or(TokenError::UnknownTenant)
+/// The tenant that registered the app `client_id`: what an alias authority (`organizations`,
+/// `common`) means on the token endpoint.
+pub async fn tenant_of_client(app: &Services, authority: &str, client_id: &str) -> Result<Tenant, TokenError> {
+    match super::signin::resolve(app, authority, client_id).await? {
+        super::signin::Resolved::Found(found) => Ok(found.0),
+        _ => Err(TokenError::UnknownTenant),
+    }
 }
 
 /// Client credentials: an app token for `audience` (one of [`GRAPH_AUDIENCES`]), when the
@@ -122,10 +114,7 @@ pub async fn client_credentials(
         .get_app(&tenant.id, client_id)
         .await?
         .ok_or(TokenError::UnknownApp)?;
-    let secret = secret.ok_or(TokenError::MissingSecret)?;
-    if !secret_matches(secret, &client.secret_hash) {
-        return Err(TokenError::BadSecret);
-    }
+    check_secret(&client, secret, true)?;
     let mut claims = app_claims(tenant, &client, app.tenant_now(tenant.clock_offset_us));
     claims.aud = audience.trim_end_matches('/').to_string();
     Ok(sign(&app.keys, &claims).await?)
@@ -187,11 +176,16 @@ pub async fn password(
 /// without one only an app that allows public client flows, as Entra's "Allow public client
 /// flows" setting (`isFallbackPublicClient`) decides.
 fn check_public_client(client: &App, secret: Option<&str>) -> Result<(), TokenError> {
+    check_secret(client, secret, !client.sign_in.is_fallback_public_client)
+}
+
+/// The app's secret, when sent, must match; when `required`, it must be sent.
+fn check_secret(client: &App, secret: Option<&str>, required: bool) -> Result<(), TokenError> {
     match secret {
         Some(secret) if !secret_matches(secret, &client.secret_hash) => Err(TokenError::BadSecret),
         Some(_) => Ok(()),
-        None if client.sign_in.is_fallback_public_client => Ok(()),
-        None => Err(TokenError::MissingSecret),
+        None if required => Err(TokenError::MissingSecret),
+        None => Ok(()),
     }
 }
 
@@ -471,26 +465,30 @@ pub async fn redeem_refresh_token(
     refresh_token: &str,
     origin: Option<&str>,
 ) -> Result<DelegatedTokens, TokenError> {
-    let record = app
-        .store
-        .take_refresh_token(&tenant.id, &hash_secret(refresh_token))
-        .await?
-        .filter(|r| r.client_id.eq_ignore_ascii_case(client_id))
-        .ok_or(TokenError::BadRefreshToken)?;
+    let token_hash = hash_secret(refresh_token);
+    // A single-page app's tokens are redeemed from a page (cross-origin), every other app's
+    // not: only a token of the kind the request's origin allows is taken, so a refused one is
+    // not spent.
+    let from_page = origin.is_some();
+    let Some(record) = app.store.take_refresh_token(&tenant.id, &token_hash, from_page).await? else {
+        return Err(
+            match (app.store.refresh_token_kind(&tenant.id, &token_hash).await?, origin) {
+                (Some(true), None) => TokenError::SpaNeedsCrossOrigin,
+                (Some(false), Some(origin)) => TokenError::CrossOriginNotSpa(origin.to_string()),
+                _ => TokenError::BadRefreshToken,
+            },
+        );
+    };
+    if !record.client_id.eq_ignore_ascii_case(client_id) {
+        return Err(TokenError::BadRefreshToken);
+    }
     let now = app.tenant_now(tenant.clock_offset_us);
-    match (record.single_page_app, origin) {
-        // Refused, not spent: the client may still redeem it as it should.
-        (true, None) => {
-            app.store.insert_refresh_token(&record).await?;
-            return Err(TokenError::SpaNeedsCrossOrigin);
-        }
-        (false, Some(origin)) => {
-            app.store.insert_refresh_token(&record).await?;
-            return Err(TokenError::CrossOriginNotSpa(origin.to_string()));
-        }
-        (true, Some(_)) if now >= record.expires_at => return Err(TokenError::SpaRefreshTokenExpired),
-        _ if now >= record.expires_at => return Err(TokenError::RefreshTokenExpired),
-        _ => {}
+    if now >= record.expires_at {
+        return Err(if record.single_page_app {
+            TokenError::SpaRefreshTokenExpired
+        } else {
+            TokenError::RefreshTokenExpired
+        });
     }
     let (client, user) = app_and_user(app, tenant, &record.client_id, &record.user_id).await?;
     let lineage = Lineage {
@@ -548,14 +546,9 @@ pub async fn redeem_authorization_code(
         (Some(Platform::Spa), None) => return Err(TokenError::SpaNeedsCrossOrigin),
         (Some(Platform::Spa), Some(_)) => {}
         (_, Some(origin)) => return Err(TokenError::CrossOriginNotSpa(origin.to_string())),
-        (Some(Platform::Web), None) if grant.client_secret.is_none() => return Err(TokenError::MissingSecret),
         _ => {}
     }
-    if let Some(secret) = grant.client_secret {
-        if !secret_matches(secret, &client.secret_hash) {
-            return Err(TokenError::BadSecret);
-        }
-    }
+    check_secret(&client, grant.client_secret, platform == Some(Platform::Web))?;
     if let Some(challenge) = &code.code_challenge {
         let verifier = grant.code_verifier.ok_or(TokenError::PkceMismatch)?;
         if !crate::domain::pkce::verifies(verifier, challenge, code.code_challenge_method.as_deref()) {

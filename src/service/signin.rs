@@ -149,19 +149,34 @@ fn page(code: u32, message: String) -> Authorized {
     }
 }
 
-/// The tenant an authority names: a tenant id, or an alias resolved through the app.
-async fn resolve(app: &Services, authority: &str, client_id: &str) -> Result<Option<(Tenant, App)>, StoreError> {
-    let client = if TENANT_ALIASES.iter().any(|a| a.eq_ignore_ascii_case(authority)) {
-        app.store.find_app_anywhere(client_id).await?
-    } else {
-        let Some(tenant_id) = parse_guid(authority) else {
-            return Ok(None);
+/// What an authority and a client id name.
+pub(super) enum Resolved {
+    /// The authority is neither an alias nor a tenant's id.
+    NoTenant,
+    /// No such app in the tenant (or, for an alias, in any one tenant).
+    NoApp,
+    Found(Box<(Tenant, App)>),
+}
+
+/// The tenant and app an authority and a client id name: a tenant id, or an alias resolved
+/// through the app (the tenant that registered it).
+pub(super) async fn resolve(app: &Services, authority: &str, client_id: &str) -> Result<Resolved, StoreError> {
+    if is_alias(authority) {
+        let Some(client) = app.store.find_app_anywhere(client_id).await? else {
+            return Ok(Resolved::NoApp);
         };
-        app.store.get_app(&tenant_id, client_id).await?
+        return Ok(match app.store.get_tenant(&client.tenant_id).await? {
+            Some(tenant) => Resolved::Found(Box::new((tenant, client))),
+            None => Resolved::NoApp,
+        });
+    }
+    let Some(tenant) = tenant_of_authority(app, authority).await? else {
+        return Ok(Resolved::NoTenant);
     };
-    let Some(client) = client else { return Ok(None) };
-    let tenant = app.store.get_tenant(&client.tenant_id).await?;
-    Ok(tenant.map(|t| (t, client)))
+    Ok(match app.store.get_app(&tenant.id, client_id).await? {
+        Some(client) => Resolved::Found(Box::new((tenant, client))),
+        None => Resolved::NoApp,
+    })
 }
 
 /// The tenant an authority names, for the routes that have no app to go by (logout, the
@@ -194,19 +209,22 @@ pub async fn authorize(
             "The request body must contain the following parameter: 'client_id'.".into(),
         ));
     };
-    if !is_alias(authority) && tenant_of_authority(app, authority).await?.is_none() {
-        return Ok(page(
-            90002,
-            format!("Tenant '{authority}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."),
-        ));
-    }
-    let Some((tenant, client)) = resolve(app, authority, client_id).await? else {
-        return Ok(page(
-            700016,
-            format!(
-                "Application with identifier '{client_id}' was not found in the directory '{authority}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."
-            ),
-        ));
+    let (tenant, client) = match resolve(app, authority, client_id).await? {
+        Resolved::Found(found) => *found,
+        Resolved::NoTenant => {
+            return Ok(page(
+                90002,
+                format!("Tenant '{authority}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."),
+            ))
+        }
+        Resolved::NoApp => {
+            return Ok(page(
+                700016,
+                format!(
+                    "Application with identifier '{client_id}' was not found in the directory '{authority}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."
+                ),
+            ))
+        }
     };
     let Some(redirect_uri) = params.redirect_uri.as_deref().filter(|r| !r.is_empty()) else {
         return Ok(page(

@@ -331,13 +331,17 @@ pub trait TenantStore: Send + Sync + 'static {
     async fn find_app_anywhere(&self, client_id: &str) -> Result<Option<App>, StoreError>;
     /// Deletes every refresh token of the user (`revokeSignInSessions`); returns how many.
     async fn revoke_refresh_tokens(&self, tenant_id: &str, user_id: &str) -> Result<u64, StoreError>;
-    /// Deletes the refresh token as it is redeemed and returns it; None when it is unknown or
+    /// Deletes the refresh token as it is redeemed and returns it, when it is a single-page
+    /// app's or not as `single_page_app` says; None when it is unknown, of the other kind, or
     /// was redeemed already (by a concurrent request too).
     async fn take_refresh_token(
         &self,
         tenant_id: &str,
         token_hash: &str,
+        single_page_app: bool,
     ) -> Result<Option<RefreshTokenRecord>, StoreError>;
+    /// Whether the refresh token is a single-page app's; None when it is unknown.
+    async fn refresh_token_kind(&self, tenant_id: &str, token_hash: &str) -> Result<Option<bool>, StoreError>;
 
     async fn get_device_management(&self, tenant_id: &str) -> Result<Option<DeviceManagementRecord>, StoreError>;
     /// Stores `record.properties` if the stored revision is still `record.revision` (bumping

@@ -507,13 +507,15 @@ impl TenantStore for StoreImpl {
         &self,
         tenant_id: &str,
         token_hash: &str,
+        single_page_app: bool,
     ) -> Result<Option<RefreshTokenRecord>, StoreError> {
         let row = sqlx::query(
-            "DELETE FROM refresh_tokens WHERE tenant_id = $1 AND token_hash = $2 \
+            "DELETE FROM refresh_tokens WHERE tenant_id = $1 AND token_hash = $2 AND single_page_app = $3 \
              RETURNING token_hash, tenant_id, client_id, user_id, scopes, expires_at, family, single_page_app",
         )
         .bind(tenant_id)
         .bind(token_hash)
+        .bind(single_page_app)
         .fetch_optional(self.writer())
         .await?;
         row.map(|r| {
@@ -530,6 +532,16 @@ impl TenantStore for StoreImpl {
             })
         })
         .transpose()
+    }
+
+    async fn refresh_token_kind(&self, tenant_id: &str, token_hash: &str) -> Result<Option<bool>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT single_page_app FROM refresh_tokens WHERE tenant_id = $1 AND token_hash = $2")
+                .bind(tenant_id)
+                .bind(token_hash)
+                .fetch_optional(self.writer())
+                .await?,
+        )
     }
 
     async fn revoke_refresh_token_family(&self, tenant_id: &str, family: &str) -> Result<u64, StoreError> {
