@@ -73,10 +73,10 @@ def main() -> None:
         subprocess.run(["psql", db_url, "-X", "-q", "-c", f"""
             INSERT INTO managed_devices (tenant_id, id, device_name, operating_system, os_version, platform, owner_type,
                 azure_ad_device_id, model, manufacturer, serial_number, enrolled_at, last_sync_at,
-                partner_threat_state, management_state, properties)
+                management_state, properties)
             SELECT '{tid}', md5('d' || g)::uuid::text, 'dev-' || g, 'iOS',
                 CASE WHEN g % 2 = 0 THEN '17.4' ELSE '15.1' END, 'iOS', 'company', md5('e' || g)::uuid::text,
-                'iPhone 15', 'Apple', 'SN' || g, now(), now(), 'unknown', 'managed', '{{}}'::jsonb
+                'iPhone 15', 'Apple', 'SN' || g, now(), now(), 'managed', '{{}}'::jsonb
             FROM generate_series(1, {devices}) AS g;
             INSERT INTO device_compliance (tenant_id, device_id, compliance_state)
             SELECT '{tid}', md5('d' || g)::uuid::text, 'unknown' FROM generate_series(1, {devices}) AS g;

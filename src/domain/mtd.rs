@@ -405,6 +405,30 @@ pub struct Accepted {
     pub reported_at: DateTime<Utc>,
 }
 
+/// A connector's stored report for a device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredReport {
+    pub connector_id: String,
+    /// The `partnerReportedThreatState` member reported.
+    pub state: String,
+    pub reported_at: DateTime<Utc>,
+}
+
+/// A device's `partnerReportedThreatState`: its newest report (the earliest connector id first
+/// among reports of the same time) from a connector that `counts` (it exists and is not
+/// deprovisioned), else `unknown`.
+pub fn reported_threat_state(reports: &[StoredReport], counts: impl Fn(&str) -> bool) -> &str {
+    reports
+        .iter()
+        .filter(|r| counts(&r.connector_id))
+        .min_by(|a, b| {
+            b.reported_at
+                .cmp(&a.reported_at)
+                .then_with(|| a.connector_id.cmp(&b.connector_id))
+        })
+        .map_or("unknown", |r| r.state.as_str())
+}
+
 /// Decides each item of a batch: unknown devices and platforms the connector does not take are
 /// rejected; reports not newer than the stored one (or than a newer one for the same device in
 /// the same batch) are stale; the newest report per device is stored.
@@ -493,6 +517,29 @@ mod tests {
             threshold_days: 3,
             any_toggle_on: false,
         }
+    }
+
+    #[test]
+    fn the_reported_threat_state_is_the_newest_report_that_counts() {
+        let at = |s: i64| DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap();
+        let report = |c: &str, state: &str, t: i64| StoredReport {
+            connector_id: c.into(),
+            state: state.into(),
+            reported_at: at(t),
+        };
+        let all = |_: &str| true;
+        assert_eq!(reported_threat_state(&[], all), "unknown");
+        let reports = [
+            report("b", "low", 10),
+            report("a", "high", 5),
+            report("c", "medium", 10),
+        ];
+        // The newest; of two equally new, the earlier connector id.
+        assert_eq!(reported_threat_state(&reports, all), "low");
+        // A connector that does not count (deprovisioned or gone) is passed over.
+        assert_eq!(reported_threat_state(&reports, |c| c != "b"), "medium");
+        assert_eq!(reported_threat_state(&reports, |c| c == "a"), "high");
+        assert_eq!(reported_threat_state(&reports, |_| false), "unknown");
     }
 
     #[test]

@@ -11,7 +11,9 @@ use crate::domain::compliance::{
     evaluate, ConnectorInput, DeviceInput, Policy, PolicyState, SettingState, SettingVerdict, TenantSettings, Verdict,
 };
 use crate::domain::device::Platform;
-use crate::domain::mtd::{catalog_partner, is_unresponsive, partner_state, unresponsive_at, Connector, Reported};
+use crate::domain::mtd::{
+    catalog_partner, is_unresponsive, partner_state, reported_threat_state, unresponsive_at, Connector, Reported,
+};
 use crate::domain::policy::StoredPolicy;
 use crate::domain::time::rfc3339;
 use crate::schema::device_management::DEFAULT_CHECKIN_THRESHOLD_DAYS;
@@ -156,7 +158,7 @@ fn device_input(input: &EvaluationInput) -> DeviceInput {
         reports: input
             .reports
             .iter()
-            .filter_map(|(c, s)| Reported::from_graph_state(s).map(|r| (c.clone(), r)))
+            .filter_map(|r| Reported::from_graph_state(&r.state).map(|x| (r.connector_id.clone(), x)))
             .collect(),
     }
 }
@@ -221,11 +223,15 @@ pub fn evaluate_one(ctx: &TenantContext, input: &EvaluationInput) -> (Verdict, C
         policy_version: version_of(id),
         evaluated_at: ctx.now,
     }));
+    let partner_threat_state = reported_threat_state(&input.reports, |id| {
+        ctx.connectors.iter().any(|c| c.id == id && !c.deprovisioned)
+    });
     let record = ComplianceRecord {
         device_id: device.id.clone(),
         state: verdict.state.graph_name().into(),
         grace_expires_at: verdict.grace_expires,
         due_at: verdict.next_change_at,
+        partner_threat_state: partner_threat_state.into(),
         evaluated_at: ctx.now,
         policies,
     };
@@ -239,11 +245,13 @@ pub fn changes(input: &EvaluationInput, record: &ComplianceRecord) -> Compliance
     let device = &input.device;
     let verdict = (device.compliance_state != record.state
         || device.compliance_grace_expires_at != record.grace_expires_at
-        || input.due_at != record.due_at)
+        || input.due_at != record.due_at
+        || device.partner_threat_state != record.partner_threat_state)
         .then(|| VerdictRow {
             state: record.state.clone(),
             grace_expires_at: record.grace_expires_at,
             due_at: record.due_at,
+            partner_threat_state: record.partner_threat_state.clone(),
         });
     let same = |a: &PolicyStateRow, b: &PolicyStateRow| {
         a.state == b.state
@@ -680,7 +688,11 @@ pub fn explain(ctx: &TenantContext, input: &EvaluationInput) -> Value {
         .iter()
         .zip(&connectors)
         .map(|(c, i)| {
-            let report = input.reports.iter().find(|(id, _)| *id == c.id).map(|(_, s)| s.clone());
+            let report = input
+                .reports
+                .iter()
+                .find(|r| r.connector_id == c.id)
+                .map(|r| r.state.clone());
             json!({
                 "id": c.id,
                 "partnerState": partner_state(&c.status(), ctx.now),
@@ -805,6 +817,7 @@ mod tests {
             state: "compliant".into(),
             grace_expires_at: None,
             due_at: due,
+            partner_threat_state: "unknown".into(),
             evaluated_at: later,
             policies: vec![state("a", "compliant", later), state("b", "notApplicable", later)],
         };
@@ -827,6 +840,7 @@ mod tests {
             state: state.into(),
             grace_expires_at: None,
             due_at,
+            partner_threat_state: "unknown".into(),
         };
         assert_eq!(c.verdict, Some(verdict("noncompliant", input.due_at)));
         assert_eq!(c.upsert, vec![record.policies[0].clone()]);

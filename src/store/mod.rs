@@ -12,7 +12,7 @@ use crate::clock::Clock;
 use crate::domain::device::Platform;
 use crate::domain::device::{DeviceApp, ManagedDevice};
 use crate::domain::directory::{Group, Member, User};
-use crate::domain::mtd::{Accepted, Connector};
+use crate::domain::mtd::{Accepted, Connector, StoredReport};
 use crate::domain::policy::{NotificationTemplate, StoredPolicy};
 use crate::domain::rbac::{RoleAssignment, RoleDefinition};
 use crate::domain::tenant::{App, Tenant};
@@ -476,16 +476,17 @@ pub trait ConnectorStore: Send + Sync + 'static {
         at: DateTime<Utc>,
         fx_if: &(dyn for<'c> Fn(Option<&'c Connector>) -> Effects + Send + Sync),
     ) -> Result<Connector, StoreError>;
-    /// A batch of threat reports in one pass, as one change in one transaction:
-    /// - reads the devices `keys` name (managed or Entra device ids) with the connector's stored
-    ///   report times, in one statement, and takes the reports `batch` accepts;
-    /// - stores them (a newer stored one wins, whatever the order of arrival) and sets each
-    ///   device's `partnerReportedThreatState` to its newest report from a connector that is not
-    ///   deprovisioned;
+    /// A batch of threat reports in one pass, in one transaction:
+    /// - reads and locks the devices `keys` name (managed or Entra device ids), with the
+    ///   connector's stored report times, in one statement, and takes the reports `batch`
+    ///   accepts;
+    /// - stores them (a newer stored one wins, whatever the order of arrival);
     /// - reads the reported devices' evaluation inputs and the tenant's policies, connectors and
-    ///   settings, and writes the results `batch` computes from them.
+    ///   settings, and writes the results `batch` computes from them, each device's
+    ///   `partnerReportedThreatState` among them.
     ///
-    /// Locks, in the write path's order: the tenant's change lock, the devices by id, their queue
+    /// Locks, in the write path's order: the tenant's change lock, shared (batches for other
+    /// devices run side by side; changes to the tenant wait), the devices by id, their queue
     /// entries by id (the batch's evaluation satisfies them: they are taken off), then results.
     /// None when the tenant does not exist.
     async fn ingest_reports(
@@ -550,6 +551,8 @@ pub struct ComplianceRecord {
     pub grace_expires_at: Option<DateTime<Utc>>,
     /// When time alone may next change the outcome.
     pub due_at: Option<DateTime<Utc>>,
+    /// `partnerReportedThreatState` member, derived from the device's reports.
+    pub partner_threat_state: String,
     /// The tenant's now the verdict is for.
     pub evaluated_at: DateTime<Utc>,
     pub policies: Vec<PolicyStateRow>,
@@ -563,6 +566,8 @@ pub struct VerdictRow {
     pub grace_expires_at: Option<DateTime<Utc>>,
     /// When time alone may next change it.
     pub due_at: Option<DateTime<Utc>>,
+    /// `partnerReportedThreatState` member.
+    pub partner_threat_state: String,
 }
 
 /// What an evaluation changes of a device's stored results: only what differs from what it
@@ -605,8 +610,8 @@ pub struct EvaluationInput {
     pub user_groups: Vec<String>,
     /// Groups the device is a direct member of.
     pub device_groups: Vec<String>,
-    /// Each connector's latest report: (connector id, `partnerReportedThreatState` member).
-    pub reports: Vec<(String, String)>,
+    /// Each connector's latest report.
+    pub reports: Vec<StoredReport>,
     /// The stored verdict's due time (the verdict itself is on the device).
     pub due_at: Option<DateTime<Utc>>,
     /// The stored policy states (their open noncompliance episodes among them), by policy id.
@@ -824,7 +829,8 @@ pub trait ComplianceStore: Send + Sync + 'static {
     /// alone may change it). Changes nothing when none is due; answers whether any was.
     async fn queue_due(&self, tenant_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
     /// The inputs of the devices that exist among `ids`, with the actions already fired in
-    /// their open episodes.
+    /// their open episodes. The devices come without their `properties` (an empty map):
+    /// evaluation reads none of them.
     async fn evaluation_inputs(&self, tenant_id: &str, ids: &[String]) -> Result<Vec<EvaluationInput>, StoreError>;
     /// Stores an evaluation of the devices `evaluated`, whose inputs were read at `version`
     /// (see `queue_version`), in one transaction. The evaluation is a device's to store while

@@ -32,13 +32,70 @@ fn is_retryable(e: &StoreError) -> bool {
     }
 }
 
-/// Takes the tenant's change lock (its row) and returns the change's number in the tenant's
-/// order of changes; None when the tenant does not exist.
+/// The tenant's change lock on PostgreSQL: a transaction-scoped advisory lock on the tenant id
+/// (hashed; a collision only serialises two tenants). A change (`lock_tenant`) takes it
+/// exclusively; partner ingest (`share_tenant`) shares it, so that batches of reports for
+/// different devices run side by side while no change to the tenant's policies, connectors or
+/// settings commits under them. Waiting exclusive requests queue ahead of later shared ones, so a
+/// stream of ingest cannot starve a change. It is taken before any row.
+async fn advisory_tenant_lock(
+    tx: &mut sqlx::Transaction<'static, Db>,
+    tenant_id: &str,
+    shared: bool,
+) -> Result<(), sqlx::Error> {
+    let function = if shared {
+        "pg_advisory_xact_lock_shared"
+    } else {
+        "pg_advisory_xact_lock"
+    };
+    sqlx::query(&format!("SELECT {function}({TENANT_LOCK_CLASS}, hashtext($1))"))
+        .bind(tenant_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The first key of the tenants' advisory locks (the second is the tenant id's hash).
+const TENANT_LOCK_CLASS: i32 = 0x4d54_4445; // "MTDE"
+
+/// Takes the tenant's change lock exclusively (see `advisory_tenant_lock`), then its row, and
+/// returns the change's number in the tenant's order of changes; None when the tenant does not
+/// exist. On SQLite, whose writer is one at a time, the row's update takes the write lock.
 async fn lock_tenant(tx: &mut sqlx::Transaction<'static, Db>, tenant_id: &str) -> Result<Option<i64>, sqlx::Error> {
+    if DIALECT_NAME == "postgres" {
+        advisory_tenant_lock(tx, tenant_id, false).await?;
+    }
     sqlx::query_scalar("UPDATE tenants SET queue_version = queue_version + 1 WHERE id = $1 RETURNING queue_version")
         .bind(tenant_id)
         .fetch_optional(&mut **tx)
         .await
+}
+
+/// Shares the tenant's change lock (see `advisory_tenant_lock`) and returns the number of the
+/// last change, which no other change passes until this transaction ends; None when the tenant
+/// does not exist. The tenant row itself is not locked. On SQLite a no-op update of the row takes
+/// the write lock, as `lock_tenant` does.
+async fn share_tenant(tx: &mut sqlx::Transaction<'static, Db>, tenant_id: &str) -> Result<Option<i64>, sqlx::Error> {
+    if DIALECT_NAME == "postgres" {
+        advisory_tenant_lock(tx, tenant_id, true).await?;
+        return sqlx::query_scalar("SELECT queue_version FROM tenants WHERE id = $1")
+            .bind(tenant_id)
+            .fetch_optional(&mut **tx)
+            .await;
+    }
+    sqlx::query_scalar("UPDATE tenants SET queue_version = queue_version WHERE id = $1 RETURNING queue_version")
+        .bind(tenant_id)
+        .fetch_optional(&mut **tx)
+        .await
+}
+
+/// Takes the tenant's change lock exclusively without counting a change (a reset or deletion
+/// of the whole tenant): no change or ingest runs beside it.
+async fn exclude_changes(tx: &mut sqlx::Transaction<'static, Db>, tenant_id: &str) -> Result<(), sqlx::Error> {
+    if DIALECT_NAME == "postgres" {
+        advisory_tenant_lock(tx, tenant_id, false).await?;
+    }
+    Ok(())
 }
 
 /// Moves the tenant's cache version (what replicas cache of the tenant is stale from then on;
@@ -183,16 +240,15 @@ async fn apply_effects(
 /// result; `return Ok(Some(x))` inside it rolls back and answers `x` (nothing changed, so no
 /// effects). A transaction the database broke to end a deadlock runs again. The whole is
 /// `Result<Option<T>, StoreError>`, None when the tenant does not exist.
+/// `change!(@locked share_tenant, ...)` shares the change lock instead (partner ingest): `$gen`
+/// is then the number of the last change, which no change passes before this one commits.
 macro_rules! change {
-    ($self:expr, $tenant:expr, $fx:expr, |$tx:ident| $body:block) => {
-        change!($self, $tenant, $fx, |$tx, _gen| $body)
-    };
-    ($self:expr, $tenant:expr, $fx:expr, |$tx:ident, $gen:ident| $body:block) => {{
+    (@locked $lock:ident, $self:expr, $tenant:expr, $fx:expr, |$tx:ident, $gen:ident| $body:block) => {{
         let mut attempt = 0u32;
         loop {
             let run = async {
                 let mut $tx = $self.writer().begin().await?;
-                let Some($gen) = lock_tenant(&mut $tx, $tenant).await? else {
+                let Some($gen) = $lock(&mut $tx, $tenant).await? else {
                     return Ok(None);
                 };
                 let out = $body;
@@ -209,6 +265,12 @@ macro_rules! change {
             }
         }
     }};
+    ($self:expr, $tenant:expr, $fx:expr, |$tx:ident| $body:block) => {
+        change!($self, $tenant, $fx, |$tx, _gen| $body)
+    };
+    ($self:expr, $tenant:expr, $fx:expr, |$tx:ident, $gen:ident| $body:block) => {
+        change!(@locked lock_tenant, $self, $tenant, $fx, |$tx, $gen| $body)
+    };
 }
 
 /// `change!` for a write of one row: `$body` evaluates to the rows it affected; the change

@@ -472,13 +472,13 @@ async fn write_results(
                 .map(|(id, v)| {
                     serde_json::json!({
                         "device_id": id, "state": v.state, "grace": json_time(v.grace_expires_at),
-                        "due": json_time(v.due_at),
+                        "due": json_time(v.due_at), "partner": v.partner_threat_state,
                     })
                 })
                 .collect();
             let sql = format!(
                 "UPDATE device_compliance SET compliance_state = k.state, compliance_grace_expires_at = k.grace, \
-                 compliance_due_at = k.due FROM {} WHERE device_compliance.tenant_id = $1 \
+                 compliance_due_at = k.due, partner_threat_state = k.partner FROM {} WHERE device_compliance.tenant_id = $1 \
                  AND device_compliance.device_id = k.device_id",
                 json_rows(
                     2,
@@ -486,7 +486,8 @@ async fn write_results(
                         ("device_id", "text"),
                         ("state", "text"),
                         ("grace", "timestamptz"),
-                        ("due", "timestamptz")
+                        ("due", "timestamptz"),
+                        ("partner", "text")
                     ]
                 )
             );
@@ -501,13 +502,14 @@ async fn write_results(
         for (id, v) in &verdicts {
             rows += sqlx::query(
                 "UPDATE device_compliance SET compliance_state = $3, compliance_grace_expires_at = $4, \
-                 compliance_due_at = $5 WHERE tenant_id = $1 AND device_id = $2",
+                 compliance_due_at = $5, partner_threat_state = $6 WHERE tenant_id = $1 AND device_id = $2",
             )
             .bind(tenant_id)
             .bind(*id)
             .bind(v.state.as_str())
             .bind(v.grace_expires_at)
             .bind(v.due_at)
+            .bind(v.partner_threat_state.as_str())
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -694,98 +696,150 @@ async fn evaluation_inputs_in(
     tenant_id: &str,
     ids: &[String],
 ) -> Result<Vec<EvaluationInput>, StoreError> {
-    use std::collections::HashMap;
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(2000) {
-        let list = values_list(2, chunk.len());
         let sql = format!(
-            "WITH k AS ({list}) SELECT {}, d.compliance_due_at FROM k {}",
-            device_columns_of_d(),
+            "WITH k AS ({}) SELECT {}, d.compliance_due_at FROM k {}",
+            values_list(2, chunk.len()),
+            evaluated_columns_of_d(DEVICE_COLUMNS),
             per_key("device_view", "d", "d.tenant_id = $1 AND d.id = k.column1")
         );
         let rows = bind_ids(&sql, tenant_id, chunk).fetch_all(&mut *conn).await?;
         let mut devices = Vec::with_capacity(rows.len());
         for r in &rows {
-            let due: Option<DateTime<Utc>> = r.try_get("compliance_due_at")?;
-            devices.push((device_from_row(r)?, due));
+            devices.push((device_from_row(r)?, r.try_get("compliance_due_at")?));
         }
-        // Group memberships of the devices and of their primary users.
+        out.extend(complete_inputs(conn, tenant_id, devices, true).await?);
+    }
+    Ok(out)
+}
+
+/// The stored verdicts (with due times and partner threat states) of the devices `ids` names.
+async fn verdicts_in(
+    conn: &mut Conn,
+    tenant_id: &str,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, VerdictRow>, StoreError> {
+    let mut out = std::collections::HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(2000) {
         let sql = format!(
-            "WITH k AS ({list}), m AS (SELECT d.azure_ad_device_id AS member_id FROM k {device} \
-             UNION SELECT d.user_id FROM k {device} WHERE d.user_id IS NOT NULL) \
-             SELECT g.member_id, g.group_id FROM m {}",
-            per_key("group_members", "g", "g.tenant_id = $1 AND g.member_id = m.member_id"),
-            device = per_key("managed_devices", "d", "d.tenant_id = $1 AND d.id = k.column1"),
+            "WITH k AS ({}) SELECT c.device_id, c.compliance_state, c.compliance_grace_expires_at, \
+             c.compliance_due_at, c.partner_threat_state FROM k {}",
+            values_list(2, chunk.len()),
+            per_key("device_compliance", "c", "c.tenant_id = $1 AND c.device_id = k.column1")
         );
-        let groups = bind_ids(&sql, tenant_id, chunk).fetch_all(&mut *conn).await?;
-        let mut groups_of: HashMap<String, Vec<String>> = HashMap::new();
-        for r in &groups {
+        for r in &bind_ids(&sql, tenant_id, chunk).fetch_all(&mut *conn).await? {
+            out.insert(
+                r.try_get("device_id")?,
+                VerdictRow {
+                    state: r.try_get("compliance_state")?,
+                    grace_expires_at: r.try_get("compliance_grace_expires_at")?,
+                    due_at: r.try_get("compliance_due_at")?,
+                    partner_threat_state: r.try_get("partner_threat_state")?,
+                },
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// The evaluation inputs of `devices` (read with their verdicts and due times): their groups
+/// (when `with_groups`: only policies' assignments use them) and those of their users, their
+/// reports, policy states and fired actions.
+async fn complete_inputs(
+    conn: &mut Conn,
+    tenant_id: &str,
+    devices: Vec<(ManagedDevice, Option<DateTime<Utc>>)>,
+    with_groups: bool,
+) -> Result<Vec<EvaluationInput>, StoreError> {
+    use std::collections::HashMap;
+    if devices.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = devices.iter().map(|(d, _)| d.id.clone()).collect();
+    let list = values_list(2, ids.len());
+    // Group memberships of the devices and of their primary users.
+    let mut groups_of: HashMap<String, Vec<String>> = HashMap::new();
+    if with_groups {
+        let mut members: Vec<String> = devices
+            .iter()
+            .flat_map(|(d, _)| std::iter::once(d.azure_ad_device_id.clone()).chain(d.user_id.clone()))
+            .collect();
+        members.sort_unstable();
+        members.dedup();
+        let sql = format!(
+            "WITH m AS ({}) SELECT g.member_id, g.group_id FROM m {}",
+            values_list(2, members.len()),
+            per_key("group_members", "g", "g.tenant_id = $1 AND g.member_id = m.column1"),
+        );
+        for r in &bind_ids(&sql, tenant_id, &members).fetch_all(&mut *conn).await? {
             groups_of
                 .entry(r.try_get("member_id")?)
                 .or_default()
                 .push(r.try_get("group_id")?);
         }
-        let sql = format!(
-            "WITH k AS ({list}) SELECT r.device_id, r.connector_id, r.state FROM k {}",
-            per_key("threat_reports", "r", "r.tenant_id = $1 AND r.device_id = k.column1")
-        );
-        let reports = bind_ids(&sql, tenant_id, chunk).fetch_all(&mut *conn).await?;
-        let mut reports_of: HashMap<String, Vec<(String, String)>> = HashMap::new();
-        for r in &reports {
-            reports_of
-                .entry(r.try_get("device_id")?)
-                .or_default()
-                .push((r.try_get("connector_id")?, r.try_get("state")?));
-        }
-        let sql = format!(
-            "WITH k AS ({list}) SELECT {} FROM k {} ORDER BY s.device_id, s.policy_id",
-            STATE_COLUMNS
-                .split(", ")
-                .map(|c| format!("s.{c}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            per_key(
-                "device_policy_states",
-                "s",
-                "s.tenant_id = $1 AND s.device_id = k.column1"
-            )
-        );
-        let mut states_of: HashMap<String, Vec<PolicyStateRow>> = HashMap::new();
-        for r in &bind_ids(&sql, tenant_id, chunk).fetch_all(&mut *conn).await? {
-            let state = state_from_row(r)?;
-            states_of.entry(state.device_id.clone()).or_default().push(state);
-        }
-        let sql = format!(
-            "WITH k AS ({list}) SELECT f.device_id, f.policy_id, f.episode_start, f.action_id FROM k {}",
-            per_key("fired_actions", "f", "f.tenant_id = $1 AND f.device_id = k.column1")
-        );
-        let fired = bind_ids(&sql, tenant_id, chunk).fetch_all(&mut *conn).await?;
-        let mut fired_of: HashMap<String, Vec<(String, DateTime<Utc>, String)>> = HashMap::new();
-        for r in &fired {
-            fired_of.entry(r.try_get("device_id")?).or_default().push((
-                r.try_get("policy_id")?,
-                r.try_get("episode_start")?,
-                r.try_get("action_id")?,
-            ));
-        }
-        for (device, due_at) in devices {
-            let user_groups = device
+    }
+    let sql = format!(
+        "WITH k AS ({list}) SELECT r.device_id, r.connector_id, r.state, r.reported_at FROM k {}",
+        per_key("threat_reports", "r", "r.tenant_id = $1 AND r.device_id = k.column1")
+    );
+    let mut reports_of: HashMap<String, Vec<StoredReport>> = HashMap::new();
+    for r in &bind_ids(&sql, tenant_id, &ids).fetch_all(&mut *conn).await? {
+        reports_of
+            .entry(r.try_get("device_id")?)
+            .or_default()
+            .push(StoredReport {
+                connector_id: r.try_get("connector_id")?,
+                state: r.try_get("state")?,
+                reported_at: r.try_get("reported_at")?,
+            });
+    }
+    let sql = format!(
+        "WITH k AS ({list}) SELECT {} FROM k {} ORDER BY s.device_id, s.policy_id",
+        STATE_COLUMNS
+            .split(", ")
+            .map(|c| format!("s.{c}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        per_key(
+            "device_policy_states",
+            "s",
+            "s.tenant_id = $1 AND s.device_id = k.column1"
+        )
+    );
+    let mut states_of: HashMap<String, Vec<PolicyStateRow>> = HashMap::new();
+    for r in &bind_ids(&sql, tenant_id, &ids).fetch_all(&mut *conn).await? {
+        let state = state_from_row(r)?;
+        states_of.entry(state.device_id.clone()).or_default().push(state);
+    }
+    let sql = format!(
+        "WITH k AS ({list}) SELECT f.device_id, f.policy_id, f.episode_start, f.action_id FROM k {}",
+        per_key("fired_actions", "f", "f.tenant_id = $1 AND f.device_id = k.column1")
+    );
+    let mut fired_of: HashMap<String, Vec<(String, DateTime<Utc>, String)>> = HashMap::new();
+    for r in &bind_ids(&sql, tenant_id, &ids).fetch_all(&mut *conn).await? {
+        fired_of.entry(r.try_get("device_id")?).or_default().push((
+            r.try_get("policy_id")?,
+            r.try_get("episode_start")?,
+            r.try_get("action_id")?,
+        ));
+    }
+    Ok(devices
+        .into_iter()
+        .map(|(device, due_at)| EvaluationInput {
+            user_groups: device
                 .user_id
                 .as_ref()
                 .and_then(|u| groups_of.get(u).cloned())
-                .unwrap_or_default();
-            out.push(EvaluationInput {
-                user_groups,
-                device_groups: groups_of.get(&device.azure_ad_device_id).cloned().unwrap_or_default(),
-                reports: reports_of.remove(&device.id).unwrap_or_default(),
-                due_at,
-                states: states_of.remove(&device.id).unwrap_or_default(),
-                fired: fired_of.remove(&device.id).unwrap_or_default(),
-                device,
-            });
-        }
-    }
-    Ok(out)
+                .unwrap_or_default(),
+            device_groups: groups_of.get(&device.azure_ad_device_id).cloned().unwrap_or_default(),
+            reports: reports_of.remove(&device.id).unwrap_or_default(),
+            due_at,
+            states: states_of.remove(&device.id).unwrap_or_default(),
+            fired: fired_of.remove(&device.id).unwrap_or_default(),
+            device,
+        })
+        .collect())
 }
 
 async fn list_policies_in(conn: &mut Conn, tenant_id: &str) -> Result<Vec<StoredPolicy>, StoreError> {

@@ -20,14 +20,17 @@ fn connector_from_row(row: &<Db as sqlx::Database>::Row) -> Result<Connector, sq
     })
 }
 
-/// A device's `partnerReportedThreatState`: its newest report from a connector that is not
-/// deprovisioned, else `unknown`.
+/// A device's `partnerReportedThreatState` (`domain::mtd::reported_threat_state`, which
+/// evaluation applies): its newest report from a connector that is not deprovisioned, else
+/// `unknown`.
 const NEWEST_USABLE_REPORT: &str = "COALESCE((SELECT r.state FROM threat_reports r \
      JOIN mtd_connectors c ON c.tenant_id = r.tenant_id AND c.id = r.connector_id \
-     WHERE r.tenant_id = managed_devices.tenant_id AND r.device_id = managed_devices.id AND NOT c.deprovisioned \
-     ORDER BY r.reported_at DESC, r.connector_id LIMIT 1), 'unknown')";
+     WHERE r.tenant_id = device_compliance.tenant_id AND r.device_id = device_compliance.device_id \
+     AND NOT c.deprovisioned ORDER BY r.reported_at DESC, r.connector_id LIMIT 1), 'unknown')";
 
-/// Recomputes the state of every device the connector has a report for.
+/// Recomputes the state of every device the connector has a report for, in the change that
+/// deprovisions, provisions or deletes it (the devices' re-evaluation, queued with it, finds the
+/// same).
 async fn refresh_for_connector(
     tx: &mut sqlx::Transaction<'static, Db>,
     tenant_id: &str,
@@ -41,8 +44,8 @@ async fn refresh_for_connector(
     )
     .await?;
     sqlx::query(&format!(
-        "UPDATE managed_devices SET partner_threat_state = {NEWEST_USABLE_REPORT} WHERE tenant_id = $1 AND id IN \
-         (SELECT device_id FROM threat_reports WHERE tenant_id = $1 AND connector_id = $2)"
+        "UPDATE device_compliance SET partner_threat_state = {NEWEST_USABLE_REPORT} WHERE tenant_id = $1 \
+         AND device_id IN (SELECT device_id FROM threat_reports WHERE tenant_id = $1 AND connector_id = $2)"
     ))
     .bind(tenant_id)
     .bind(connector_id)
@@ -214,24 +217,48 @@ impl ConnectorStore for StoreImpl {
         batch: &mut dyn ReportBatch,
     ) -> Result<Option<StoredOutcome>, StoreError> {
         let wall = self.wall();
-        change!(self, tenant_id, &Effects::none(), |tx, gen| {
-            let targets = report_targets_in(&mut tx, tenant_id, connector_id, keys).await?;
+        // Batches share the tenant's change lock: those of other devices run side by side, and
+        // no change to the tenant's policies, connectors or settings commits under them.
+        change!(@locked share_tenant, self, tenant_id, &Effects::none(), |tx, gen| {
+            let mut found = report_devices_in(&mut tx, tenant_id, connector_id, keys).await?;
+            let targets = found
+                .iter()
+                .map(|(d, stored_at)| ReportTargetRow {
+                    device_id: d.id.clone(),
+                    azure_ad_device_id: d.azure_ad_device_id.clone(),
+                    platform: d.platform.as_str().to_string(),
+                    stored_at: *stored_at,
+                })
+                .collect();
             let mut reports = batch.accept(targets);
             if reports.is_empty() {
                 return Ok(Some(StoredOutcome::default()));
             }
-            // Rows are taken in device id order, as every writer takes them.
             reports.sort_by(|a, b| a.device_id.cmp(&b.device_id));
             let mut ids: Vec<String> = reports.iter().map(|r| r.device_id.clone()).collect();
             ids.dedup();
-            lock_devices(&mut tx, tenant_id, &ids).await?;
-            // This evaluation sees every change so far (it holds the change lock): the devices'
-            // queue entries are satisfied. Taking them waits for an evaluation that claimed one
-            // to commit, so what is read next includes what it stored.
+            // This evaluation sees every change so far (none commits while it shares the change
+            // lock, and the devices are locked): the devices' queue entries are satisfied. Taking
+            // them waits for an evaluation that claimed one to commit, so what is read next
+            // includes what it stored.
             take_queue_entries(&mut tx, tenant_id, gen, &ids).await?;
             write_reports(&mut tx, tenant_id, connector_id, &reports, received_at).await?;
             let tenant = tenant_rows_in(&mut tx, tenant_id, gen).await?;
-            let inputs = evaluation_inputs_in(&mut tx, tenant_id, &ids).await?;
+            // The reported devices as locked, with their verdicts as stored now.
+            found.retain(|(d, _)| ids.binary_search(&d.id).is_ok());
+            let mut devices = Vec::with_capacity(found.len());
+            let mut verdicts = verdicts_in(&mut tx, tenant_id, &ids).await?;
+            for (mut device, _) in found {
+                let Some(v) = verdicts.remove(&device.id) else {
+                    continue;
+                };
+                device.compliance_state = v.state;
+                device.compliance_grace_expires_at = v.grace_expires_at;
+                device.partner_threat_state = v.partner_threat_state;
+                devices.push((device, v.due_at));
+            }
+            let with_groups = !tenant.policies.is_empty();
+            let inputs = complete_inputs(&mut tx, tenant_id, devices, with_groups).await?;
             let evaluated = batch.evaluate(tenant, inputs).await?;
             let owned: std::collections::HashSet<String> = ids.iter().cloned().collect();
             write_results(
@@ -248,23 +275,30 @@ impl ConnectorStore for StoreImpl {
     }
 }
 
-/// The devices `keys` name (managed or Entra device ids), with the connector's stored report.
-async fn report_targets_in(
+/// The devices `keys` name (managed or Entra device ids), each once, as evaluation reads them
+/// (`evaluated_columns_of_d`), with the `reportedDateTime` of the connector's stored report; on PostgreSQL their rows are locked, in id order (see
+/// `lock_devices`: the lock is taken in the lateral probe, so the ids it walks are sorted first). Their verdicts are not read here: another batch may change them until the
+/// lock is granted, and only what is locked is read as it is then.
+async fn report_devices_in(
     conn: &mut Conn,
     tenant_id: &str,
     connector_id: &str,
     keys: &[String],
-) -> Result<Vec<ReportTargetRow>, StoreError> {
-    let mut out = Vec::with_capacity(keys.len());
+) -> Result<Vec<(ManagedDevice, Option<DateTime<Utc>>)>, StoreError> {
+    let columns = evaluated_columns_of_d(DEVICE_TABLE_COLUMNS);
+    let lock = if DIALECT_NAME == "postgres" {
+        " FOR NO KEY UPDATE OF d"
+    } else {
+        ""
+    };
+    let mut out: Vec<(ManagedDevice, Option<DateTime<Utc>>)> = Vec::with_capacity(keys.len());
     for chunk in keys.chunks(1000) {
         // The keys as a list driving an index probe per key, once per kind of id (`per_key`):
         // given `id IN (...)` (or an OR of two lists) PostgreSQL scanned the whole tenant
         // instead (measured: 60 to 100 ms a batch of 500 in a tenant of 20,000).
-        let keys_sql = values_list(3, chunk.len());
-        let select = |on: &str| {
+        let found = |on: &str| {
             format!(
-                "SELECT d.id, d.azure_ad_device_id, d.platform, (SELECT r.reported_at FROM threat_reports r \
-                 WHERE r.tenant_id = $1 AND r.device_id = d.id AND r.connector_id = $2) AS reported_at FROM k {}",
+                "SELECT d.id FROM k {}",
                 per_key(
                     "managed_devices",
                     "d",
@@ -273,28 +307,28 @@ async fn report_targets_in(
             )
         };
         let sql = format!(
-            "WITH k AS ({keys_sql}) {} UNION ALL {}",
-            select("d.id"),
-            select("d.azure_ad_device_id")
+            "WITH k AS ({}), t AS ({} UNION {}) SELECT {columns}, (SELECT r.reported_at FROM threat_reports r \
+             WHERE r.tenant_id = $1 AND r.device_id = d.id AND r.connector_id = $2) AS reported_at \
+             FROM (SELECT id FROM t ORDER BY id) AS t {} ORDER BY d.id{lock}",
+            values_list(3, chunk.len()),
+            found("d.id"),
+            found("d.azure_ad_device_id"),
+            per_key("managed_devices", "d", "d.tenant_id = $1 AND d.id = t.id")
         );
         let mut q = sqlx::query(&sql).bind(tenant_id).bind(connector_id);
         for k in chunk {
             q = q.bind(k.as_str());
         }
         for row in q.fetch_all(&mut *conn).await? {
-            out.push(ReportTargetRow {
-                device_id: row.try_get("id")?,
-                azure_ad_device_id: row.try_get("azure_ad_device_id")?,
-                platform: row.try_get("platform")?,
-                stored_at: row.try_get("reported_at")?,
-            });
+            out.push((device_table_row(&row)?, row.try_get("reported_at")?));
         }
     }
+    out.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    out.dedup_by(|a, b| a.0.id == b.0.id);
     Ok(out)
 }
 
-/// Stores accepted reports (a newer stored one wins) and the devices' threat states; the
-/// devices are locked.
+/// Stores accepted reports: a newer stored one wins. The devices are locked.
 async fn write_reports(
     conn: &mut Conn,
     tenant_id: &str,
@@ -321,18 +355,6 @@ async fn write_reports(
          WHERE threat_reports.reported_at < excluded.reported_at",
         );
         b.build().execute(&mut *conn).await?;
-
-        // Joined to the ids as a VALUES list, for the reason given in report_targets.
-        let ids = values_list(2, chunk.len());
-        let sql = format!(
-            "UPDATE managed_devices SET partner_threat_state = {NEWEST_USABLE_REPORT} FROM ({ids}) AS k \
-         WHERE managed_devices.tenant_id = $1 AND managed_devices.id = k.column1"
-        );
-        let mut q = sqlx::query(&sql).bind(tenant_id);
-        for r in chunk {
-            q = q.bind(r.device_id.as_str());
-        }
-        q.execute(&mut *conn).await?;
     }
     Ok(())
 }

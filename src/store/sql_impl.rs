@@ -251,6 +251,7 @@ impl TenantStore for StoreImpl {
 
     async fn delete_tenant(&self, tenant_id: &str) -> Result<bool, StoreError> {
         let mut tx = self.writer().begin().await?;
+        exclude_changes(&mut tx, tenant_id).await?;
         for table in TENANT_DATA_TABLES.iter().chain(&["apps", "device_management"]) {
             sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1"))
                 .bind(tenant_id)
@@ -268,6 +269,7 @@ impl TenantStore for StoreImpl {
 
     async fn reset_tenant(&self, tenant_id: &str, dm: &DeviceManagementRecord) -> Result<bool, StoreError> {
         let mut tx = self.writer().begin().await?;
+        exclude_changes(&mut tx, tenant_id).await?;
         let updated =
             sqlx::query("UPDATE tenants SET clock_offset_us = 0, cache_version = cache_version + 1 WHERE id = $1")
                 .bind(tenant_id)

@@ -11,7 +11,7 @@ use super::*;
 use crate::domain::compliance::PolicyFamily;
 use crate::domain::device::{detected_app_id, detected_app_platform, OwnerType, Platform};
 use crate::domain::directory::MemberKind;
-use crate::domain::mtd::{Accepted, Connector};
+use crate::domain::mtd::{Accepted, Connector, StoredReport};
 use crate::domain::policy::{NotificationTemplate, StoredPolicy};
 use crate::domain::tenant::AppKind;
 

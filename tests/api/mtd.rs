@@ -11,6 +11,7 @@ both_backends!(
     connectors_through_both_versions,
     partner_state_follows_heartbeats_toggles_and_errors,
     threat_reports_keep_the_newest_per_device_and_connector,
+    the_threat_state_is_the_newest_report_of_a_connector_that_counts,
     partner_devices_and_app_sync,
     partners_see_only_their_tenant,
 );
@@ -489,6 +490,81 @@ async fn threat_state(app: &TestApp, token: &str, id: &str) -> Value {
         .await
         .unwrap();
     d["partnerReportedThreatState"].clone()
+}
+
+/// Two partners report one device. Its `partnerReportedThreatState` is the newest report of a
+/// connector that is not deprovisioned, whether the report batch, the connector's change or a
+/// later re-evaluation (`settle`, which derives it again from the reports) wrote it last.
+async fn the_threat_state_is_the_newest_report_of_a_connector_that_counts(app: TestApp) {
+    let t = app.create_tenant().await;
+    let devices = enroll(
+        &app,
+        &t,
+        json!([{ "deviceName": "iphone", "operatingSystem": "iOS", "osVersion": "17.1" }]),
+    )
+    .await;
+    let id = devices[0]["id"].as_str().unwrap().to_string();
+    let (graph_tok, lookout) = setup_connector(&app, &t, json!({ "iosEnabled": true })).await;
+    let zimperium = partner_token(&app, &t.id, ZIMPERIUM).await;
+    let r = app
+        .graph(
+            Method::POST,
+            "/beta/deviceManagement/mobileThreatDefenseConnectors",
+            &graph_tok,
+        )
+        .json(&json!({ "id": ZIMPERIUM, "iosEnabled": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let heartbeat = |token: String| {
+        let app = &app;
+        async move {
+            let r = partner(app, Method::POST, "/partner/v1/connector/heartbeat", &token)
+                .await
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 204);
+        }
+    };
+    heartbeat(zimperium.clone()).await;
+    let accepted = |body: Value| body["accepted"] == json!(1);
+    let item = |level: &str, at: &str| json!([{ "deviceId": id, "threatLevel": level, "reportedDateTime": at }]);
+
+    // Each state is checked as the last writer left it, then after a re-evaluation.
+    let check = |expected: &'static str, step: &'static str| {
+        let (app, t, graph_tok, id) = (&app, &t, &graph_tok, &id);
+        async move {
+            assert_eq!(threat_state(app, graph_tok, id).await, expected, "{step}");
+            crate::compliance::settle(app, t).await;
+            assert_eq!(threat_state(app, graph_tok, id).await, expected, "{step}, re-evaluated");
+        }
+    };
+    assert!(accepted(
+        report(&app, &lookout, item("high", "2026-01-01T10:00:00Z")).await
+    ));
+    check("highSeverity", "one report").await;
+    assert!(accepted(
+        report(&app, &zimperium, item("low", "2026-01-01T11:00:00Z")).await
+    ));
+    check("lowSeverity", "the newer report of another partner").await;
+    // Newer than the partner's own stored report, older than the other's: stored, not shown.
+    assert!(accepted(
+        report(&app, &lookout, item("medium", "2026-01-01T10:30:00Z")).await
+    ));
+    check("lowSeverity", "an older report of the first partner").await;
+
+    // Deprovisioned, the newest partner's reports stop counting; the other's is shown.
+    let r = partner(&app, Method::DELETE, "/partner/v1/connector", &zimperium)
+        .await
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    check("mediumSeverity", "the newest partner deprovisioned").await;
+    heartbeat(zimperium.clone()).await;
+    check("lowSeverity", "provisioned again").await;
 }
 
 async fn threat_reports_keep_the_newest_per_device_and_connector(app: TestApp) {
