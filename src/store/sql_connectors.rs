@@ -241,7 +241,9 @@ impl ConnectorStore for StoreImpl {
             // lock, and the devices are locked): the devices' queue entries are satisfied. Taking
             // them waits for an evaluation that claimed one to commit, so what is read next
             // includes what it stored.
-            take_queue_entries(&mut tx, tenant_id, gen, &ids).await?;
+            if !queue_drained(&mut tx, tenant_id, gen).await? {
+                take_queue_entries(&mut tx, tenant_id, gen, &ids).await?;
+            }
             write_reports(&mut tx, tenant_id, connector_id, &reports, received_at).await?;
             let tenant = tenant_rows_in(&mut tx, tenant_id, gen).await?;
             // The reported devices as locked, with their verdicts as stored now.
