@@ -888,7 +888,10 @@ async fn take_queue_entries(conn: &mut Conn, tenant_id: &str, gen: i64, ids: &[S
 /// queue, answering their ids with `returning`. On PostgreSQL the entries are found by one
 /// index probe per key (`per_key`: the queue is refilled between statistics runs, so a plan
 /// from them scanned it whole) and locked in id order before they are deleted (see
-/// `lock_devices`).
+/// `lock_devices`). The delete finds the locked entries again by their keys as one array (an
+/// index scan): joined to them, it hashed the tenant's whole queue for every batch (measured:
+/// 86 ms against 21 ms for 2,000 entries of a queue of 100,000, and about 0.3 s a batch at
+/// 1,000,000).
 fn claim_sql(list: &str, returning: bool) -> String {
     if DIALECT_NAME == "postgres" {
         let returning = if returning {
@@ -898,8 +901,8 @@ fn claim_sql(list: &str, returning: bool) -> String {
         };
         format!(
             "WITH k AS ({list}), c AS (SELECT q.device_id FROM k {} ORDER BY q.device_id FOR UPDATE OF q) \
-             DELETE FROM reevaluation_queue USING c WHERE reevaluation_queue.tenant_id = $1 \
-             AND reevaluation_queue.device_id = c.device_id{returning}",
+             DELETE FROM reevaluation_queue WHERE tenant_id = $1 \
+             AND device_id = ANY(ARRAY(SELECT device_id FROM c)){returning}",
             per_key(
                 "reevaluation_queue",
                 "q",
