@@ -278,56 +278,57 @@ impl ConnectorStore for StoreImpl {
 }
 
 /// The devices `keys` name (managed or Entra device ids), each once, as evaluation reads them
-/// (`evaluated_columns_of_d`), with the `reportedDateTime` of the connector's stored report; on PostgreSQL their rows are locked, in id order (see
-/// `lock_devices`: the lock is taken in the lateral probe, so the ids it walks are sorted first). Their verdicts are not read here: another batch may change them until the
-/// lock is granted, and only what is locked is read as it is then.
+/// (`evaluated_columns_of_d`), with the `reportedDateTime` of the connector's stored report.
+/// On PostgreSQL their rows are locked in id order (see `lock_devices`; the lock is taken as the
+/// lateral probe walks the ids, so they are sorted first). A batch names at most 1,000 devices:
+/// one statement, one walk. Their verdicts are not read here: another batch may change them
+/// until the lock is granted, and only the locked rows are read as they are then.
 async fn report_devices_in(
     conn: &mut Conn,
     tenant_id: &str,
     connector_id: &str,
     keys: &[String],
 ) -> Result<Vec<(ManagedDevice, Option<DateTime<Utc>>)>, StoreError> {
-    let columns = evaluated_columns_of_d(DEVICE_TABLE_COLUMNS);
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
     let lock = if DIALECT_NAME == "postgres" {
         " FOR NO KEY UPDATE OF d"
     } else {
         ""
     };
-    let mut out: Vec<(ManagedDevice, Option<DateTime<Utc>>)> = Vec::with_capacity(keys.len());
-    for chunk in keys.chunks(1000) {
-        // The keys as a list driving an index probe per key, once per kind of id (`per_key`):
-        // given `id IN (...)` (or an OR of two lists) PostgreSQL scanned the whole tenant
-        // instead (measured: 60 to 100 ms a batch of 500 in a tenant of 20,000).
-        let found = |on: &str| {
-            format!(
-                "SELECT d.id FROM k {}",
-                per_key(
-                    "managed_devices",
-                    "d",
-                    &format!("d.tenant_id = $1 AND {on} = k.column1")
-                )
+    // The keys as a list driving an index probe per key, once per kind of id (`per_key`): given
+    // `id IN (...)` (or an OR of two lists) PostgreSQL scanned the whole tenant instead
+    // (measured: 60 to 100 ms a batch of 500 in a tenant of 20,000).
+    let found = |on: &str| {
+        format!(
+            "SELECT d.id FROM k {}",
+            per_key(
+                "managed_devices",
+                "d",
+                &format!("d.tenant_id = $1 AND {on} = k.column1")
             )
-        };
-        let sql = format!(
-            "WITH k AS ({}), t AS ({} UNION {}) SELECT {columns}, (SELECT r.reported_at FROM threat_reports r \
-             WHERE r.tenant_id = $1 AND r.device_id = d.id AND r.connector_id = $2) AS reported_at \
-             FROM (SELECT id FROM t ORDER BY id) AS t {} ORDER BY d.id{lock}",
-            values_list(3, chunk.len()),
-            found("d.id"),
-            found("d.azure_ad_device_id"),
-            per_key("managed_devices", "d", "d.tenant_id = $1 AND d.id = t.id")
-        );
-        let mut q = sqlx::query(&sql).bind(tenant_id).bind(connector_id);
-        for k in chunk {
-            q = q.bind(k.as_str());
-        }
-        for row in q.fetch_all(&mut *conn).await? {
-            out.push((device_table_row(&row)?, row.try_get("reported_at")?));
-        }
+        )
+    };
+    let sql = format!(
+        "WITH k AS ({}), t AS ({} UNION {}) SELECT {}, (SELECT r.reported_at FROM threat_reports r \
+         WHERE r.tenant_id = $1 AND r.device_id = d.id AND r.connector_id = $2) AS reported_at \
+         FROM (SELECT id FROM t ORDER BY id) AS t {} ORDER BY d.id{lock}",
+        values_list(3, keys.len()),
+        found("d.id"),
+        found("d.azure_ad_device_id"),
+        evaluated_columns_of_d(DEVICE_TABLE_COLUMNS),
+        per_key("managed_devices", "d", "d.tenant_id = $1 AND d.id = t.id")
+    );
+    let mut q = sqlx::query(&sql).bind(tenant_id).bind(connector_id);
+    for k in keys {
+        q = q.bind(k.as_str());
     }
-    out.sort_by(|a, b| a.0.id.cmp(&b.0.id));
-    out.dedup_by(|a, b| a.0.id == b.0.id);
-    Ok(out)
+    q.fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|row| Ok((device_table_row(row)?, row.try_get("reported_at")?)))
+        .collect()
 }
 
 /// Stores accepted reports: a newer stored one wins. The devices are locked.
