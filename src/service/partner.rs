@@ -147,12 +147,9 @@ impl ReportBatch for ReportBatchOf<'_> {
     fn accept(&mut self, rows: Vec<ReportTargetRow>) -> Vec<Accepted> {
         let mut targets: HashMap<String, ReportTarget> = HashMap::with_capacity(rows.len() * 2);
         for row in rows {
-            let Some(platform) = Platform::parse(&row.platform) else {
-                continue;
-            };
             let target = ReportTarget {
                 device_id: row.device_id.clone(),
-                platform,
+                platform: row.platform,
                 stored_at: row.stored_at,
             };
             targets.insert(row.azure_ad_device_id.clone(), target.clone());

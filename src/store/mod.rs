@@ -450,7 +450,7 @@ pub trait DeviceStore: Send + Sync + 'static {
 pub struct ReportTargetRow {
     pub device_id: String,
     pub azure_ad_device_id: String,
-    pub platform: String,
+    pub platform: Platform,
     /// `reportedDateTime` of the connector's stored report for the device.
     pub stored_at: Option<DateTime<Utc>>,
 }

@@ -71,22 +71,53 @@ async fn lock_tenant(tx: &mut sqlx::Transaction<'static, Db>, tenant_id: &str) -
         .await
 }
 
-/// Shares the tenant's change lock (see `advisory_tenant_lock`) and returns the number of the
-/// last change, which no other change passes until this transaction ends; None when the tenant
-/// does not exist. The tenant row itself is not locked. On SQLite a no-op update of the row takes
-/// the write lock, as `lock_tenant` does.
-async fn share_tenant(tx: &mut sqlx::Transaction<'static, Db>, tenant_id: &str) -> Result<Option<i64>, sqlx::Error> {
-    if DIALECT_NAME == "postgres" {
-        advisory_tenant_lock(tx, tenant_id, true).await?;
-        return sqlx::query_scalar("SELECT queue_version FROM tenants WHERE id = $1")
-            .bind(tenant_id)
-            .fetch_optional(&mut **tx)
-            .await;
+/// The number a transaction runs at in the tenant's order of changes (`change!`'s `$gen`).
+trait ChangeNumber: Copy {
+    fn number(self) -> i64;
+}
+
+/// A change's own number (`lock_tenant`).
+impl ChangeNumber for i64 {
+    fn number(self) -> i64 {
+        self
     }
-    sqlx::query_scalar("UPDATE tenants SET queue_version = queue_version WHERE id = $1 RETURNING queue_version")
-        .bind(tenant_id)
-        .fetch_optional(&mut **tx)
-        .await
+}
+
+/// What a report batch sharing the change lock (`share_tenant`) reads of the tenant.
+#[derive(Debug, Clone, Copy)]
+struct SharedChange {
+    /// The last change's number, which no other change passes until the batch ends.
+    number: i64,
+    /// Whether a worker pass found the queue empty of entries at or below `number`
+    /// (`mark_queue_seen`). None can appear later: every entry carries the number of the change
+    /// that made it, and the changes up to `number` had all committed when the pass read it. The
+    /// batch then has no entry to take, and need not probe the queue for each device.
+    queue_drained: bool,
+}
+
+impl ChangeNumber for SharedChange {
+    fn number(self) -> i64 {
+        self.number
+    }
+}
+
+/// Shares the tenant's change lock (see `advisory_tenant_lock`) and reads the tenant's change
+/// number and queue mark, in one statement; None when the tenant does not exist. The tenant row
+/// itself is not locked. On SQLite a no-op update of the row takes the write lock, as
+/// `lock_tenant` does.
+async fn share_tenant(
+    tx: &mut sqlx::Transaction<'static, Db>,
+    tenant_id: &str,
+) -> Result<Option<SharedChange>, sqlx::Error> {
+    let sql = if DIALECT_NAME == "postgres" {
+        advisory_tenant_lock(tx, tenant_id, true).await?;
+        "SELECT queue_version, queue_seen >= queue_version FROM tenants WHERE id = $1"
+    } else {
+        "UPDATE tenants SET queue_version = queue_version WHERE id = $1 \
+         RETURNING queue_version, queue_seen >= queue_version"
+    };
+    let row: Option<(i64, bool)> = sqlx::query_as(sql).bind(tenant_id).fetch_optional(&mut **tx).await?;
+    Ok(row.map(|(number, queue_drained)| SharedChange { number, queue_drained }))
 }
 
 /// Takes the tenant's change lock exclusively without counting a change (a reset or deletion
@@ -241,7 +272,8 @@ async fn apply_effects(
 /// effects). A transaction the database broke to end a deadlock runs again. The whole is
 /// `Result<Option<T>, StoreError>`, None when the tenant does not exist.
 /// `change!(@locked share_tenant, ...)` shares the change lock instead (partner ingest): `$gen`
-/// is then the number of the last change, which no change passes before this one commits.
+/// is then a `SharedChange`, with the number of the last change, which no change passes before
+/// this one commits.
 macro_rules! change {
     (@locked $lock:ident, $self:expr, $tenant:expr, $fx:expr, |$tx:ident, $gen:ident| $body:block) => {{
         let mut attempt = 0u32;
@@ -252,7 +284,7 @@ macro_rules! change {
                     return Ok(None);
                 };
                 let out = $body;
-                apply_effects(&mut $tx, $tenant, $gen, $fx, $self.wall()).await?;
+                apply_effects(&mut $tx, $tenant, $gen.number(), $fx, $self.wall()).await?;
                 $tx.commit().await?;
                 Ok::<_, StoreError>(Some(out))
             };

@@ -858,18 +858,6 @@ async fn tenant_rows_in(conn: &mut Conn, tenant_id: &str, version: i64) -> Resul
     })
 }
 
-/// Whether a worker pass found the tenant's queue empty of entries at or below change `gen`
-/// (`mark_queue_seen`). None can appear later: every entry carries the number of the change that
-/// made it, and the changes up to `gen` had all committed when the pass read the number. Then a
-/// batch has no entry to take, and need not probe the queue for each device.
-async fn queue_drained(conn: &mut Conn, tenant_id: &str, gen: i64) -> Result<bool, StoreError> {
-    let seen: Option<i64> = sqlx::query_scalar("SELECT queue_seen FROM tenants WHERE id = $1")
-        .bind(tenant_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    Ok(seen.is_some_and(|s| s >= gen))
-}
-
 /// Takes the devices' queue entries off the queue, in id order (see `lock_devices`): an
 /// evaluation that sees every change up to `gen` satisfies them.
 async fn take_queue_entries(conn: &mut Conn, tenant_id: &str, gen: i64, ids: &[String]) -> Result<(), StoreError> {

@@ -226,7 +226,7 @@ impl ConnectorStore for StoreImpl {
                 .map(|(d, stored_at)| ReportTargetRow {
                     device_id: d.id.clone(),
                     azure_ad_device_id: d.azure_ad_device_id.clone(),
-                    platform: d.platform.as_str().to_string(),
+                    platform: d.platform,
                     stored_at: *stored_at,
                 })
                 .collect();
@@ -241,11 +241,11 @@ impl ConnectorStore for StoreImpl {
             // lock, and the devices are locked): the devices' queue entries are satisfied. Taking
             // them waits for an evaluation that claimed one to commit, so what is read next
             // includes what it stored.
-            if !queue_drained(&mut tx, tenant_id, gen).await? {
-                take_queue_entries(&mut tx, tenant_id, gen, &ids).await?;
+            if !gen.queue_drained {
+                take_queue_entries(&mut tx, tenant_id, gen.number, &ids).await?;
             }
             write_reports(&mut tx, tenant_id, connector_id, &reports, received_at).await?;
-            let tenant = tenant_rows_in(&mut tx, tenant_id, gen).await?;
+            let tenant = tenant_rows_in(&mut tx, tenant_id, gen.number).await?;
             // The reported devices as locked, with their verdicts as stored now.
             found.retain(|(d, _)| ids.binary_search(&d.id).is_ok());
             let mut devices = Vec::with_capacity(found.len());
