@@ -7,7 +7,8 @@
 
 The first argument is the Rust module's name (it only appears in the header's regeneration
 command); the rest are root entity types, by their Graph (wire) names. For each root and every
-complex and enum type reachable through non-navigation properties, one static is printed.
+complex and enum type reachable through non-navigation properties (and the derived types of the
+abstract complex types in DERIVED_COMPLEX_TYPES), one static is printed.
 
 Sources: msgraph-sdk 1.61.0 (package `msgraph`, v1.0) and msgraph-beta-sdk 1.66.0 (package
 `msgraph_beta`, beta). To generate, the models are parsed with `ast`, not imported: each model's
@@ -32,6 +33,7 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -107,6 +109,9 @@ NULLABLE_OVERRIDES = {
     ("detectedApp", "publisher"): True,
     ("detectedApp", "sizeInByte"): False,
     ("detectedApp", "version"): True,
+    # v1.0 CSDL: Nullable="false".
+    ("iosMobileAppIdentifier", "bundleId"): False,
+    ("androidMobileAppIdentifier", "packageId"): False,
 }
 
 # The deviceCompliancePolicy subtypes in `compliance.rs`. Overrides are keyed by concrete type: a
@@ -215,11 +220,26 @@ WRITABLE_OVERRIDES: dict[tuple[str, str], bool] = {
         for t in COMPLIANCE_POLICY_TYPES
         for prop in ("createdDateTime", "lastModifiedDateTime", "version")
     },
+    # Server-owned on the app protection policies: Intune stamps the times and version on each
+    # write, and derives isAssigned and deployedAppCount from the assignments and apps.
+    **{
+        (t, prop): False
+        for t in ("iosManagedAppProtection", "androidManagedAppProtection")
+        for prop in ("createdDateTime", "lastModifiedDateTime", "version", "isAssigned", "deployedAppCount")
+    },
     # Entity keys the service assigns (the entity-`id` rule already says so; pinned explicitly).
     ("deviceCompliancePolicyAssignment", "id"): False,
     ("deviceComplianceScheduledActionForRule", "id"): False,
     ("deviceComplianceActionItem", "id"): False,
 }
+
+# Abstract complex types whose derived types get tables too, after the base's. The SDKs name the
+# derived types in the base's `create_from_discriminator_value`. The engine types a property by
+# the base (a table with none of the derived types' properties); a value names its derived type
+# with `@odata.type`, so whatever takes or shows one picks the derived table by that name, as
+# served.rs's families describe them. (Other polymorphic complex types, such as the assignment
+# targets, are written by hand in served.rs.)
+DERIVED_COMPLEX_TYPES = ("mobileAppIdentifier",)
 
 # A description saying the service shows null when it has no value.
 NULL_DEFAULT_RE = re.compile(r"null \(default\)|default value is null", re.IGNORECASE)
@@ -266,6 +286,7 @@ class ModelClass:
     fields: list[Field] = field(default_factory=list)  # own fields only
     members: list[str] = field(default_factory=list)  # enum members
     odata_type: Optional[str] = None
+    derived: list[str] = field(default_factory=list)  # wire names `create_from_discriminator_value` maps to
 
 
 class Sdk:
@@ -335,6 +356,21 @@ class Sdk:
                 annotations[stmt.target.id] = (ast.unparse(stmt.annotation), " ".join(comment))
                 if stmt.target.id == "odata_type" and isinstance(stmt.value, ast.Constant):
                     mc.odata_type = stmt.value.value
+        # Derived types: `mapping_value.casefold() == "#microsoft.graph.x".casefold()`.
+        factory = next(
+            (n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "create_from_discriminator_value"),
+            None,
+        )
+        for node in ast.walk(factory) if factory is not None else ():
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "casefold"
+                and isinstance(node.func.value, ast.Constant)
+                and isinstance(node.func.value.value, str)
+                and node.func.value.value.startswith("#microsoft.graph.")
+            ):
+                mc.derived.append(node.func.value.value[len("#microsoft.graph.") :])
         deser = next(
             (n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "get_field_deserializers"),
             None,
@@ -584,6 +620,15 @@ class Generator:
             if is_nav(p.ty):
                 continue
             self.visit(p.ty, policy)
+        if name in DERIVED_COMPLEX_TYPES and not entity:
+            for d in self.derived_types(name, files):
+                self.add_struct(d, self.type_files(d), False, policy, False)
+
+    def derived_types(self, name: str, files: dict[str, str]) -> list[str]:
+        """The derived types of `name` in beta's order; a v1.0-only one goes last."""
+        v1 = self.sdks["v1"].load(files["v1"]).derived if "v1" in files else []
+        beta = self.sdks["beta"].load(files["beta"]).derived if "beta" in files else []
+        return list(dict.fromkeys(beta + v1))
 
     def visit(self, t: TypeRef, policy: str) -> None:
         if t.kind == "Collection":
@@ -690,7 +735,14 @@ class Generator:
             if not in_v1_type:
                 lines.append(f"// `{name}` is only in the beta model.")
             merged = self.merged_props(name, files)
-            if not merged:
+            if name in DERIVED_COMPLEX_TYPES and not info["entity"]:
+                derived = ", ".join(f"`{d}`" for d in self.derived_types(name, files))
+                text = (
+                    f"`{name}` is abstract: a value is one of {derived} (the tables after this one), "
+                    "named by `@odata.type`. This table has none of their properties."
+                )
+                lines.extend("// " + line for line in textwrap.wrap(text, 100))
+            elif not merged:
                 lines.append(
                     f"// `{name}` declares no properties (an open type): the engine can neither validate nor show"
                 )

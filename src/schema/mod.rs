@@ -4,6 +4,7 @@
 //! ones, evolvable enums), the validation of write bodies (400s that name the property) and
 //! `$select`.
 
+pub mod app_protection;
 pub mod compliance;
 pub mod compliance_status;
 pub mod device_management;
