@@ -1,5 +1,6 @@
 //! Pure rules and types: no I/O, no clock reads.
 
+pub mod app_protection;
 pub mod compliance;
 pub mod device;
 pub mod directory;

@@ -43,6 +43,12 @@ pub fn routes() -> RouteTable {
     .route(Method::GET, "/partner/v1/devices", Access::Partner, list_devices)
     .route(
         Method::GET,
+        "/partner/v1/appProtectionDevices",
+        Access::Partner,
+        list_app_devices,
+    )
+    .route(
+        Method::GET,
         "/partner/v1/devices/{deviceId}/apps",
         Access::Partner,
         device_apps,
@@ -329,6 +335,26 @@ async fn list_devices(
         Value::Array(rows.items[..shown].iter().map(partner_device).collect()),
     );
     Ok(Json(Value::Object(body)).into_response())
+}
+
+/// `GET /partner/v1/appProtectionDevices`: the devices with protected apps on the platforms
+/// whose app protection toggle is on, enrolled or not, by Entra device id: what a partner
+/// reports for app protection without enrollment.
+async fn list_app_devices(caller: PartnerCaller, State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let devices = service::partner::list_app_devices(&caller.cx(&state.app), &caller.connector_id).await?;
+    let value: Vec<Value> = devices
+        .iter()
+        .map(|d| {
+            json!({
+                "azureADDeviceId": d.azure_ad_device_id,
+                "platform": d.platform.as_str(),
+                "deviceName": d.device_name,
+                "osVersion": d.platform_version,
+                "userIds": d.user_ids,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "value": value })))
 }
 
 /// `GET /partner/v1/devices/{id}/apps`: App Sync for iOS/iPadOS. Refused unless the admin allowed

@@ -2,6 +2,11 @@
 //! with a table, the polymorphic families, and the few small types written here by hand (the
 //! assignment targets, the directory `device` a group's members show, `wipe`'s parameters).
 
+use super::app_protection::{
+    ANDROID_MANAGED_APP_PROTECTION, ANDROID_MANAGED_APP_REGISTRATION, ANDROID_MOBILE_APP_IDENTIFIER,
+    IOS_MANAGED_APP_PROTECTION, IOS_MANAGED_APP_REGISTRATION, IOS_MOBILE_APP_IDENTIFIER, MANAGED_APP_OPERATION,
+    MANAGED_APP_POLICY_DEPLOYMENT_SUMMARY, MANAGED_MOBILE_APP, TARGETED_MANAGED_APP_POLICY_ASSIGNMENT,
+};
 use super::compliance::{
     ANDROID_COMPLIANCE_POLICY, ANDROID_DEVICE_OWNER_COMPLIANCE_POLICY, ANDROID_WORK_PROFILE_COMPLIANCE_POLICY,
     DEVICE_AND_APP_MANAGEMENT_ASSIGNMENT_FILTER_TYPE, DEVICE_COMPLIANCE_ACTION_ITEM,
@@ -153,8 +158,53 @@ pub static WIPE_PARAMETERS: StructType = StructType {
     ],
 };
 
+/// `managedAppPolicy`, as `managedAppPolicies` lists it and a registration's applied and
+/// intended policies are: the app protection policies the emulator serves.
+pub static MANAGED_APP_POLICY: Family = Family {
+    name: "managedAppPolicy",
+    members: &[
+        (&IOS_MANAGED_APP_PROTECTION, Both),
+        (&ANDROID_MANAGED_APP_PROTECTION, Both),
+    ],
+};
+
+/// The abstract `managedAppPolicy` itself, for the navigation properties typed with it (which
+/// the document describes as the family).
+static MANAGED_APP_POLICY_BASE: StructType = StructType {
+    name: "managedAppPolicy",
+    is_entity: true,
+    props: &[],
+};
+
+/// `managedAppRegistration`: a protected app a user signed in to on an iOS or Android device.
+pub static MANAGED_APP_REGISTRATION: Family = Family {
+    name: "managedAppRegistration",
+    members: &[
+        (&IOS_MANAGED_APP_REGISTRATION, Both),
+        (&ANDROID_MANAGED_APP_REGISTRATION, Both),
+    ],
+};
+
+/// `mobileAppIdentifier`, as a targeted app, a deployment summary and a registration name the
+/// app: a bundle id (iOS) or a package id (Android). Intune's `macAppIdentifier` and
+/// `windowsAppIdentifier` are not served.
+pub static MOBILE_APP_IDENTIFIER: Family = Family {
+    name: "mobileAppIdentifier",
+    members: &[
+        (&IOS_MOBILE_APP_IDENTIFIER, Both),
+        (&ANDROID_MOBILE_APP_IDENTIFIER, Both),
+    ],
+};
+
 /// The families, by base type name: a property of the base type is described as the family.
-pub static FAMILIES: &[&Family] = &[&DEVICE_COMPLIANCE_POLICY, &ASSIGNMENT_TARGET, &DIRECTORY_OBJECT];
+pub static FAMILIES: &[&Family] = &[
+    &DEVICE_COMPLIANCE_POLICY,
+    &ASSIGNMENT_TARGET,
+    &DIRECTORY_OBJECT,
+    &MANAGED_APP_POLICY,
+    &MANAGED_APP_REGISTRATION,
+    &MOBILE_APP_IDENTIFIER,
+];
 
 /// The navigation properties the document shows.
 pub static NAVIGATION: &[Navigation] = &[
@@ -206,6 +256,60 @@ pub static NAVIGATION: &[Navigation] = &[
         ty: Ty::Collection(&Ty::Struct(&LOCALIZED_NOTIFICATION_MESSAGE)),
         description: "Shown with $expand=localizedNotificationMessages.",
     },
+    Navigation {
+        owner: "iosManagedAppProtection",
+        name: "apps",
+        ty: Ty::Collection(&Ty::Struct(&MANAGED_MOBILE_APP)),
+        description: "The protected apps: may be given inline on create, shown with $expand=apps, changed with targetApps.",
+    },
+    Navigation {
+        owner: "iosManagedAppProtection",
+        name: "assignments",
+        ty: Ty::Collection(&Ty::Struct(&TARGETED_MANAGED_APP_POLICY_ASSIGNMENT)),
+        description: "Shown with $expand=assignments; changed with assign (refused inline on create).",
+    },
+    Navigation {
+        owner: "iosManagedAppProtection",
+        name: "deploymentSummary",
+        ty: Ty::Struct(&MANAGED_APP_POLICY_DEPLOYMENT_SUMMARY),
+        description: "Read at the policy's deploymentSummary path (not with $expand).",
+    },
+    Navigation {
+        owner: "androidManagedAppProtection",
+        name: "apps",
+        ty: Ty::Collection(&Ty::Struct(&MANAGED_MOBILE_APP)),
+        description: "The protected apps: may be given inline on create, shown with $expand=apps, changed with targetApps.",
+    },
+    Navigation {
+        owner: "androidManagedAppProtection",
+        name: "assignments",
+        ty: Ty::Collection(&Ty::Struct(&TARGETED_MANAGED_APP_POLICY_ASSIGNMENT)),
+        description: "Shown with $expand=assignments; changed with assign (refused inline on create).",
+    },
+    Navigation {
+        owner: "androidManagedAppProtection",
+        name: "deploymentSummary",
+        ty: Ty::Struct(&MANAGED_APP_POLICY_DEPLOYMENT_SUMMARY),
+        description: "Read at the policy's deploymentSummary path (not with $expand).",
+    },
+    Navigation {
+        owner: "managedAppRegistration",
+        name: "appliedPolicies",
+        ty: Ty::Collection(&Ty::Struct(&MANAGED_APP_POLICY_BASE)),
+        description: "The policies that applied at the app's last check-in; shown with $expand=appliedPolicies.",
+    },
+    Navigation {
+        owner: "managedAppRegistration",
+        name: "intendedPolicies",
+        ty: Ty::Collection(&Ty::Struct(&MANAGED_APP_POLICY_BASE)),
+        description: "The policies that apply to the app's user and app now; shown with $expand=intendedPolicies.",
+    },
+    Navigation {
+        owner: "managedAppRegistration",
+        name: "operations",
+        ty: Ty::Collection(&Ty::Struct(&MANAGED_APP_OPERATION)),
+        description: "The selective wipes of the app's corporate data; shown with $expand=operations.",
+    },
 ];
 
 /// Every type a Graph route takes or answers, in the order `openapi.yaml` lists them.
@@ -233,4 +337,11 @@ pub static SERVED: &[Described] = &[
     Described::Struct(&DEVICE_AND_APP_MANAGEMENT_ROLE_ASSIGNMENT),
     Described::Struct(&RESOURCE_OPERATION),
     Described::Struct(&ROLE_PERMISSION),
+    Described::Family(&MANAGED_APP_POLICY),
+    Described::Struct(&TARGETED_MANAGED_APP_POLICY_ASSIGNMENT),
+    Described::Struct(&MANAGED_MOBILE_APP),
+    Described::Struct(&MANAGED_APP_POLICY_DEPLOYMENT_SUMMARY),
+    Described::Family(&MANAGED_APP_REGISTRATION),
+    Described::Struct(&MANAGED_APP_OPERATION),
+    Described::Family(&MOBILE_APP_IDENTIFIER),
 ];

@@ -28,6 +28,35 @@ fn check_settings(props: &Map<String, Value>) -> ServiceResult<()> {
     Ok(())
 }
 
+/// The app protection toggles: "Only one partner per platform may be enabled for Mobile
+/// Application Management (MAM) evaluation" (the connector's property descriptions).
+const MAM_TOGGLES: &[(&str, &str)] = &[
+    ("androidMobileApplicationManagementEnabled", "Android"),
+    ("iosMobileApplicationManagementEnabled", "iOS"),
+    ("windowsMobileApplicationManagementEnabled", "Windows"),
+];
+
+/// Refuses a connector (`id`, with its properties as they would be) that turns on an app
+/// protection toggle another connector of the tenant has on.
+async fn check_single_mam_partner(cx: &Ctx<'_>, id: &str, props: &Map<String, Value>) -> ServiceResult<()> {
+    let on: Vec<&(&str, &str)> = MAM_TOGGLES
+        .iter()
+        .filter(|(t, _)| props.get(*t).and_then(Value::as_bool) == Some(true))
+        .collect();
+    if on.is_empty() {
+        return Ok(());
+    }
+    for other in list(cx).await?.iter().filter(|c| !c.id.eq_ignore_ascii_case(id)) {
+        if let Some((toggle, platform)) = on.iter().find(|(t, _)| other.flag(t)) {
+            return Err(ServiceError::invalid(format!(
+                "Invalid value for property '{toggle}': only one partner per platform may be enabled for Mobile Application Management (MAM) evaluation, and the connector '{}' is enabled for {platform}.",
+                other.id
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// A connector change re-evaluates the devices on the platforms the connectors (as they were
 /// and as they are) take data for.
 pub(crate) fn connectors_effects(connectors: &[&Connector]) -> Effects {
@@ -63,6 +92,7 @@ pub async fn create(cx: &Ctx<'_>, id: Option<&str>, properties: Map<String, Valu
             "Invalid value for property 'id': '{id}' is not a Mobile Threat Defense partner Intune knows."
         ))
     })?;
+    check_single_mam_partner(cx, partner.id, &properties).await?;
     let connector = Connector {
         tenant_id: cx.tenant_id.to_string(),
         id: partner.id.to_string(),
@@ -100,6 +130,7 @@ pub async fn update(cx: &Ctx<'_>, id: &str, properties: Map<String, Value>) -> S
         let before = get(cx, id).await?;
         let mut c = before.clone();
         crate::schema::merge_patch(&mut c.properties, properties.clone());
+        check_single_mam_partner(cx, &c.id, &c.properties).await?;
         // Toggles and per-platform settings decide which devices its data reaches.
         if cx
             .store()

@@ -4,6 +4,7 @@
 //! function here and renders; it never names the store, and cannot: the store sits in private
 //! fields of [`App`] and [`Ctx`].
 
+pub mod app_protection;
 pub mod cache;
 pub mod clock;
 pub mod compliance;

@@ -129,7 +129,26 @@ pub async fn report_threat_states(
         .ingest_reports(cx.tenant_id, &connector.id, &keys, cx.now, &mut batch)
         .await?
         .ok_or_else(|| ServiceError::not_found("The tenant does not exist."))?;
-    Ok(batch.outcomes)
+    let mut outcomes = batch.outcomes;
+    // Reports for devices no managed device has may be for unenrolled devices with protected
+    // apps (app protection without enrollment): decided and stored in a transaction of their
+    // own. A replay of the whole batch is harmless: its reports are stale on both sides.
+    let unknown: Vec<usize> = outcomes
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| matches!(o, Outcome::Rejected { code, .. } if code == "unknownDevice"))
+        .map(|(i, _)| i)
+        .collect();
+    if !unknown.is_empty() {
+        let rest: Vec<ReportItem> = unknown.iter().map(|&i| items[i].clone()).collect();
+        let decided = super::app_protection::report_unenrolled(cx, &connector, &rest).await?;
+        for (i, o) in unknown.into_iter().zip(decided) {
+            if let Some(o) = o {
+                outcomes[i] = o;
+            }
+        }
+    }
+    Ok(outcomes)
 }
 
 /// A call's threat reports, decided and evaluated inside `ingest_reports`' transaction.
@@ -232,4 +251,14 @@ pub async fn device_apps(cx: &Ctx<'_>, connector_id: &str, device_key: &str) -> 
     let mut apps = store.device_apps(cx.tenant_id, &device.id).await?;
     apps.retain(|a| all || a.managed);
     Ok(AppSync { device, apps })
+}
+
+/// The devices with protected apps the connector may report for app protection (its app
+/// protection toggles' platforms), enrolled or not.
+pub async fn list_app_devices(
+    cx: &Ctx<'_>,
+    connector_id: &str,
+) -> ServiceResult<Vec<super::app_protection::AppDevice>> {
+    let connector = usable_connector(cx, connector_id).await?;
+    super::app_protection::app_devices(cx, &connector).await
 }

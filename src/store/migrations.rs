@@ -42,6 +42,7 @@ embed!(
     "0015_refresh_tokens.sql",
     "0016_sign_in.sql",
     "0017_partner_state_with_verdict.sql",
+    "0018_app_protection.sql",
 );
 
 /// The version a file name starts with (`0011_compliance_results.sql` → 11).
@@ -132,7 +133,7 @@ mod tests {
             hex,
             "0202bfa706c6f2f2c6c1167583cb779a006e7850b8b9aa6032939776440a5324d4df855a47e01b9599821e240aa6eda9"
         );
-        assert_eq!(latest(SQLITE), 17);
-        assert_eq!(latest(POSTGRES), 17);
+        assert_eq!(latest(SQLITE), 18);
+        assert_eq!(latest(POSTGRES), 18);
     }
 }

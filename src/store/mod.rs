@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::clock::Clock;
+use crate::domain::app_protection::{AppPlatform, AppProtectionPolicy, AppRegistration};
 use crate::domain::device::Platform;
 use crate::domain::device::{DeviceApp, ManagedDevice};
 use crate::domain::directory::{Group, Member, User};
@@ -221,12 +222,27 @@ pub struct PoolStats {
 
 /// Everything the application keeps, as one object: each area is a trait of its own.
 pub trait Store:
-    TenantStore + DirectoryStore + DeviceStore + ConnectorStore + ComplianceStore + WorkerStore + RbacStore
+    TenantStore
+    + DirectoryStore
+    + DeviceStore
+    + ConnectorStore
+    + ComplianceStore
+    + WorkerStore
+    + RbacStore
+    + AppProtectionStore
 {
 }
 
-impl<T: TenantStore + DirectoryStore + DeviceStore + ConnectorStore + ComplianceStore + WorkerStore + RbacStore> Store
-    for T
+impl<
+        T: TenantStore
+            + DirectoryStore
+            + DeviceStore
+            + ConnectorStore
+            + ComplianceStore
+            + WorkerStore
+            + RbacStore
+            + AppProtectionStore,
+    > Store for T
 {
 }
 
@@ -951,9 +967,72 @@ pub(crate) fn map_unique(err: sqlx::Error) -> StoreError {
     }
 }
 
+/// A device with a protected app that a threat report names by its Entra device id, when no
+/// managed device has that id: one row per registration on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppReportTarget {
+    pub azure_ad_device_id: String,
+    pub platform: AppPlatform,
+    pub user_id: String,
+    pub app_id: String,
+    /// `reportedDateTime` of the connector's stored report for the device.
+    pub stored_at: Option<DateTime<Utc>>,
+}
+
+/// App protection: policies, registrations and the partners' reports for unenrolled devices.
+#[async_trait]
+pub trait AppProtectionStore: Send + Sync + 'static {
+    async fn insert_app_policy(&self, policy: &AppProtectionPolicy) -> Result<(), StoreError>;
+    async fn get_app_policy(&self, tenant_id: &str, id: &str) -> Result<Option<AppProtectionPolicy>, StoreError>;
+    /// Oldest first.
+    async fn list_app_policies(&self, tenant_id: &str) -> Result<Vec<AppProtectionPolicy>, StoreError>;
+    /// Compare-and-set on `revision`; false when it moved (or the policy is gone).
+    async fn update_app_policy(&self, policy: &AppProtectionPolicy) -> Result<bool, StoreError>;
+    async fn delete_app_policy(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError>;
+    /// With its effects, in one transaction; false when the tenant does not exist. A second
+    /// registration of the same user, device and app is a `Conflict`.
+    async fn insert_app_registration(&self, registration: &AppRegistration, fx: &Effects) -> Result<bool, StoreError>;
+    async fn get_app_registration(&self, tenant_id: &str, id: &str) -> Result<Option<AppRegistration>, StoreError>;
+    /// The tenant's registrations (a user's, when given), oldest first.
+    async fn list_app_registrations(
+        &self,
+        tenant_id: &str,
+        user_id: Option<&str>,
+    ) -> Result<Vec<AppRegistration>, StoreError>;
+    /// Compare-and-set on `revision`, with its effects in the same transaction.
+    async fn update_app_registration(&self, registration: &AppRegistration, fx: &Effects) -> Result<bool, StoreError>;
+    async fn delete_app_registration(&self, tenant_id: &str, id: &str, fx: &Effects) -> Result<bool, StoreError>;
+    /// The registrations on the devices `keys` names by Entra device id that no managed device
+    /// has, with the connector's stored report time for each device.
+    async fn app_report_targets(
+        &self,
+        tenant_id: &str,
+        connector_id: &str,
+        keys: &[String],
+    ) -> Result<Vec<AppReportTarget>, StoreError>;
+    /// Stores accepted reports for unenrolled devices (`device_id` is the Entra device id): a
+    /// newer stored one wins. None when the tenant does not exist.
+    async fn store_app_reports(
+        &self,
+        tenant_id: &str,
+        connector_id: &str,
+        reports: &[Accepted],
+    ) -> Result<Option<()>, StoreError>;
+    /// Every connector's stored report for the device with this Entra device id: the managed
+    /// device's when it is enrolled, else those for the unenrolled device.
+    async fn app_device_reports(
+        &self,
+        tenant_id: &str,
+        azure_ad_device_id: &str,
+    ) -> Result<Vec<StoredReport>, StoreError>;
+}
+
 /// Tables whose rows belong to a tenant, deleted on reset and delete, children before parents.
 /// A new tenant-owned table is added here.
 pub(crate) const TENANT_DATA_TABLES: &[&str] = &[
+    "app_threat_reports",
+    "app_registrations",
+    "app_protection_policies",
     "events",
     "fired_actions",
     "reevaluation_queue",

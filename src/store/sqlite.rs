@@ -8,6 +8,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 use super::*;
+use crate::domain::app_protection::{
+    AppOperation, AppPlatform, AppPolicyAssignment, AppProtectionPolicy, AppRegistration, TargetedApp,
+};
 use crate::domain::compliance::PolicyFamily;
 use crate::domain::device::{detected_app_id, detected_app_platform, OwnerType, Platform};
 use crate::domain::directory::MemberKind;
@@ -87,3 +90,4 @@ include!("sql_connectors.rs");
 include!("sql_compliance.rs");
 include!("sql_worker.rs");
 include!("sql_rbac.rs");
+include!("sql_app_protection.rs");

@@ -2,6 +2,7 @@
 
 mod common;
 
+mod app_protection;
 mod auth;
 mod browser;
 mod compliance;

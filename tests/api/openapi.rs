@@ -127,7 +127,9 @@ fn every_route_declares_who_may_call_it() {
 /// Intune resource operation that exists, Entra directory routes (users, groups) directory
 /// roles, and only `getEffectivePermissions` nothing but sign-in.
 fn graph_role_requirement_is_sound(path: &str, role: RoleRequirement) -> bool {
-    let directory = (path.starts_with("/users") || path.starts_with("/groups")) && !path.contains("/managedDevices");
+    let directory = (path.starts_with("/users") || path.starts_with("/groups"))
+        && !path.contains("/managedDevices")
+        && !path.contains("/managedAppRegistrations");
     match role {
         RoleRequirement::Intune(action) => !directory && resource_operation(action).is_some_and(|o| o.id == action),
         RoleRequirement::Directory(_) => directory,

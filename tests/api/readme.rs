@@ -117,4 +117,13 @@ async fn the_readme_walkthrough_runs_as_written(app: TestApp) {
     );
     expect(8, &["DeviceManagementServiceConfig.Read.All"]);
     expect(9, &["\"enabled\""]);
+    expect(
+        10,
+        &[
+            "assign: 204",
+            "toggle: 204",
+            "\"accepted\": 1",
+            "\"access\": \"blocked\"",
+        ],
+    );
 }

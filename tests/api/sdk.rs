@@ -12,7 +12,8 @@ both_backends!(
     python_sdks_page_devices_and_manage_groups,
     python_sdks_manage_mtd_connectors,
     python_sdks_create_assign_and_read_compliance_policies,
-    python_sdks_read_rbac_with_a_delegated_token
+    python_sdks_read_rbac_with_a_delegated_token,
+    python_beta_sdk_creates_and_assigns_app_protection_and_reads_registrations
 );
 
 pub fn python() -> PathBuf {
@@ -124,4 +125,83 @@ async fn python_sdks_read_rbac_with_a_delegated_token(app: TestApp) {
     )
     .await;
     run_sdk_script("rbac.py", &[&app.base, &delegated]).await;
+}
+
+/// The beta SDK creates and assigns the policy and reads the registrations; the policy it made
+/// then blocks the user's Outlook when the partner reports a medium threat.
+async fn python_beta_sdk_creates_and_assigns_app_protection_and_reads_registrations(app: TestApp) {
+    use crate::directory::{add_member, create_group, create_user};
+    use crate::mtd::{partner_token, LOOKOUT};
+    use reqwest::Method;
+    use serde_json::{json, Value};
+
+    let t = app.create_tenant().await;
+    let token = app.admin_token(&t).await;
+    let user = create_user(&app, &token, "nestor@contoso.example", "Nestor").await;
+    let uid = user["id"].as_str().unwrap();
+    let group = create_group(&app, &token, "Outlook users").await;
+    let gid = group["id"].as_str().unwrap();
+    add_member(&app, &token, gid, &format!("users/{uid}")).await;
+    let device = "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f";
+    let r = app
+        .req(Method::POST, &format!("/_emulator/tenants/{}/appRegistrations", t.id))
+        .json(&json!({ "userId": uid, "azureADDeviceId": device, "platform": "iOS", "appIdentifier": "com.microsoft.Office.Outlook", "platformVersion": "17.5", "deviceName": "Nestor's iPhone" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let registration: Value = r.json().await.unwrap();
+    run_sdk_script("app_protection.py", &[&app.base, &token, gid, uid]).await;
+
+    let r = app
+        .graph(
+            Method::POST,
+            "/beta/deviceManagement/mobileThreatDefenseConnectors",
+            &token,
+        )
+        .json(&json!({ "id": LOOKOUT, "iosMobileApplicationManagementEnabled": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let partner = partner_token(&app, &t.id, LOOKOUT).await;
+    let r = app
+        .req(Method::POST, "/partner/v1/connector/heartbeat")
+        .bearer_auth(&partner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let clock: Value = app
+        .req(Method::GET, &format!("/_emulator/tenants/{}/clock", t.id))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let r = app
+        .req(Method::POST, "/partner/v1/deviceThreatStates")
+        .bearer_auth(&partner)
+        .json(&json!({ "value": [{ "deviceId": device, "threatLevel": "medium", "reportedDateTime": clock["now"] }] }))
+        .send()
+        .await
+        .unwrap();
+    let outcome: Value = r.json().await.unwrap();
+    assert_eq!(outcome["value"][0]["status"], "accepted", "{outcome}");
+    let r = app
+        .req(
+            Method::POST,
+            &format!(
+                "/_emulator/tenants/{}/appRegistrations/{}/checkIn",
+                t.id,
+                registration["id"].as_str().unwrap()
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    let told: Value = r.json().await.unwrap();
+    assert_eq!(told["access"], "blocked", "{told}");
+    assert_eq!(told["policies"][0]["displayName"], "Outlook on iOS (SDK)");
 }

@@ -1,6 +1,7 @@
 //! The emulator's control plane (`/_emulator`): tenants, their apps and their clocks, and
 //! simulated devices (`devices.rs`).
 
+mod app_protection;
 mod devices;
 mod roles;
 
@@ -104,6 +105,42 @@ pub fn routes() -> RouteTable {
             "/_emulator/tenants/{tenantId}/devices/{deviceId}/explain",
             Access::AdminKey,
             devices::explain,
+        )
+        .route(
+            Method::POST,
+            "/_emulator/tenants/{tenantId}/appRegistrations",
+            Access::AdminKey,
+            app_protection::register,
+        )
+        .route(
+            Method::GET,
+            "/_emulator/tenants/{tenantId}/appRegistrations",
+            Access::AdminKey,
+            app_protection::list,
+        )
+        .route(
+            Method::DELETE,
+            "/_emulator/tenants/{tenantId}/appRegistrations/{registrationId}",
+            Access::AdminKey,
+            app_protection::unregister,
+        )
+        .route(
+            Method::POST,
+            "/_emulator/tenants/{tenantId}/appRegistrations/{registrationId}/checkIn",
+            Access::AdminKey,
+            app_protection::check_in,
+        )
+        .route(
+            Method::POST,
+            "/_emulator/tenants/{tenantId}/appRegistrations/{registrationId}/wipeCompleted",
+            Access::AdminKey,
+            app_protection::wipe_completed,
+        )
+        .route(
+            Method::GET,
+            "/_emulator/tenants/{tenantId}/appRegistrations/{registrationId}/explain",
+            Access::AdminKey,
+            app_protection::explain,
         )
         .route(
             Method::GET,
@@ -522,7 +559,16 @@ struct EventQuery {
     kind: Option<String>,
 }
 
-const EVENT_KINDS: &[&str] = &["complianceStateChanged", "partnerStateChanged", "actionFired"];
+const EVENT_KINDS: &[&str] = &[
+    "complianceStateChanged",
+    "partnerStateChanged",
+    "actionFired",
+    "appRegistered",
+    "appUnregistered",
+    "appProtectionStateChanged",
+    "appWipeRequested",
+    "appWipeCompleted",
+];
 
 /// `GET /_emulator/tenants/{tid}/events`: the event log, oldest first, filtered by `deviceId`,
 /// `connectorId` and `kind`, paged with `$top` and the `@odata.nextLink` it returns.

@@ -251,7 +251,7 @@ fn render_rule(r: &ScheduledActionRule, ctx: &GraphCtx, with_actions: bool) -> M
     m
 }
 
-fn render_target(t: &AssignmentTarget, ctx: &GraphCtx) -> Value {
+pub(super) fn render_target(t: &AssignmentTarget, ctx: &GraphCtx) -> Value {
     let mut m = Map::new();
     m.insert(
         "@odata.type".into(),
@@ -383,7 +383,7 @@ fn parse_rules(v: &Value, name: &str, version: ApiVersion) -> ApiResult<Vec<Sche
     Ok(rules)
 }
 
-fn parse_target(v: &Value, version: ApiVersion) -> ApiResult<AssignmentTarget> {
+pub(super) fn parse_target(v: &Value, version: ApiVersion) -> ApiResult<AssignmentTarget> {
     let Value::Object(fields) = v else {
         return Err(ApiError::bad_request(
             "The property 'target' of a deviceCompliancePolicyAssignment is required.",
@@ -464,10 +464,27 @@ fn parse_target(v: &Value, version: ApiVersion) -> ApiResult<AssignmentTarget> {
 }
 
 fn parse_assignment(policy_id: &str, v: &Value, version: ApiVersion) -> ApiResult<Assignment> {
+    let (target, source, source_id) = parse_assignment_parts(v, &DEVICE_COMPLIANCE_POLICY_ASSIGNMENT, version)?;
+    Ok(Assignment {
+        id: assignment_id(policy_id, &target),
+        target,
+        source,
+        source_id,
+    })
+}
+
+/// An assignment of a request body, of the type `st` (a compliance policy's or an app
+/// protection policy's): its target, and on beta its `source` and `sourceId`.
+pub(super) fn parse_assignment_parts(
+    v: &Value,
+    st: &StructType,
+    version: ApiVersion,
+) -> ApiResult<(AssignmentTarget, String, Option<String>)> {
+    let name = st.qualified_name();
     let Value::Object(fields) = v else {
-        return Err(ApiError::bad_request(
-            "An assignment must be an object of type 'microsoft.graph.deviceCompliancePolicyAssignment'.",
-        ));
+        return Err(ApiError::bad_request(format!(
+            "An assignment must be an object of type '{name}'."
+        )));
     };
     let mut target = None;
     let mut source = "direct".to_string();
@@ -476,9 +493,9 @@ fn parse_assignment(policy_id: &str, v: &Value, version: ApiVersion) -> ApiResul
         match k.as_str() {
             "@odata.type" => {
                 let t = val.as_str().unwrap_or("");
-                if t.trim_start_matches('#') != DEVICE_COMPLIANCE_POLICY_ASSIGNMENT.qualified_name() {
+                if t.trim_start_matches('#') != name {
                     return Err(ApiError::bad_request(format!(
-                        "A type named '{t}' could not be resolved by the model. The expected type is 'microsoft.graph.deviceCompliancePolicyAssignment'."
+                        "A type named '{t}' could not be resolved by the model. The expected type is '{name}'."
                     )));
                 }
             }
@@ -499,20 +516,14 @@ fn parse_assignment(policy_id: &str, v: &Value, version: ApiVersion) -> ApiResul
             "sourceId" if version == ApiVersion::Beta => source_id = val.as_str().map(str::to_string),
             other => {
                 return Err(ApiError::bad_request(format!(
-                    "The property '{other}' does not exist on type 'microsoft.graph.deviceCompliancePolicyAssignment'. Make sure to only use property names that are defined by the type or mark the type as open type."
+                    "The property '{other}' does not exist on type '{name}'. Make sure to only use property names that are defined by the type or mark the type as open type."
                 )))
             }
         }
     }
-    let target = target.ok_or_else(|| {
-        ApiError::bad_request("The property 'target' of a deviceCompliancePolicyAssignment is required.")
-    })?;
-    Ok(Assignment {
-        id: assignment_id(policy_id, &target),
-        target,
-        source,
-        source_id,
-    })
+    let target =
+        target.ok_or_else(|| ApiError::bad_request(format!("The property 'target' of a {} is required.", st.name)))?;
+    Ok((target, source, source_id))
 }
 
 /// Whether `$expand` names a status view: they all render the policy's stored results.

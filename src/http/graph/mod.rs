@@ -1,5 +1,6 @@
 //! The Graph admin API, mounted under `/v1.0` and `/beta`. Paths here are relative to the version.
 
+pub mod app_protection;
 pub mod compliance_policies;
 pub mod connectors;
 mod device_management;
@@ -22,6 +23,7 @@ pub fn router() -> (Router<AppState>, Vec<RouteInfo>) {
     device_management::routes(&mut t);
     connectors::routes(&mut t);
     compliance_policies::routes(&mut t);
+    app_protection::routes(&mut t);
     notification_templates::routes(&mut t);
     directory::routes(&mut t);
     managed_devices::routes(&mut t);
