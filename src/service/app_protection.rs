@@ -844,3 +844,164 @@ pub fn operation_json(o: &AppOperation) -> Value {
         "version": o.last_modified_at.timestamp().to_string(),
     })
 }
+
+// ---------------------------------------------------------------------------------------------
+// Status reports (`managedAppStatuses`)
+// ---------------------------------------------------------------------------------------------
+
+/// The status reports the emulator serves under `managedAppStatuses`, by id, with their display
+/// names. Intune's others (`userstatus`, `userconfigstatus`, `windowsprotectionreport`, ...) are
+/// not served.
+pub const STATUS_REPORTS: &[(&str, &str)] = &[("appregistrationsummary", "App registration summary")];
+
+/// The columns of `appregistrationsummary`, as clients ask for them (`columns=`): those seen in
+/// Microsoft's sample scripts and admins' exports.
+pub const REGISTRATION_SUMMARY_COLUMNS: &[&str] = &[
+    "AccountId",
+    "UserId",
+    "DisplayName",
+    "UserEmail",
+    "IntuneLicensed",
+    "ApplicationId",
+    "ApplicationName",
+    "ApplicationVersion",
+    "SdkVersion",
+    "ApplicationInstanceId",
+    "CreatedDate",
+    "LastCheckInDate",
+    "Platform",
+    "PlatformVersion",
+    "DeviceId",
+    "DeviceType",
+    "DeviceName",
+    "DeviceHealth",
+    "DeviceModel",
+    "DeviceManufacturer",
+    "AndroidPatchVersion",
+    "AzureADDeviceId",
+    "MDMDeviceID",
+    "ManagementLevel",
+    "PolicySource",
+    "PolicyId",
+    "PolicyName",
+    "PolicyDescription",
+    "ComplianceState",
+];
+
+/// A page of the app registration summary: the columns asked for, rows of text values, and
+/// where the next page starts (None on the last).
+pub struct StatusPage {
+    pub columns: Vec<&'static str>,
+    pub rows: Vec<Vec<String>>,
+    pub next: Option<usize>,
+}
+
+/// The app registration summary: a row per registration and policy that applied at its last
+/// check-in (one row without a policy when none did), oldest registration first, `fetch` rows
+/// from row `seek`.
+pub async fn registration_summary(
+    cx: &Ctx<'_>,
+    columns: Vec<&'static str>,
+    fetch: usize,
+    seek: usize,
+) -> ServiceResult<StatusPage> {
+    let store = cx.store();
+    let account = store
+        .get_device_management(cx.tenant_id)
+        .await?
+        .and_then(|d| {
+            d.properties
+                .get("intuneAccountId")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    let policies = list(cx, None).await?;
+    let mut users: HashMap<String, Option<crate::domain::directory::User>> = HashMap::new();
+    let mut rows = Vec::new();
+    for r in registrations(cx, None).await? {
+        if !users.contains_key(&r.user_id) {
+            let u = store.get_user(cx.tenant_id, &r.user_id).await?;
+            users.insert(r.user_id.clone(), u);
+        }
+        let user = users[&r.user_id].as_ref();
+        let applied: Vec<Option<&AppProtectionPolicy>> = {
+            let found: Vec<Option<&AppProtectionPolicy>> = r
+                .applied_policy_ids
+                .iter()
+                .filter_map(|id| policies.iter().find(|p| &p.id == id))
+                .map(Some)
+                .collect();
+            if found.is_empty() {
+                vec![None]
+            } else {
+                found
+            }
+        };
+        for p in applied {
+            let value = |column: &str| -> String {
+                let time = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(rfc3339).unwrap_or_default();
+                match column {
+                    "AccountId" => account.clone(),
+                    "UserId" => r.user_id.clone(),
+                    "DisplayName" => user.map(|u| u.display_name.clone()).unwrap_or_default(),
+                    "UserEmail" => user
+                        .map(|u| u.mail.clone().unwrap_or_else(|| u.user_principal_name.clone()))
+                        .unwrap_or_default(),
+                    // Every user of an emulated tenant holds an Intune license.
+                    "IntuneLicensed" => "True".into(),
+                    "ApplicationId" | "ApplicationName" => r.app_id.clone(),
+                    "ApplicationVersion" => r.application_version.clone(),
+                    "SdkVersion" => r.management_sdk_version.clone(),
+                    "ApplicationInstanceId" => r.id.clone(),
+                    "CreatedDate" => rfc3339(r.created_at),
+                    "LastCheckInDate" => time(r.last_sync_at),
+                    "Platform" => r.platform.as_str().into(),
+                    "PlatformVersion" => r.platform_version.clone(),
+                    "DeviceId" | "AzureADDeviceId" => r.azure_ad_device_id.clone(),
+                    "DeviceType" => registration_device_type(r.platform).into(),
+                    "DeviceName" => r.device_name.clone(),
+                    // No jailbreak or root detection is emulated (flaggedReasons is empty).
+                    "DeviceHealth" => "Healthy".into(),
+                    "DeviceModel" => r.device_model.clone().unwrap_or_default(),
+                    "DeviceManufacturer" => r.device_manufacturer.clone().unwrap_or_default(),
+                    "AndroidPatchVersion" => String::new(),
+                    "MDMDeviceID" => r.managed_device_id.clone().unwrap_or_default(),
+                    "ManagementLevel" => if r.managed_device_id.is_some() {
+                        "MDM"
+                    } else {
+                        "Unmanaged"
+                    }
+                    .into(),
+                    "PolicySource" => p.map(|_| "Direct".to_string()).unwrap_or_default(),
+                    "PolicyId" => p.map(|p| p.id.clone()).unwrap_or_default(),
+                    "PolicyName" => p.map(AppProtectionPolicy::display_name).unwrap_or_default(),
+                    "PolicyDescription" => p
+                        .and_then(|p| p.properties.get("description").and_then(Value::as_str))
+                        .unwrap_or_default()
+                        .to_string(),
+                    // What the app was told at its last check-in.
+                    "ComplianceState" => r.verdict.clone().unwrap_or_else(|| "notCheckedIn".into()),
+                    _ => String::new(),
+                }
+            };
+            rows.push(columns.iter().map(|c| value(c)).collect::<Vec<String>>());
+        }
+    }
+    let total = rows.len();
+    let rows: Vec<Vec<String>> = rows.into_iter().skip(seek).take(fetch).collect();
+    let end = seek.saturating_add(rows.len());
+    Ok(StatusPage {
+        columns,
+        rows,
+        next: (end < total).then_some(end),
+    })
+}
+
+/// Graph's `deviceType` of a registration.
+pub fn registration_device_type(p: AppPlatform) -> &'static str {
+    match p {
+        AppPlatform::Ios => "iPhone",
+        AppPlatform::Android => "Android",
+    }
+}

@@ -326,8 +326,84 @@ async fn the_seed_story_for_an_unenrolled_iphone(app: TestApp) {
     assert!(r0["lastSyncDateTime"].as_str().is_some());
     let v1 = get(&app, &token, "/v1.0/deviceAppManagement/managedAppRegistrations").await;
     assert!(v1["value"][0].get("azureADDeviceId").is_none());
-    let mine = get(&app, &token, "/v1.0/users/alex@contoso.example/managedAppRegistrations").await;
+    // As Microsoft's user data export script asks for them.
+    let mine = get(
+        &app,
+        &token,
+        "/v1.0/users/alex@contoso.example/managedAppRegistrations?$expand=appliedPolicies,intendedPolicies,operations",
+    )
+    .await;
     assert_eq!(mine["value"].as_array().unwrap().len(), 1);
+    assert_eq!(mine["value"][0]["appliedPolicies"][0]["id"], policy.as_str());
+    assert_eq!(mine["value"][0]["intendedPolicies"][0]["id"], policy.as_str());
+    assert_eq!(mine["value"][0]["operations"], json!([]));
+
+    // The app registration summary (managedAppStatuses), as Microsoft's sample scripts page it:
+    // a row per registration and applied policy; Teams has no policy and never checked in.
+    let r = app
+        .req(Method::POST, &format!("/_emulator/tenants/{}/appRegistrations", t.id))
+        .json(&json!({ "userId": user, "azureADDeviceId": device, "platform": "iOS", "appIdentifier": "com.microsoft.skype.teams", "platformVersion": "17.4.1", "deviceName": "Alex's iPhone" }))
+        .send()
+        .await
+        .unwrap();
+    json_of(r, 201).await;
+    let summary_path = "/beta/deviceAppManagement/managedAppStatuses('appregistrationsummary')?fetch=1&policyMode=0&columns=UserId,UserEmail,ApplicationName,ApplicationInstanceId,ManagementLevel,PolicyName,ComplianceState";
+    let first = get(&app, &token, summary_path).await;
+    assert_eq!(first["@odata.type"], "#microsoft.graph.managedAppStatusRaw");
+    let header: Vec<&str> = first["content"]["header"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["columnName"].as_str().unwrap())
+        .collect();
+    assert_eq!(header[0], "UserId");
+    assert_eq!(header.len(), 7);
+    assert_eq!(
+        first["content"]["body"][0]["values"],
+        json!([
+            user,
+            "alex@contoso.example",
+            OUTLOOK,
+            rid,
+            "Unmanaged",
+            "Outlook, low at most",
+            "allowed"
+        ])
+    );
+    let token_next = first["content"]["skipToken"].as_str().unwrap();
+    assert_ne!(token_next, "");
+    let second = get(&app, &token, &format!("{summary_path}&seek={token_next}")).await;
+    let values = &second["content"]["body"][0]["values"];
+    assert_eq!(
+        (values[2].as_str(), values[5].as_str(), values[6].as_str()),
+        (Some("com.microsoft.skype.teams"), Some(""), Some("notCheckedIn"))
+    );
+    assert_eq!(second["content"]["skipToken"], "");
+    for bad in ["columns=Nope", "policyMode=1", "fetch=0", "top=3"] {
+        let r = app
+            .graph(
+                Method::GET,
+                &format!("/beta/deviceAppManagement/managedAppStatuses/appregistrationsummary?{bad}"),
+                &token,
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_error(r, 400, "BadRequest").await;
+    }
+    let r = app
+        .graph(
+            Method::GET,
+            "/v1.0/deviceAppManagement/managedAppStatuses('userstatus')",
+            &token,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let listed = get(&app, &token, "/v1.0/deviceAppManagement/managedAppStatuses").await;
+    assert_eq!(listed["value"][0]["id"], "appregistrationsummary");
+    assert_eq!(listed["value"][0]["content"]["body"].as_array().unwrap().len(), 2);
     let applied = get(
         &app,
         &token,

@@ -203,6 +203,18 @@ pub fn routes(t: &mut RouteTable) {
     )
     .route(
         Method::GET,
+        "/deviceAppManagement/managedAppStatuses",
+        Access::Graph(READ, R),
+        list_statuses,
+    )
+    .route(
+        Method::GET,
+        "/deviceAppManagement/managedAppStatuses/{statusId}",
+        Access::Graph(READ, R),
+        get_status,
+    )
+    .route(
+        Method::GET,
         "/users/{userId}/managedAppRegistrations",
         Access::Graph(READ, R),
         user_registrations,
@@ -767,8 +779,9 @@ async fn list_registrations(
     OData(q): OData,
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
-    let all = mam::registrations(&caller.cx(&state.app), None).await?;
-    let docs = all.iter().map(|r| render_registration(r, &ctx)).collect();
+    let cx = caller.cx(&state.app);
+    let all = mam::registrations(&cx, None).await?;
+    let docs = registration_docs(&cx, &all, &q.expand, &ctx).await?;
     memory::page(
         &q,
         docs,
@@ -784,8 +797,9 @@ async fn user_registrations(
     Path(user_id): Path<String>,
     State(state): State<AppState>,
 ) -> ApiResult<Response> {
-    let all = mam::user_registrations(&caller.cx(&state.app), &user_id).await?;
-    let docs = all.iter().map(|r| render_registration(r, &ctx)).collect();
+    let cx = caller.cx(&state.app);
+    let all = mam::user_registrations(&cx, &user_id).await?;
+    let docs = registration_docs(&cx, &all, &q.expand, &ctx).await?;
     let path = format!("users('{user_id}')/managedAppRegistrations");
     memory::page(
         &q,
@@ -793,6 +807,48 @@ async fn user_registrations(
         "managedAppRegistration",
         ctx.context(&path, q.select.as_deref()),
     )
+}
+
+/// A registration's document with the navigation properties `expand` names.
+async fn registration_doc(
+    cx: &crate::service::Ctx<'_>,
+    r: &AppRegistration,
+    expand: &[crate::odata::Expand],
+    ctx: &GraphCtx,
+) -> ApiResult<Map<String, Value>> {
+    let mut body = render_registration(r, ctx);
+    for e in expand {
+        let policies = match e.property.as_str() {
+            "appliedPolicies" => mam::applied_policies(cx, &r.id).await?,
+            "intendedPolicies" => mam::intended_policies(cx, &r.id).await?,
+            "operations" => {
+                let ops: Vec<Value> = r.operations.iter().map(|o| Value::Object(render_operation(o, ctx))).collect();
+                body.insert("operations".into(), Value::Array(ops));
+                continue;
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "Could not find a navigation property named '{other}' on type 'microsoft.graph.managedAppRegistration' that can be expanded."
+                )))
+            }
+        };
+        let docs: Vec<Value> = policies.iter().map(|p| Value::Object(render_policy(p, ctx))).collect();
+        body.insert(e.property.clone(), Value::Array(docs));
+    }
+    Ok(body)
+}
+
+async fn registration_docs(
+    cx: &crate::service::Ctx<'_>,
+    all: &[AppRegistration],
+    expand: &[crate::odata::Expand],
+    ctx: &GraphCtx,
+) -> ApiResult<Vec<Map<String, Value>>> {
+    let mut docs = Vec::with_capacity(all.len());
+    for r in all {
+        docs.push(registration_doc(cx, r, expand, ctx).await?);
+    }
+    Ok(docs)
 }
 
 async fn get_registration(
@@ -805,25 +861,7 @@ async fn get_registration(
     super::reject_collection_options(&q)?;
     let cx = caller.cx(&state.app);
     let r = mam::registration(&cx, &id).await?;
-    let mut body = render_registration(&r, &ctx);
-    for e in &q.expand {
-        let policies = match e.property.as_str() {
-            "appliedPolicies" => mam::applied_policies(&cx, &r.id).await?,
-            "intendedPolicies" => mam::intended_policies(&cx, &r.id).await?,
-            "operations" => {
-                let ops: Vec<Value> = r.operations.iter().map(|o| Value::Object(render_operation(o, &ctx))).collect();
-                body.insert("operations".into(), Value::Array(ops));
-                continue;
-            }
-            other => {
-                return Err(ApiError::bad_request(format!(
-                    "Could not find a navigation property named '{other}' on type 'microsoft.graph.managedAppRegistration' that can be expanded."
-                )))
-            }
-        };
-        let docs: Vec<Value> = policies.iter().map(|p| Value::Object(render_policy(p, &ctx))).collect();
-        body.insert(e.property.clone(), Value::Array(docs));
-    }
+    let mut body = registration_doc(&cx, &r, &q.expand, &ctx).await?;
     if let Some(names) = &q.select {
         body.retain(|k, _| k.starts_with('@') || k == "id" || names.iter().any(|n| n.eq_ignore_ascii_case(k)));
     }
@@ -876,4 +914,143 @@ async fn operations(
     let docs = r.operations.iter().map(|o| render_operation(o, &ctx)).collect();
     let path = format!("deviceAppManagement/managedAppRegistrations('{}')/operations", r.id);
     memory::page(&q, docs, "managedAppOperation", ctx.context(&path, q.select.as_deref()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Status reports
+// ---------------------------------------------------------------------------------------------
+
+/// The query of a status report, as Microsoft's scripts send it:
+/// `?fetch=6000&policyMode=0&columns=UserId,DisplayName,...&seek=<skipToken>`.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct StatusQuery {
+    fetch: Option<String>,
+    policy_mode: Option<String>,
+    columns: Option<String>,
+    seek: Option<String>,
+}
+
+/// The most rows a page of a status report holds (and what it holds when `fetch` is not given).
+const STATUS_PAGE: usize = 6000;
+
+fn status_query(uri: &axum::http::Uri) -> ApiResult<(Vec<&'static str>, usize, usize)> {
+    let axum::extract::Query(q) = axum::extract::Query::<StatusQuery>::try_from_uri(uri).map_err(|e| {
+        ApiError::bad_request(format!(
+            "Invalid query: {e}. A status report takes fetch, policyMode, columns and seek."
+        ))
+    })?;
+    let number = |name: &str, v: &Option<String>, default: usize| -> ApiResult<usize> {
+        match v {
+            None => Ok(default),
+            Some(t) => t.parse::<usize>().map_err(|_| {
+                ApiError::bad_request(format!("Invalid value for '{name}': '{t}' is not a whole number."))
+            }),
+        }
+    };
+    let fetch = number("fetch", &q.fetch, STATUS_PAGE)?;
+    if !(1..=STATUS_PAGE).contains(&fetch) {
+        return Err(ApiError::bad_request(format!(
+            "Invalid value for 'fetch': {fetch} is outside the allowed range of 1 to {STATUS_PAGE}."
+        )));
+    }
+    let seek = number("seek", &q.seek, 0)?;
+    if q.policy_mode.as_deref().is_some_and(|m| m != "0") {
+        return Err(ApiError::bad_request(
+            "Only policyMode=0 (app protection policies) is served: the emulator has no app configuration policies.",
+        ));
+    }
+    let columns = match q.columns.as_deref() {
+        None | Some("") => mam::REGISTRATION_SUMMARY_COLUMNS.to_vec(),
+        Some(list) => list
+            .split(',')
+            .map(|c| {
+                mam::REGISTRATION_SUMMARY_COLUMNS
+                    .iter()
+                    .find(|k| k.eq_ignore_ascii_case(c.trim()))
+                    .copied()
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "Unknown column '{c}' of the app registration summary; the columns are {}.",
+                            mam::REGISTRATION_SUMMARY_COLUMNS.join(", ")
+                        ))
+                    })
+            })
+            .collect::<ApiResult<Vec<_>>>()?,
+    };
+    Ok((columns, fetch, seek))
+}
+
+/// A `managedAppStatusRaw`: the report's rows under `content` (`header`, `body`, `skipToken`).
+async fn status_doc(
+    cx: &crate::service::Ctx<'_>,
+    id: &str,
+    display_name: &str,
+    (columns, fetch, seek): (Vec<&'static str>, usize, usize),
+) -> ApiResult<Map<String, Value>> {
+    let page = mam::registration_summary(cx, columns, fetch, seek).await?;
+    let mut m = Map::new();
+    m.insert("@odata.type".into(), "#microsoft.graph.managedAppStatusRaw".into());
+    m.insert("id".into(), id.into());
+    m.insert("displayName".into(), display_name.into());
+    m.insert("version".into(), Value::Null);
+    m.insert(
+        "content".into(),
+        json!({
+            "header": page.columns.iter().map(|c| json!({ "columnName": c })).collect::<Vec<_>>(),
+            "body": page.rows.iter().map(|r| json!({ "values": r })).collect::<Vec<_>>(),
+            "skipToken": page.next.map(|n| n.to_string()).unwrap_or_default(),
+        }),
+    );
+    Ok(m)
+}
+
+async fn list_statuses(
+    caller: GraphCaller,
+    ctx: GraphCtx,
+    OData(q): OData,
+    State(state): State<AppState>,
+) -> ApiResult<Response> {
+    let cx = caller.cx(&state.app);
+    let mut docs = Vec::new();
+    for (id, name) in mam::STATUS_REPORTS {
+        docs.push(
+            status_doc(
+                &cx,
+                id,
+                name,
+                (mam::REGISTRATION_SUMMARY_COLUMNS.to_vec(), STATUS_PAGE, 0),
+            )
+            .await?,
+        );
+    }
+    memory::page(
+        &q,
+        docs,
+        "managedAppStatus",
+        ctx.context("deviceAppManagement/managedAppStatuses", q.select.as_deref()),
+    )
+}
+
+async fn get_status(
+    caller: GraphCaller,
+    ctx: GraphCtx,
+    Path(id): Path<String>,
+    State(state): State<AppState>,
+    uri: axum::http::Uri,
+) -> ApiResult<Response> {
+    let Some((id, name)) = mam::STATUS_REPORTS.iter().find(|(r, _)| r.eq_ignore_ascii_case(&id)) else {
+        return Err(ApiError::not_found(format!(
+            "The managed app status report '{id}' does not exist: the emulator serves {}.",
+            mam::STATUS_REPORTS
+                .iter()
+                .map(|(r, _)| *r)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    };
+    let query = status_query(&uri)?;
+    let body = status_doc(&caller.cx(&state.app), id, name, query).await?;
+    let context = ctx.context("deviceAppManagement/managedAppStatuses/$entity", None);
+    Ok(graph_json(StatusCode::OK, with_context(context, body)))
 }
