@@ -180,7 +180,13 @@ fn normalize_request(mut req: Request) -> Request {
             Some(q) => format!("{path}?{q}"),
             None => path,
         };
-        if let Ok(uri) = rebuilt.parse::<Uri>() {
+        // The scheme and authority stay: over HTTP/2 the authority is the request's host
+        // (there is no Host header), which absolute links are built from.
+        let mut uri = Uri::builder();
+        if let (Some(scheme), Some(authority)) = (req.uri().scheme(), req.uri().authority()) {
+            uri = uri.scheme(scheme.clone()).authority(authority.clone());
+        }
+        if let Ok(uri) = uri.path_and_query(rebuilt).build() {
             *req.uri_mut() = uri;
         }
     }
