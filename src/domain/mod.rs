@@ -10,6 +10,7 @@ pub mod permissions;
 pub mod pkce;
 pub mod policy;
 pub mod rbac;
+pub mod reports;
 pub mod tenant;
 pub mod time;
 pub mod version;

@@ -1,4 +1,5 @@
-//! Liveness, readiness, metrics and the OpenAPI document.
+//! Liveness, readiness, metrics, the OpenAPI document, and the files of report exports (their
+//! url, which carries a signature instead of credentials, as a storage account's does).
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -25,7 +26,13 @@ pub fn routes() -> RouteTable {
         .route(Method::GET, "/healthz", Access::Public, healthz)
         .route(Method::GET, "/readyz", Access::Public, readyz)
         .route(Method::GET, "/metrics", Access::Public, prometheus)
-        .route(Method::GET, "/openapi.yaml", Access::Public, openapi);
+        .route(Method::GET, "/openapi.yaml", Access::Public, openapi)
+        .route(
+            Method::GET,
+            "/_downloads/reports/{tenantId}/{fileName}",
+            Access::Public,
+            export_file,
+        );
     t
 }
 
@@ -178,4 +185,42 @@ pub(crate) fn html_escape(text: &str) -> String {
 
 async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/yaml")], OPENAPI_YAML).into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct Signature {
+    sig: Option<String>,
+}
+
+/// `GET /_downloads/reports/{tenantId}/{jobId}.zip?sig=`: a completed export's zip, until the
+/// url expires on the tenant's clock (403 then, or with a wrong signature).
+async fn export_file(
+    State(state): State<AppState>,
+    axum::extract::Path((tenant_id, file_name)): axum::extract::Path<(String, String)>,
+    axum::extract::Query(q): axum::extract::Query<Signature>,
+    axum::Extension(ids): axum::Extension<super::RequestIds>,
+) -> Result<Response, ApiError> {
+    let job_id = file_name
+        .strip_suffix(".zip")
+        .ok_or_else(|| ApiError::not_found("No such file: export files end in .zip."))?;
+    let cause = crate::service::Cause::Request(ids.request_id);
+    let zip = crate::service::reports::download_by_url(
+        &state.app,
+        &tenant_id,
+        job_id,
+        q.sig.as_deref().unwrap_or_default(),
+        &cause,
+    )
+    .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/zip".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{job_id}.zip\""),
+            ),
+        ],
+        zip,
+    )
+        .into_response())
 }

@@ -16,6 +16,7 @@ pub mod identity;
 pub mod partner;
 pub mod policies;
 pub mod rbac;
+pub mod reports;
 pub mod settings;
 pub mod signin;
 pub mod templates;

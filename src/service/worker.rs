@@ -34,12 +34,15 @@ const LEASE: StdDuration = StdDuration::from_secs(30);
 pub struct PassSummary {
     pub compliance: Summary,
     pub partner_state_changes: u64,
+    /// Report export jobs run to completion.
+    pub exports_completed: u64,
 }
 
 impl PassSummary {
     pub fn add(&mut self, other: PassSummary) {
         self.compliance.add(other.compliance);
         self.partner_state_changes += other.partner_state_changes;
+        self.exports_completed += other.exports_completed;
     }
 
     pub fn to_json(self, now: DateTime<Utc>) -> Value {
@@ -49,6 +52,7 @@ impl PassSummary {
             "complianceStateChanges": self.compliance.changed,
             "actionsFired": self.compliance.actions_fired,
             "partnerStateChanges": self.partner_state_changes,
+            "exportJobsCompleted": self.exports_completed,
         })
     }
 }
@@ -272,6 +276,8 @@ impl Worker {
                 return Ok(summary);
             }
         }
+        // Report exports, once compliance is up to date: each takes the data as it is now.
+        summary.exports_completed = super::reports::run_pending(store, tenant_id, now).await?;
         Ok(summary)
     }
 

@@ -16,6 +16,7 @@ use crate::domain::directory::{Group, Member, User};
 use crate::domain::mtd::{Accepted, Connector, StoredReport};
 use crate::domain::policy::{NotificationTemplate, StoredPolicy};
 use crate::domain::rbac::{RoleAssignment, RoleDefinition};
+use crate::domain::reports::ExportJob;
 use crate::domain::tenant::{App, Tenant};
 use crate::odata::{Expr, ODataError, OrderBy};
 use filter_sql::{Dialect, SqlFragment, SqlValue};
@@ -230,6 +231,7 @@ pub trait Store:
     + WorkerStore
     + RbacStore
     + AppProtectionStore
+    + ReportStore
 {
 }
 
@@ -241,7 +243,8 @@ impl<
             + ComplianceStore
             + WorkerStore
             + RbacStore
-            + AppProtectionStore,
+            + AppProtectionStore
+            + ReportStore,
     > Store for T
 {
 }
@@ -1027,9 +1030,30 @@ pub trait AppProtectionStore: Send + Sync + 'static {
     ) -> Result<Vec<StoredReport>, StoreError>;
 }
 
+/// Report export jobs and their files.
+#[async_trait]
+pub trait ReportStore: Send + Sync + 'static {
+    async fn insert_export_job(&self, job: &ExportJob) -> Result<(), StoreError>;
+    async fn get_export_job(&self, tenant_id: &str, id: &str) -> Result<Option<ExportJob>, StoreError>;
+    /// Oldest first.
+    async fn list_export_jobs(&self, tenant_id: &str) -> Result<Vec<ExportJob>, StoreError>;
+    /// The oldest job not started yet.
+    async fn next_export_job(&self, tenant_id: &str) -> Result<Option<ExportJob>, StoreError>;
+    /// Puts the jobs left in progress back to not started (their worker stopped: the tenant's
+    /// lease is held by the caller); returns how many.
+    async fn requeue_export_jobs(&self, tenant_id: &str) -> Result<u64, StoreError>;
+    /// Moves the job from one status to another; false when it was not in `from`.
+    async fn set_export_job_status(&self, tenant_id: &str, id: &str, from: &str, to: &str) -> Result<bool, StoreError>;
+    /// Completes an in-progress job with its file; false when it was not in progress.
+    async fn complete_export_job(&self, job: &ExportJob, content: &[u8]) -> Result<bool, StoreError>;
+    /// A completed job's file.
+    async fn export_job_file(&self, tenant_id: &str, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+}
+
 /// Tables whose rows belong to a tenant, deleted on reset and delete, children before parents.
 /// A new tenant-owned table is added here.
 pub(crate) const TENANT_DATA_TABLES: &[&str] = &[
+    "report_export_jobs",
     "app_threat_reports",
     "app_registrations",
     "app_protection_policies",

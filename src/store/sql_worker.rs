@@ -71,7 +71,17 @@ impl WorkerStore for StoreImpl {
         .bind(tenant_id)
         .fetch_optional(self.reader())
         .await?;
-        Ok(due.is_some_and(|d| d <= now))
+        if due.is_some_and(|d| d <= now) {
+            return Ok(true);
+        }
+        // Report export jobs waiting to run (or left running by a worker that stopped).
+        let export: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM report_export_jobs WHERE tenant_id = $1 AND status IN ('notStarted', 'inProgress') LIMIT 1",
+        )
+        .bind(tenant_id)
+        .fetch_optional(self.reader())
+        .await?;
+        Ok(export.is_some())
     }
 
     async fn queued(

@@ -91,3 +91,4 @@ include!("sql_compliance.rs");
 include!("sql_worker.rs");
 include!("sql_rbac.rs");
 include!("sql_app_protection.rs");
+include!("sql_reports.rs");

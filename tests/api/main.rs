@@ -24,6 +24,7 @@ mod rbac;
 mod readme;
 mod references;
 mod replicas;
+mod reports;
 mod results;
 mod retention;
 mod sdk;

@@ -126,4 +126,12 @@ async fn the_readme_walkthrough_runs_as_written(app: TestApp) {
             "\"access\": \"blocked\"",
         ],
     );
+    expect(
+        11,
+        &[
+            "\n1\n",
+            "DeviceName,DeviceHealthThreatLevel,DeviceHealthThreatLevel_loc,ComplianceState,ComplianceState_loc",
+            "adele-iphone,3,Secured,1,Compliant",
+        ],
+    );
 }

@@ -10,6 +10,7 @@ mod memory;
 mod notification_templates;
 mod policy_states;
 mod rbac;
+mod reports;
 
 use axum::http::{Method, Uri};
 use axum::Router;
@@ -24,6 +25,7 @@ pub fn router() -> (Router<AppState>, Vec<RouteInfo>) {
     connectors::routes(&mut t);
     compliance_policies::routes(&mut t);
     app_protection::routes(&mut t);
+    reports::routes(&mut t);
     notification_templates::routes(&mut t);
     directory::routes(&mut t);
     managed_devices::routes(&mut t);

@@ -1,0 +1,667 @@
+//! Intune's reports as export jobs produce them (`deviceManagement/reports/exportJobs`): the
+//! reports the emulator serves, their columns (raw values and the localized `_loc` twins), the
+//! `filter` syntax on their filterable columns, and the CSV and JSON files of an export.
+
+use std::io::Write;
+
+use serde_json::{Map, Value};
+
+use crate::domain::device::{ManagedDevice, OwnerType};
+
+/// The reports export jobs serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    DeviceCompliance,
+    DeviceNonCompliance,
+}
+
+impl Report {
+    pub fn parse(name: &str) -> Option<Self> {
+        REPORTS
+            .iter()
+            .find(|(_, n)| n.eq_ignore_ascii_case(name))
+            .map(|(r, _)| *r)
+    }
+
+    pub fn name(self) -> &'static str {
+        REPORTS
+            .iter()
+            .find(|(r, _)| *r == self)
+            .map(|(_, n)| *n)
+            .unwrap_or_default()
+    }
+
+    /// The columns a `filter` may name.
+    pub fn filterable(self) -> &'static [&'static str] {
+        match self {
+            Report::DeviceCompliance => &["ComplianceState", "OS", "OwnerType", "DeviceType"],
+            Report::DeviceNonCompliance => &["OS", "OwnerType", "DeviceType", "UserId", "ComplianceState"],
+        }
+    }
+
+    /// Whether the report holds the device at all: `DeviceNonCompliance` lists the devices
+    /// that are not compliant (noncompliant, in grace period, conflict, error).
+    pub fn includes(self, d: &ManagedDevice) -> bool {
+        match self {
+            Report::DeviceCompliance => true,
+            Report::DeviceNonCompliance => !matches!(d.compliance_state.as_str(), "compliant" | "unknown"),
+        }
+    }
+}
+
+pub const REPORTS: &[(Report, &str)] = &[
+    (Report::DeviceCompliance, "DeviceCompliance"),
+    (Report::DeviceNonCompliance, "DeviceNonCompliance"),
+];
+
+/// The columns of `DeviceCompliance` and `DeviceNonCompliance` (the 22 memdocs lists), in the
+/// order of the files Intune writes (an observed header; `docs/reports.md`), which is the order
+/// of an export whose `select` is empty.
+pub const DEVICE_COMPLIANCE_COLUMNS: &[&str] = &[
+    "DeviceId",
+    "IntuneDeviceId",
+    "AadDeviceId",
+    "PartnerDeviceId",
+    "DeviceName",
+    "DeviceType",
+    "OSDescription",
+    "OSVersion",
+    "OwnerType",
+    "LastContact",
+    "InGracePeriodUntil",
+    "IMEI",
+    "SerialNumber",
+    "PrimaryUser",
+    "UserId",
+    "UPN",
+    "UserEmail",
+    "UserName",
+    "DeviceHealthThreatLevel",
+    "RetireAfterDatetime",
+    "ComplianceState",
+    "OS",
+];
+
+/// Columns with a localized twin (`<column>_loc`), as the observed header has them.
+pub const LOCALIZABLE: &[&str] = &["OwnerType", "DeviceHealthThreatLevel", "ComplianceState", "OS"];
+
+/// `complianceState` members: their numbers (the CSDL's) and English text ("Compliant", "Not
+/// compliant" and "Not evaluated" observed; the others the emulator's).
+const COMPLIANCE_STATES: &[(&str, i64, &str)] = &[
+    ("unknown", 0, "Not evaluated"),
+    ("compliant", 1, "Compliant"),
+    ("noncompliant", 2, "Not compliant"),
+    ("conflict", 3, "Conflict"),
+    ("error", 4, "Error"),
+    ("inGracePeriod", 254, "In grace period"),
+    ("configManager", 255, "Config Manager"),
+];
+
+/// `managedDeviceOwnerType` members ("Company" and "Personal" observed).
+const OWNER_TYPES: &[(&str, i64, &str)] = &[
+    ("unknown", 0, "Unknown"),
+    ("company", 1, "Company"),
+    ("personal", 2, "Personal"),
+];
+
+/// `managedDevicePartnerReportedHealthState` members (numbers from the CSDL; the text is the
+/// emulator's: no sample was found).
+const THREAT_STATES: &[(&str, i64, &str)] = &[
+    ("unknown", 0, "Unknown"),
+    ("activated", 1, "Activated"),
+    ("deactivated", 2, "Deactivated"),
+    ("secured", 3, "Secured"),
+    ("lowSeverity", 4, "Low"),
+    ("mediumSeverity", 5, "Medium"),
+    ("highSeverity", 6, "High"),
+    ("unresponsive", 7, "Unresponsive"),
+    ("compromised", 8, "Compromised"),
+    ("misconfigured", 9, "Misconfigured"),
+];
+
+fn members(column: &str) -> &'static [(&'static str, i64, &'static str)] {
+    match column {
+        "ComplianceState" => COMPLIANCE_STATES,
+        "OwnerType" => OWNER_TYPES,
+        _ => THREAT_STATES,
+    }
+}
+
+/// A cell: text, the number of an enumeration member with its localized name, or a code with
+/// its localized text (`OS`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Text(String),
+    Enum(i64, &'static str),
+    Coded(String, String),
+}
+
+fn member(column: &str, name: &str) -> Cell {
+    members(column)
+        .iter()
+        .find(|(m, _, _)| *m == name)
+        .map_or(Cell::Enum(0, "Unknown"), |(_, n, text)| Cell::Enum(*n, text))
+}
+
+/// Dates as the reports write them: UTC, to the second, without an offset (observed:
+/// `2022-12-01T18:09:01`).
+fn time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S").to_string()
+}
+
+/// The OS as the report codes it and names it (`IOS`/`iOS` and `Windows`/`Windows` observed;
+/// `MacOS`, as a live exporter saw a platform code named; `Android` the emulator's).
+fn os_cell(d: &ManagedDevice) -> Cell {
+    let (code, text) = match d.operating_system.to_ascii_lowercase().as_str() {
+        "ios" | "ipados" => ("IOS", "iOS"),
+        "macos" => ("MacOS", "macOS"),
+        "windows" => ("Windows", "Windows"),
+        "android" => ("Android", "Android"),
+        _ => ("Other", "Other"),
+    };
+    Cell::Coded(code.to_string(), text.to_string())
+}
+
+/// The `DeviceType` code (a number, no `_loc`, as observed), in the Intune Data Warehouse's
+/// device types: iPhone 8, iPad 9, Android 11, Android for Work 17, Android Enterprise 18,
+/// Mac (MDM) 14, Windows desktop 0.
+pub fn device_type(d: &ManagedDevice) -> u8 {
+    use crate::domain::device::Platform;
+    match d.platform {
+        Platform::Ios
+            if d.model
+                .as_deref()
+                .is_some_and(|m| m.to_ascii_lowercase().contains("ipad")) =>
+        {
+            9
+        }
+        Platform::Ios => 8,
+        Platform::AndroidDeviceAdministrator => 11,
+        Platform::AndroidWorkProfile => 17,
+        Platform::AndroidDeviceOwner => 18,
+        Platform::MacOs => 14,
+        Platform::Windows => 0,
+    }
+}
+
+/// One cell of a device's row (`column` is one of `DEVICE_COMPLIANCE_COLUMNS`).
+pub fn device_cell(column: &str, d: &ManagedDevice) -> Cell {
+    let text = |s: &str| Cell::Text(s.to_string());
+    let opt = |s: &Option<String>| Cell::Text(s.clone().unwrap_or_default());
+    match column {
+        "DeviceId" | "IntuneDeviceId" => text(&d.id),
+        "AadDeviceId" => text(&d.azure_ad_device_id),
+        "DeviceName" => text(&d.device_name),
+        "DeviceType" => Cell::Text(device_type(d).to_string()),
+        "OSDescription" => text(&d.operating_system),
+        "OS" => os_cell(d),
+        "OSVersion" => text(&d.os_version),
+        "OwnerType" => member(
+            column,
+            match d.owner_type {
+                OwnerType::Company => "company",
+                OwnerType::Personal => "personal",
+            },
+        ),
+        "LastContact" => Cell::Text(time(d.last_sync_at)),
+        "InGracePeriodUntil" => Cell::Text(d.compliance_grace_expires_at.map(time).unwrap_or_default()),
+        "IMEI" => opt(&d.imei),
+        "SerialNumber" => opt(&d.serial_number),
+        "PrimaryUser" | "UserId" => opt(&d.user_id),
+        "UPN" => opt(&d.user_principal_name),
+        "UserEmail" => opt(&d.email_address),
+        "UserName" => opt(&d.user_display_name),
+        "DeviceHealthThreatLevel" => member(column, &d.partner_threat_state),
+        "RetireAfterDatetime" => text(""),
+        // The Entra device id is the id partners report the device by.
+        "PartnerDeviceId" => text(&d.azure_ad_device_id),
+        "ComplianceState" => member(column, &d.compliance_state),
+        _ => text(""),
+    }
+}
+
+/// `localizationType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Localization {
+    /// Each localizable column holds the raw number, and `<column>_loc` the localized text.
+    AdditionalColumn,
+    /// Each localizable column holds the localized text.
+    Replace,
+}
+
+impl Localization {
+    /// Accepted in any case (memdocs' examples send PascalCase).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "localizedvaluesasadditionalcolumn" => Some(Localization::AdditionalColumn),
+            "replacelocalizablevalues" => Some(Localization::Replace),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Localization::AdditionalColumn => "localizedValuesAsAdditionalColumn",
+            Localization::Replace => "replaceLocalizableValues",
+        }
+    }
+}
+
+/// The file's columns: the selected ones, each localizable one followed by its `_loc` twin
+/// when localized values come as an additional column.
+pub fn file_columns(selected: &[&'static str], localization: Localization) -> Vec<String> {
+    let mut out = Vec::with_capacity(selected.len() * 2);
+    for c in selected {
+        out.push((*c).to_string());
+        if localization == Localization::AdditionalColumn && LOCALIZABLE.contains(c) {
+            out.push(format!("{c}_loc"));
+        }
+    }
+    out
+}
+
+/// A device's row, cell by cell of `file_columns`.
+pub fn device_row(selected: &[&'static str], localization: Localization, d: &ManagedDevice) -> Vec<Value> {
+    let mut out = Vec::with_capacity(selected.len() * 2);
+    for c in selected {
+        match (device_cell(c, d), localization) {
+            (Cell::Text(t), _) => out.push(Value::String(t)),
+            (Cell::Enum(n, text), Localization::AdditionalColumn) => {
+                out.push(Value::from(n));
+                out.push(Value::String(text.to_string()));
+            }
+            (Cell::Enum(_, text), Localization::Replace) => out.push(Value::String(text.to_string())),
+            (Cell::Coded(code, text), Localization::AdditionalColumn) => {
+                out.push(Value::String(code));
+                out.push(Value::String(text));
+            }
+            (Cell::Coded(_, text), Localization::Replace) => out.push(Value::String(text)),
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// filter
+// ---------------------------------------------------------------------------------------------
+
+/// A report `filter`: comparisons of a filterable column with a quoted value (`eq`, `ne`),
+/// combined with `and` and `or` and grouped with parentheses, as Intune's examples write them:
+/// `(ComplianceState eq '2') and ((OwnerType eq '1') or (OwnerType eq '2'))`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    Compare {
+        column: &'static str,
+        negate: bool,
+        value: String,
+    },
+    And(Box<Filter>, Box<Filter>),
+    Or(Box<Filter>, Box<Filter>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Open,
+    Close,
+    Word(String),
+    Quoted(String),
+}
+
+fn tokens(text: &str) -> Result<Vec<Token>, String> {
+    let mut out = Vec::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' => {}
+            '(' => out.push(Token::Open),
+            ')' => out.push(Token::Close),
+            '\'' => {
+                let mut s = String::new();
+                loop {
+                    match chars.next() {
+                        Some('\'') if chars.peek() == Some(&'\'') => {
+                            chars.next();
+                            s.push('\'');
+                        }
+                        Some('\'') => break,
+                        Some(c) => s.push(c),
+                        None => return Err("A quoted value in the filter is not closed.".into()),
+                    }
+                }
+                out.push(Token::Quoted(s));
+            }
+            c if c.is_ascii_alphanumeric() || c == '_' => {
+                let mut s = c.to_string();
+                while let Some(&n) = chars.peek() {
+                    if n.is_ascii_alphanumeric() || n == '_' {
+                        s.push(n);
+                        chars.next();
+                    } else {
+                        break;
+                    }
+                }
+                out.push(Token::Word(s));
+            }
+            other => return Err(format!("Unexpected character '{other}' in the filter.")),
+        }
+    }
+    Ok(out)
+}
+
+struct Parser<'a> {
+    tokens: Vec<Token>,
+    at: usize,
+    filterable: &'a [&'static str],
+    report: &'a str,
+}
+
+impl Parser<'_> {
+    fn keyword(&self, word: &str) -> bool {
+        matches!(self.tokens.get(self.at), Some(Token::Word(w)) if w.eq_ignore_ascii_case(word))
+    }
+
+    fn expression(&mut self) -> Result<Filter, String> {
+        let mut left = self.conjunction()?;
+        while self.keyword("or") {
+            self.at += 1;
+            let right = self.conjunction()?;
+            left = Filter::Or(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn conjunction(&mut self) -> Result<Filter, String> {
+        let mut left = self.term()?;
+        while self.keyword("and") {
+            self.at += 1;
+            let right = self.term()?;
+            left = Filter::And(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn term(&mut self) -> Result<Filter, String> {
+        match self.tokens.get(self.at).cloned() {
+            Some(Token::Open) => {
+                self.at += 1;
+                let inner = self.expression()?;
+                if self.tokens.get(self.at) != Some(&Token::Close) {
+                    return Err("A parenthesis in the filter is not closed.".into());
+                }
+                self.at += 1;
+                Ok(inner)
+            }
+            Some(Token::Word(name)) => {
+                let column = self
+                    .filterable
+                    .iter()
+                    .find(|c| c.eq_ignore_ascii_case(&name))
+                    .copied()
+                    .ok_or_else(|| {
+                        format!(
+                            "The column '{name}' cannot be filtered in the {} report; filter on {}.",
+                            self.report,
+                            self.filterable.join(", ")
+                        )
+                    })?;
+                self.at += 1;
+                let negate = match self.tokens.get(self.at) {
+                    Some(Token::Word(op)) if op.eq_ignore_ascii_case("eq") => false,
+                    Some(Token::Word(op)) if op.eq_ignore_ascii_case("ne") => true,
+                    _ => return Err(format!("Expected 'eq' or 'ne' after '{column}' in the filter.")),
+                };
+                self.at += 1;
+                let value = match self.tokens.get(self.at) {
+                    Some(Token::Quoted(v)) => v.clone(),
+                    _ => {
+                        return Err(format!(
+                            "Expected a quoted value after '{column}' in the filter, as in ({column} eq '1')."
+                        ))
+                    }
+                };
+                self.at += 1;
+                Ok(Filter::Compare { column, negate, value })
+            }
+            _ => Err("Expected a comparison such as (OwnerType eq '1') in the filter.".into()),
+        }
+    }
+}
+
+/// Parses a report's `filter`.
+pub fn parse_filter(text: &str, report: Report) -> Result<Filter, String> {
+    let mut p = Parser {
+        tokens: tokens(text)?,
+        at: 0,
+        filterable: report.filterable(),
+        report: report.name(),
+    };
+    let f = p.expression()?;
+    if p.at != p.tokens.len() {
+        return Err("The filter has text after its end; combine comparisons with 'and' or 'or'.".into());
+    }
+    Ok(f)
+}
+
+impl Filter {
+    /// A comparison matches the raw value (a member's number, as the file shows it) or, for
+    /// enumerations, the localized or Graph name, in any case.
+    pub fn matches(&self, d: &ManagedDevice) -> bool {
+        match self {
+            Filter::Compare { column, negate, value } => {
+                let hit = match device_cell(column, d) {
+                    Cell::Text(t) => t.eq_ignore_ascii_case(value),
+                    Cell::Coded(code, text) => code.eq_ignore_ascii_case(value) || text.eq_ignore_ascii_case(value),
+                    Cell::Enum(n, text) => {
+                        value.trim() == n.to_string()
+                            || text.eq_ignore_ascii_case(value)
+                            || members(column)
+                                .iter()
+                                .any(|(m, k, _)| *k == n && m.eq_ignore_ascii_case(value))
+                    }
+                };
+                hit != *negate
+            }
+            Filter::And(a, b) => a.matches(d) && b.matches(d),
+            Filter::Or(a, b) => a.matches(d) || b.matches(d),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files
+// ---------------------------------------------------------------------------------------------
+
+/// `format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Json,
+}
+
+impl Format {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "csv" => Some(Format::Csv),
+            "json" => Some(Format::Json),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Json => "json",
+        }
+    }
+}
+
+fn csv_field(v: &Value) -> String {
+    let text = match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
+}
+
+/// The report file: CSV in UTF-8 with a byte order mark and a header row (as observed; CRLF
+/// line ends), or JSON as `{"values": [row objects]}` (the emulator's choice: unconfirmed).
+pub fn file_content(format: Format, columns: &[String], rows: &[Vec<Value>]) -> Vec<u8> {
+    match format {
+        Format::Csv => {
+            let mut out = String::from("\u{feff}");
+            out.push_str(
+                &columns
+                    .iter()
+                    .map(|c| csv_field(&Value::String(c.clone())))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+            out.push_str("\r\n");
+            for r in rows {
+                out.push_str(&r.iter().map(csv_field).collect::<Vec<_>>().join(","));
+                out.push_str("\r\n");
+            }
+            out.into_bytes()
+        }
+        Format::Json => {
+            let values: Vec<Value> = rows
+                .iter()
+                .map(|r| {
+                    let m: Map<String, Value> = columns.iter().cloned().zip(r.iter().cloned()).collect();
+                    Value::Object(m)
+                })
+                .collect();
+            serde_json::to_vec(&serde_json::json!({ "values": values })).unwrap_or_default()
+        }
+    }
+}
+
+/// The `.zip` an export job's url serves: one file, named after the job.
+pub fn zip_file(job_id: &str, format: Format, content: &[u8]) -> Result<Vec<u8>, String> {
+    let mut buffer = std::io::Cursor::new(Vec::new());
+    {
+        let mut zip = zip::ZipWriter::new(&mut buffer);
+        let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        zip.start_file(format!("{job_id}.{}", format.as_str()), options)
+            .map_err(|e| e.to_string())?;
+        zip.write_all(content).map_err(|e| e.to_string())?;
+        zip.finish().map_err(|e| e.to_string())?;
+    }
+    Ok(buffer.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_parse_as_intune_writes_them_and_refuse_other_columns() {
+        let f = parse_filter(
+            "(ComplianceState eq '2') and ((OwnerType eq '1') or (ownertype eq 'Personal'))",
+            Report::DeviceCompliance,
+        )
+        .unwrap();
+        assert!(matches!(f, Filter::And(_, _)));
+        let e = parse_filter("(UserId eq 'x')", Report::DeviceCompliance).unwrap_err();
+        assert!(e.contains("cannot be filtered"), "{e}");
+        assert!(parse_filter("(UserId eq 'x')", Report::DeviceNonCompliance).is_ok());
+        assert!(parse_filter("(OS eq 'iOS'", Report::DeviceCompliance).is_err());
+        assert!(parse_filter("OS eq iOS", Report::DeviceCompliance).is_err());
+        assert!(parse_filter("(OS eq 'iOS') OS", Report::DeviceCompliance).is_err());
+        assert!(parse_filter("(OS gt 'iOS')", Report::DeviceCompliance).is_err());
+    }
+
+    #[test]
+    fn additional_columns_follow_their_localizable_column() {
+        let cols = file_columns(
+            &["DeviceName", "ComplianceState", "DeviceHealthThreatLevel"],
+            Localization::AdditionalColumn,
+        );
+        assert_eq!(
+            cols,
+            [
+                "DeviceName",
+                "ComplianceState",
+                "ComplianceState_loc",
+                "DeviceHealthThreatLevel",
+                "DeviceHealthThreatLevel_loc"
+            ]
+        );
+        // Every column, as the observed header has them.
+        assert_eq!(
+            file_columns(DEVICE_COMPLIANCE_COLUMNS, Localization::AdditionalColumn).join(","),
+            "DeviceId,IntuneDeviceId,AadDeviceId,PartnerDeviceId,DeviceName,DeviceType,OSDescription,OSVersion,OwnerType,OwnerType_loc,LastContact,InGracePeriodUntil,IMEI,SerialNumber,PrimaryUser,UserId,UPN,UserEmail,UserName,DeviceHealthThreatLevel,DeviceHealthThreatLevel_loc,RetireAfterDatetime,ComplianceState,ComplianceState_loc,OS,OS_loc"
+        );
+        let cols = file_columns(&["ComplianceState"], Localization::Replace);
+        assert_eq!(cols, ["ComplianceState"]);
+    }
+
+    #[test]
+    fn csv_quotes_what_needs_quoting() {
+        let out = file_content(
+            Format::Csv,
+            &["A".into(), "B".into()],
+            &[
+                vec![Value::from("x, y"), Value::from(3)],
+                vec![Value::from("say \"hi\""), Value::from("")],
+            ],
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\u{feff}A,B\r\n\"x, y\",3\r\n\"say \"\"hi\"\"\",\r\n"
+        );
+    }
+}
+
+/// What an export job was asked for (its request's fields, validated).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportRequest {
+    pub format: String,
+    pub localization_type: String,
+    /// The columns asked for, in their canonical spelling (empty: every column).
+    pub select: Vec<String>,
+    pub filter: Option<String>,
+    pub search: Option<String>,
+}
+
+/// An export job (`deviceManagementExportJob`), without its file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportJob {
+    pub tenant_id: String,
+    /// `<ReportName>_<guid>`.
+    pub id: String,
+    pub report_name: String,
+    pub request: ExportRequest,
+    /// `notStarted`, `inProgress`, `completed` or `failed`.
+    pub status: String,
+    pub requested_at: chrono::DateTime<chrono::Utc>,
+    pub completed_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The secret the file's url carries, as a shared access signature does.
+    pub token: Option<String>,
+}
+
+/// How long a completed export's url serves its file, on the tenant's clock.
+/// (Microsoft's one example expires about six hours after the request.)
+pub const EXPORT_LIFETIME_HOURS: i64 = 6;
+
+/// Whether a device matches an export's `search` (beta): its name, user or ids contain it.
+pub fn search_matches(search: &str, d: &ManagedDevice) -> bool {
+    let s = search.to_ascii_lowercase();
+    [
+        Some(d.device_name.as_str()),
+        d.user_principal_name.as_deref(),
+        d.user_display_name.as_deref(),
+        Some(d.id.as_str()),
+        Some(d.azure_ad_device_id.as_str()),
+    ]
+    .into_iter()
+    .flatten()
+    .any(|v| v.to_ascii_lowercase().contains(&s))
+}

@@ -1,0 +1,255 @@
+//! Report export jobs (`deviceManagement/reports/exportJobs`): a job is created `notStarted`;
+//! the worker runs it on the tenant's clock (`inProgress`, then `completed` with its zip), taking
+//! the data as it is then; the job's url serves the zip until it expires, six hours of the
+//! tenant's clock after completion.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::Value;
+
+use super::{Ctx, ServiceError, ServiceResult};
+use crate::domain::device::ManagedDevice;
+use crate::domain::reports::{
+    device_row, file_columns, file_content, parse_filter, search_matches, zip_file, ExportJob, ExportRequest, Format,
+    Localization, Report, DEVICE_COMPLIANCE_COLUMNS, EXPORT_LIFETIME_HOURS, REPORTS,
+};
+use crate::store::{ListQuery, ListScope, Store, StoreError};
+
+fn not_found(id: &str) -> ServiceError {
+    ServiceError::not_found(format!("The export job '{id}' does not exist."))
+}
+
+/// An export job as the client asks for it.
+pub struct NewExport {
+    pub report_name: String,
+    pub format: Option<String>,
+    pub localization_type: Option<String>,
+    pub select: Vec<String>,
+    pub filter: Option<String>,
+    pub search: Option<String>,
+    pub snapshot_id: Option<String>,
+}
+
+/// The columns of a report, canonical spelling, in the order asked for (empty: all of them).
+fn selected(report: Report, select: &[String]) -> ServiceResult<Vec<&'static str>> {
+    let all = match report {
+        Report::DeviceCompliance | Report::DeviceNonCompliance => DEVICE_COMPLIANCE_COLUMNS,
+    };
+    if select.is_empty() {
+        return Ok(all.to_vec());
+    }
+    select
+        .iter()
+        .map(|c| {
+            all.iter().find(|k| k.eq_ignore_ascii_case(c)).copied().ok_or_else(|| {
+                ServiceError::invalid(format!(
+                    "The column '{c}' is not in the {} report; its columns are {}.",
+                    report.name(),
+                    all.join(", ")
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Validates and records a job, `notStarted`.
+pub async fn create(cx: &Ctx<'_>, req: NewExport) -> ServiceResult<ExportJob> {
+    let report = Report::parse(&req.report_name).ok_or_else(|| {
+        ServiceError::invalid(format!(
+            "The report '{}' is not one the emulator exports; it exports {}.",
+            req.report_name,
+            REPORTS.iter().map(|(_, n)| *n).collect::<Vec<_>>().join(", ")
+        ))
+    })?;
+    let format = match &req.format {
+        None => Format::Csv,
+        Some(f) => Format::parse(f).ok_or_else(|| {
+            ServiceError::invalid(format!(
+                "Invalid value for property 'format': '{f}'; the emulator exports csv and json."
+            ))
+        })?,
+    };
+    let localization = match &req.localization_type {
+        None => Localization::AdditionalColumn,
+        Some(l) => Localization::parse(l).ok_or_else(|| {
+            ServiceError::invalid(format!(
+                "Invalid value for property 'localizationType': '{l}'; use localizedValuesAsAdditionalColumn or replaceLocalizableValues."
+            ))
+        })?,
+    };
+    if req.snapshot_id.as_deref().is_some_and(|s| !s.is_empty()) {
+        return Err(ServiceError::invalid(
+            "Snapshots (snapshotId) are not supported by the emulator: export from the live data.",
+        ));
+    }
+    let columns = selected(report, &req.select)?;
+    if let Some(f) = req.filter.as_deref().filter(|f| !f.trim().is_empty()) {
+        parse_filter(f, report).map_err(|e| ServiceError::invalid(format!("Invalid filter: {e}")))?;
+    }
+    let job = ExportJob {
+        tenant_id: cx.tenant_id.to_string(),
+        id: format!("{}_{}", report.name(), uuid::Uuid::new_v4()),
+        report_name: report.name().to_string(),
+        request: ExportRequest {
+            format: format.as_str().to_string(),
+            localization_type: localization.as_str().to_string(),
+            select: if req.select.is_empty() {
+                Vec::new()
+            } else {
+                columns.iter().map(|c| c.to_string()).collect()
+            },
+            filter: req.filter.filter(|f| !f.trim().is_empty()),
+            search: req.search.filter(|s| !s.is_empty()),
+        },
+        status: "notStarted".into(),
+        requested_at: cx.now,
+        completed_at: None,
+        expires_at: None,
+        token: None,
+    };
+    cx.store().insert_export_job(&job).await?;
+    Ok(job)
+}
+
+/// A job by id (`<ReportName>_<guid>`, the report name in any case).
+pub async fn get(cx: &Ctx<'_>, id: &str) -> ServiceResult<ExportJob> {
+    let canonical = match id.split_once('_') {
+        Some((name, guid)) => match Report::parse(name) {
+            Some(r) => format!("{}_{}", r.name(), guid.to_ascii_lowercase()),
+            None => return Err(not_found(id)),
+        },
+        None => return Err(not_found(id)),
+    };
+    cx.store()
+        .get_export_job(cx.tenant_id, &canonical)
+        .await?
+        .ok_or_else(|| not_found(id))
+}
+
+pub async fn list(cx: &Ctx<'_>) -> ServiceResult<Vec<ExportJob>> {
+    Ok(cx.store().list_export_jobs(cx.tenant_id).await?)
+}
+
+/// Runs the tenant's jobs waiting to run, oldest first, at `now` on its clock (the worker's
+/// pass, holding the tenant's lease, after compliance is up to date). A job found in progress
+/// was left by a worker that stopped: it runs again. Returns how many completed.
+pub async fn run_pending(store: &dyn Store, tenant_id: &str, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    store.requeue_export_jobs(tenant_id).await?;
+    let mut done = 0;
+    while let Some(job) = store.next_export_job(tenant_id).await? {
+        if !store
+            .set_export_job_status(tenant_id, &job.id, "notStarted", "inProgress")
+            .await?
+        {
+            continue;
+        }
+        match generate(store, &job).await {
+            Ok(zip) => {
+                let completed = ExportJob {
+                    status: "completed".into(),
+                    completed_at: Some(now),
+                    expires_at: Some(now + Duration::hours(EXPORT_LIFETIME_HOURS)),
+                    token: Some(format!(
+                        "{}{}",
+                        uuid::Uuid::new_v4().simple(),
+                        uuid::Uuid::new_v4().simple()
+                    )),
+                    ..job
+                };
+                if store.complete_export_job(&completed, &zip).await? {
+                    done += 1;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(job = %job.id, error = %e, "an export job failed");
+                store
+                    .set_export_job_status(tenant_id, &job.id, "inProgress", "failed")
+                    .await?;
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// The job's zip: the report's rows as the data is now.
+async fn generate(store: &dyn Store, job: &ExportJob) -> Result<Vec<u8>, String> {
+    let report = Report::parse(&job.report_name).ok_or("an unknown report")?;
+    let format = Format::parse(&job.request.format).ok_or("an unknown format")?;
+    let localization = Localization::parse(&job.request.localization_type).ok_or("an unknown localization")?;
+    let columns = selected(report, &job.request.select).map_err(|e| e.to_string())?;
+    let filter = match &job.request.filter {
+        Some(f) => Some(parse_filter(f, report)?),
+        None => None,
+    };
+    let keep = |d: &ManagedDevice| {
+        report.includes(d)
+            && filter.as_ref().is_none_or(|f| f.matches(d))
+            && job.request.search.as_deref().is_none_or(|s| search_matches(s, d))
+    };
+    let mut rows: Vec<Vec<Value>> = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let query = ListQuery {
+            filter: None,
+            order_by: Vec::new(),
+            scope: ListScope::All,
+            limit: 1000,
+            offset: 0,
+            after: after.clone(),
+            count: false,
+        };
+        let page = store
+            .list_devices(&job.tenant_id, &query)
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some(last) = page.items.last() else {
+            break;
+        };
+        after = Some(last.id.clone());
+        rows.extend(
+            page.items
+                .iter()
+                .filter(|d| keep(d))
+                .map(|d| device_row(&columns, localization, d)),
+        );
+    }
+    let content = file_content(format, &file_columns(&columns, localization), &rows);
+    zip_file(&job.id, format, &content)
+}
+
+/// The file a completed job's url serves: the token must be the job's and the url not expired
+/// (403 otherwise, as a storage account answers an invalid or expired signature).
+pub async fn download(cx: &Ctx<'_>, id: &str, token: &str) -> ServiceResult<Vec<u8>> {
+    let job = get(cx, id).await?;
+    let valid = job.token.as_deref().is_some_and(|t| {
+        use subtle::ConstantTimeEq;
+        bool::from(t.as_bytes().ct_eq(token.as_bytes()))
+    });
+    if !valid {
+        return Err(ServiceError::forbidden(
+            "The signature of the export's url is not valid.",
+        ));
+    }
+    if job.expires_at.is_none_or(|e| cx.now >= e) {
+        return Err(ServiceError::forbidden(
+            "The export's url has expired: request the export again.",
+        ));
+    }
+    cx.store()
+        .export_job_file(cx.tenant_id, &job.id)
+        .await?
+        .ok_or_else(|| not_found(id))
+}
+
+/// A completed export's file by its url (`/_downloads/reports/{tenantId}/{jobId}.zip?sig=`),
+/// which carries no credentials but its signature: the tenant's clock decides its expiry.
+pub async fn download_by_url(
+    app: &super::App,
+    tenant_id: &str,
+    job_id: &str,
+    token: &str,
+    cause: &super::Cause,
+) -> ServiceResult<Vec<u8>> {
+    let tenant = super::tenants::get(app, tenant_id).await?;
+    let now = app.tenant_now(tenant.clock_offset_us);
+    download(&app.cx(&tenant.id, now, cause), job_id, token).await
+}

@@ -1,0 +1,336 @@
+//! Report export jobs: created through Graph, run by the worker on the tenant's clock, and
+//! their zip served at the job's url (the seed's last step: the Device Compliance report with
+//! the Device threat level column).
+
+use std::io::Read;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::both_backends;
+use crate::common::{assert_error, TestApp};
+use crate::compliance::{assign, create_connector, create_policy, enroll, heartbeat, report, settle};
+use crate::directory::{add_member, create_group, create_user};
+use crate::mtd::{partner_token, LOOKOUT};
+
+both_backends!(
+    the_device_compliance_report_shows_the_partners_threat_levels,
+    export_jobs_refuse_what_intune_refuses,
+    a_job_left_in_progress_by_a_stopped_worker_runs_again,
+);
+
+const JOBS: &str = "/beta/deviceManagement/reports/exportJobs";
+
+async fn json_of(r: reqwest::Response, status: u16) -> Value {
+    let got = r.status();
+    let body: Value = r.json().await.unwrap_or(Value::Null);
+    assert_eq!(got, status, "{body}");
+    body
+}
+
+/// The job as Graph shows it now (by the key syntax, as Microsoft's sample polls it).
+async fn job_now(app: &TestApp, token: &str, id: &Value) -> Value {
+    let path = format!("{JOBS}('{}')", id.as_str().unwrap());
+    json_of(app.graph(Method::GET, &path, token).send().await.unwrap(), 200).await
+}
+
+async fn export(app: &TestApp, token: &str, body: Value) -> Value {
+    let r = app.graph(Method::POST, JOBS, token).json(&body).send().await.unwrap();
+    json_of(r, 201).await
+}
+
+/// The job's zip, after checking it holds one file named after the job.
+async fn download(app: &TestApp, job: &Value, extension: &str) -> String {
+    let url = job["url"].as_str().expect("a completed job has a url");
+    assert!(url.starts_with(&app.base), "{url}");
+    let r = reqwest::get(url).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/zip");
+    let bytes = r.bytes().await.unwrap();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    assert_eq!(zip.len(), 1);
+    let mut file = zip.by_index(0).unwrap();
+    assert_eq!(file.name(), format!("{}.{extension}", job["id"].as_str().unwrap()));
+    let mut text = String::new();
+    file.read_to_string(&mut text).unwrap();
+    text
+}
+
+/// A CSV line's fields (the report's values hold no commas or quotes here).
+fn fields(line: &str) -> Vec<&str> {
+    line.trim_end_matches('\r').split(',').collect()
+}
+
+/// The seed's story: a partner reports medium and high for two devices; a DeviceCompliance
+/// export with DeviceHealthThreatLevel completes when the tenant settles, and its rows show
+/// each device's threat level (raw and localized) and compliance state as Graph does; a JSON
+/// export and a filtered DeviceNonCompliance export agree with it.
+async fn the_device_compliance_report_shows_the_partners_threat_levels(app: TestApp) {
+    let t = app.create_tenant().await;
+    let token = app.admin_token(&t).await;
+    let user = create_user(&app, &token, "megan@contoso.example", "Megan Bowen").await;
+    let group = create_group(&app, &token, "Phones").await;
+    let gid = group["id"].as_str().unwrap();
+    add_member(&app, &token, gid, &format!("users/{}", user["id"].as_str().unwrap())).await;
+    let mut ids = Vec::new();
+    for name in ["megan-iphone", "megan-ipad", "megan-spare"] {
+        let d = enroll(
+            &app,
+            &t,
+            json!({ "deviceName": name, "operatingSystem": "iOS", "osVersion": "17.4", "userPrincipalName": "megan@contoso.example" }),
+        )
+        .await;
+        ids.push(d["id"].as_str().unwrap().to_string());
+    }
+    create_connector(&app, &token, LOOKOUT, json!({ "iosEnabled": true })).await;
+    let partner = partner_token(&app, &t.id, LOOKOUT).await;
+    heartbeat(&app, &partner).await;
+    let policy = create_policy(
+        &app,
+        &token,
+        json!({
+            "@odata.type": "#microsoft.graph.iosCompliancePolicy",
+            "displayName": "Threat level low",
+            "deviceThreatProtectionEnabled": true,
+            "deviceThreatProtectionRequiredSecurityLevel": "low",
+            "scheduledActionsForRule": [{ "ruleName": "PasswordRequired", "scheduledActionConfigurations": [
+                { "actionType": "block", "gracePeriodHours": 0 }] }],
+        }),
+    )
+    .await;
+    let r = assign(
+        &app,
+        &token,
+        policy["id"].as_str().unwrap(),
+        json!([{ "@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": gid }]),
+    )
+    .await;
+    assert!(r.status().is_success());
+    report(&app, &t, &partner, &ids[0], "medium").await;
+    report(&app, &t, &partner, &ids[1], "high").await;
+    report(&app, &t, &partner, &ids[2], "secured").await;
+    settle(&app, &t).await;
+
+    let select = json!([
+        "DeviceId",
+        "DeviceName",
+        "DeviceHealthThreatLevel",
+        "ComplianceState",
+        "OS"
+    ]);
+    let job = export(
+        &app,
+        &token,
+        json!({ "reportName": "DeviceCompliance", "select": select, "format": "csv", "localizationType": "LocalizedValuesAsAdditionalColumn" }),
+    )
+    .await;
+    let id = job["id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("DeviceCompliance_"), "{id}");
+    assert_eq!(job["status"], "notStarted");
+    assert_eq!(job["url"], Value::Null);
+    assert_eq!(job["expirationDateTime"], "0001-01-01T00:00:00Z");
+    assert_eq!(job["localizationType"], "localizedValuesAsAdditionalColumn");
+
+    // The worker runs it on the tenant's clock: settle completes it.
+    let summary = settle(&app, &t).await;
+    assert_eq!(summary["exportJobsCompleted"], 1);
+    let done = job_now(&app, &token, &json!(id)).await;
+    assert_eq!(done["status"], "completed");
+    assert_ne!(done["expirationDateTime"], "0001-01-01T00:00:00Z");
+    let csv = download(&app, &done, "csv").await;
+    let mut lines = csv.lines();
+    let header = lines.next().unwrap().trim_start_matches('\u{feff}');
+    assert_eq!(
+        fields(header),
+        [
+            "DeviceId",
+            "DeviceName",
+            "DeviceHealthThreatLevel",
+            "DeviceHealthThreatLevel_loc",
+            "ComplianceState",
+            "ComplianceState_loc",
+            "OS",
+            "OS_loc"
+        ]
+    );
+    let rows: Vec<Vec<&str>> = lines.map(fields).collect();
+    assert_eq!(rows.len(), 3);
+    for (id, threat, threat_loc, state, state_loc) in [
+        (&ids[0], "5", "Medium", "2", "Not compliant"),
+        (&ids[1], "6", "High", "2", "Not compliant"),
+        (&ids[2], "3", "Secured", "1", "Compliant"),
+    ] {
+        let row = rows.iter().find(|r| r[0] == id.as_str()).expect("the device's row");
+        assert_eq!(&row[2..6], [threat, threat_loc, state, state_loc], "{row:?}");
+        // As Graph shows the device.
+        let d = json_of(
+            app.graph(
+                Method::GET,
+                &format!("/v1.0/deviceManagement/managedDevices/{id}"),
+                &token,
+            )
+            .send()
+            .await
+            .unwrap(),
+            200,
+        )
+        .await;
+        let graph_state = d["complianceState"].as_str().unwrap();
+        assert_eq!(state == "2", graph_state == "noncompliant", "{graph_state}");
+        let graph_threat = d["partnerReportedThreatState"].as_str().unwrap();
+        assert!(
+            graph_threat.to_lowercase().starts_with(&threat_loc.to_lowercase()),
+            "{graph_threat}"
+        );
+    }
+
+    // A JSON export agrees; so does a filtered DeviceNonCompliance export, localized in place.
+    let json_job = export(
+        &app,
+        &token,
+        json!({ "reportName": "devicecompliance", "select": select, "format": "json" }),
+    )
+    .await;
+    let nc_job = export(
+        &app,
+        &token,
+        json!({ "reportName": "DeviceNonCompliance", "select": ["DeviceId", "DeviceHealthThreatLevel"],
+                "filter": "(OS eq 'IOS') and ((OwnerType eq '1') or (OwnerType eq '2'))",
+                "localizationType": "replaceLocalizableValues" }),
+    )
+    .await;
+    assert_eq!(settle(&app, &t).await["exportJobsCompleted"], 2);
+    let json_job = job_now(&app, &token, &json_job["id"]).await;
+    let values: Value = serde_json::from_str(&download(&app, &json_job, "json").await).unwrap();
+    let values = values["values"].as_array().unwrap();
+    assert_eq!(values.len(), 3);
+    let medium = values.iter().find(|v| v["DeviceId"] == ids[0].as_str()).unwrap();
+    assert_eq!(medium["DeviceHealthThreatLevel"], 5);
+    assert_eq!(medium["DeviceHealthThreatLevel_loc"], "Medium");
+    assert_eq!(medium["ComplianceState_loc"], "Not compliant");
+    let nc_job = job_now(&app, &token, &nc_job["id"]).await;
+    let nc = download(&app, &nc_job, "csv").await;
+    let mut nc_rows: Vec<Vec<&str>> = nc.lines().skip(1).map(fields).collect();
+    nc_rows.sort();
+    let mut expected = vec![vec![ids[0].as_str(), "Medium"], vec![ids[1].as_str(), "High"]];
+    expected.sort();
+    assert_eq!(nc_rows, expected, "the noncompliant devices only");
+
+    // A snapshot: later reports do not change a completed export.
+    app.advance_clock(&t.id, "PT1M").await;
+    report(&app, &t, &partner, &ids[0], "secured").await;
+    settle(&app, &t).await;
+    assert_eq!(download(&app, &done, "csv").await, csv);
+
+    // The url needs its signature, and expires on the tenant's clock.
+    let url = done["url"].as_str().unwrap();
+    let forged = format!("{}x", url);
+    assert_eq!(reqwest::get(&forged).await.unwrap().status(), 403);
+    let list = json_of(app.graph(Method::GET, JOBS, &token).send().await.unwrap(), 200).await;
+    assert_eq!(list["value"].as_array().unwrap().len(), 3);
+    app.advance_clock(&t.id, "PT7H").await;
+    let r = reqwest::get(url).await.unwrap();
+    assert_eq!(r.status(), 403);
+}
+
+async fn export_jobs_refuse_what_intune_refuses(app: TestApp) {
+    let t = app.create_tenant().await;
+    let token = app.admin_token(&t).await;
+    for (version, body) in [
+        ("beta", json!({ "select": ["DeviceId"] })),
+        ("beta", json!({ "reportName": "NoSuchReport" })),
+        (
+            "beta",
+            json!({ "reportName": "DeviceCompliance", "select": ["DeviceHealthThreatLevel_loc"] }),
+        ),
+        ("beta", json!({ "reportName": "DeviceCompliance", "select": ["Nope"] })),
+        (
+            "beta",
+            json!({ "reportName": "DeviceCompliance", "filter": "(UserId eq 'x')" }),
+        ),
+        (
+            "beta",
+            json!({ "reportName": "DeviceCompliance", "filter": "OS eq IOS" }),
+        ),
+        ("beta", json!({ "reportName": "DeviceCompliance", "format": "pdf" })),
+        (
+            "beta",
+            json!({ "reportName": "DeviceCompliance", "localizationType": "klingon" }),
+        ),
+        (
+            "beta",
+            json!({ "reportName": "DeviceCompliance", "snapshotId": "DeviceCompliance_00000000-0000-0000-0000-000000000000" }),
+        ),
+        ("beta", json!({ "reportName": "DeviceCompliance", "colour": "blue" })),
+        ("v1.0", json!({ "reportName": "DeviceCompliance", "search": "megan" })),
+    ] {
+        let r = app
+            .graph(
+                Method::POST,
+                &format!("/{version}/deviceManagement/reports/exportJobs"),
+                &token,
+            )
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_error(r, 400, "BadRequest").await;
+    }
+    // v1.0 takes a job too, without search; an unknown job is 404.
+    let r = app
+        .graph(Method::POST, "/v1.0/deviceManagement/reports/exportJobs", &token)
+        .json(&json!({ "reportName": "DeviceNonCompliance" }))
+        .send()
+        .await
+        .unwrap();
+    let job = json_of(r, 201).await;
+    assert!(job.get("search").is_none());
+    assert_eq!(job["format"], "csv");
+    let r = app
+        .graph(
+            Method::GET,
+            "/v1.0/deviceManagement/reports/exportJobs/DeviceCompliance_7b0c4a43-5d1e-4d1e-9a4a-0a0a0a0a0a0a",
+            &token,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    // Creating needs a ReadWrite permission; reading, a Read one.
+    let (cid, secret) = app
+        .register_app(&t.id, &["DeviceManagementManagedDevices.Read.All"])
+        .await;
+    let reader = app.token(&t.id, &cid, &secret).await;
+    let r = app
+        .graph(Method::POST, JOBS, &reader)
+        .json(&json!({ "reportName": "DeviceCompliance" }))
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 403, "Forbidden").await;
+    let r = app.graph(Method::GET, JOBS, &reader).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+/// A worker that stops while running a job leaves it in progress: the next pass on the tenant
+/// (which holds the tenant's lease, so no other worker is running it) runs it again.
+async fn a_job_left_in_progress_by_a_stopped_worker_runs_again(app: TestApp) {
+    let t = app.create_tenant().await;
+    let token = app.admin_token(&t).await;
+    let created = export(&app, &token, json!({ "reportName": "DeviceCompliance" })).await;
+    let id = created["id"].as_str().unwrap();
+    let store = crate::common::open_store(&app.db).await;
+    assert!(store
+        .set_export_job_status(&t.id, id, "notStarted", "inProgress")
+        .await
+        .unwrap());
+    assert_eq!(job_now(&app, &token, &created["id"]).await["status"], "inProgress");
+    assert_eq!(settle(&app, &t).await["exportJobsCompleted"], 1);
+    let done = job_now(&app, &token, &created["id"]).await;
+    assert_eq!(done["status"], "completed");
+    let csv = download(&app, &done, "csv").await;
+    assert!(
+        csv.starts_with("\u{feff}DeviceId,IntuneDeviceId,AadDeviceId,PartnerDeviceId"),
+        "{csv}"
+    );
+}
