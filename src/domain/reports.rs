@@ -508,113 +508,68 @@ fn csv_field(v: &Value) -> String {
     }
 }
 
-/// The report file: CSV in UTF-8 with a byte order mark and a header row (as observed; CRLF
-/// line ends), or JSON as `{"values": [row objects]}` (the emulator's choice: unconfirmed).
-pub fn file_content(format: Format, columns: &[String], rows: &[Vec<Value>]) -> Vec<u8> {
-    match format {
-        Format::Csv => {
-            let mut out = String::from("\u{feff}");
-            out.push_str(
-                &columns
-                    .iter()
-                    .map(|c| csv_field(&Value::String(c.clone())))
-                    .collect::<Vec<_>>()
-                    .join(","),
-            );
-            out.push_str("\r\n");
-            for r in rows {
-                out.push_str(&r.iter().map(csv_field).collect::<Vec<_>>().join(","));
-                out.push_str("\r\n");
-            }
-            out.into_bytes()
-        }
-        Format::Json => {
-            let values: Vec<Value> = rows
-                .iter()
-                .map(|r| {
-                    let m: Map<String, Value> = columns.iter().cloned().zip(r.iter().cloned()).collect();
-                    Value::Object(m)
-                })
-                .collect();
-            serde_json::to_vec(&serde_json::json!({ "values": values })).unwrap_or_default()
-        }
-    }
+/// An export's zip, written as the rows come: one file, named after the job, holding CSV in
+/// UTF-8 with a byte order mark and a header row (as observed; CRLF line ends), or JSON as
+/// `{"values": [row objects]}` (the emulator's choice: unconfirmed). Only the compressed zip is
+/// held in memory, never the rows.
+pub struct ExportWriter {
+    zip: zip::ZipWriter<std::io::Cursor<Vec<u8>>>,
+    format: Format,
+    columns: Vec<String>,
+    rows: u64,
 }
 
-/// The `.zip` an export job's url serves: one file, named after the job.
-pub fn zip_file(job_id: &str, format: Format, content: &[u8]) -> Result<Vec<u8>, String> {
-    let mut buffer = std::io::Cursor::new(Vec::new());
-    {
-        let mut zip = zip::ZipWriter::new(&mut buffer);
-        let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+fn io_error(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+impl ExportWriter {
+    pub fn start(job_id: &str, format: Format, columns: Vec<String>) -> Result<Self, String> {
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .large_file(true);
         zip.start_file(format!("{job_id}.{}", format.as_str()), options)
-            .map_err(|e| e.to_string())?;
-        zip.write_all(content).map_err(|e| e.to_string())?;
-        zip.finish().map_err(|e| e.to_string())?;
-    }
-    Ok(buffer.into_inner())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn filters_parse_as_intune_writes_them_and_refuse_other_columns() {
-        let f = parse_filter(
-            "(ComplianceState eq '2') and ((OwnerType eq '1') or (ownertype eq 'Personal'))",
-            Report::DeviceCompliance,
-        )
-        .unwrap();
-        assert!(matches!(f, Filter::And(_, _)));
-        let e = parse_filter("(UserId eq 'x')", Report::DeviceCompliance).unwrap_err();
-        assert!(e.contains("cannot be filtered"), "{e}");
-        assert!(parse_filter("(UserId eq 'x')", Report::DeviceNonCompliance).is_ok());
-        assert!(parse_filter("(OS eq 'iOS'", Report::DeviceCompliance).is_err());
-        assert!(parse_filter("OS eq iOS", Report::DeviceCompliance).is_err());
-        assert!(parse_filter("(OS eq 'iOS') OS", Report::DeviceCompliance).is_err());
-        assert!(parse_filter("(OS gt 'iOS')", Report::DeviceCompliance).is_err());
+            .map_err(io_error)?;
+        let head = match format {
+            Format::Csv => {
+                let header: Vec<String> = columns.iter().map(|c| csv_field(&Value::String(c.clone()))).collect();
+                format!("\u{feff}{}\r\n", header.join(","))
+            }
+            Format::Json => "{\"values\":[".to_string(),
+        };
+        zip.write_all(head.as_bytes()).map_err(io_error)?;
+        Ok(ExportWriter {
+            zip,
+            format,
+            columns,
+            rows: 0,
+        })
     }
 
-    #[test]
-    fn additional_columns_follow_their_localizable_column() {
-        let cols = file_columns(
-            &["DeviceName", "ComplianceState", "DeviceHealthThreatLevel"],
-            Localization::AdditionalColumn,
-        );
-        assert_eq!(
-            cols,
-            [
-                "DeviceName",
-                "ComplianceState",
-                "ComplianceState_loc",
-                "DeviceHealthThreatLevel",
-                "DeviceHealthThreatLevel_loc"
-            ]
-        );
-        // Every column, as the observed header has them.
-        assert_eq!(
-            file_columns(DEVICE_COMPLIANCE_COLUMNS, Localization::AdditionalColumn).join(","),
-            "DeviceId,IntuneDeviceId,AadDeviceId,PartnerDeviceId,DeviceName,DeviceType,OSDescription,OSVersion,OwnerType,OwnerType_loc,LastContact,InGracePeriodUntil,IMEI,SerialNumber,PrimaryUser,UserId,UPN,UserEmail,UserName,DeviceHealthThreatLevel,DeviceHealthThreatLevel_loc,RetireAfterDatetime,ComplianceState,ComplianceState_loc,OS,OS_loc"
-        );
-        let cols = file_columns(&["ComplianceState"], Localization::Replace);
-        assert_eq!(cols, ["ComplianceState"]);
+    /// One row, cell by cell of the columns.
+    pub fn row(&mut self, cells: Vec<Value>) -> Result<(), String> {
+        let line = match self.format {
+            Format::Csv => {
+                let fields: Vec<String> = cells.iter().map(csv_field).collect();
+                format!("{}\r\n", fields.join(","))
+            }
+            Format::Json => {
+                let m: Map<String, Value> = self.columns.iter().cloned().zip(cells).collect();
+                let sep = if self.rows == 0 { "" } else { "," };
+                format!("{sep}{}", Value::Object(m))
+            }
+        };
+        self.rows += 1;
+        self.zip.write_all(line.as_bytes()).map_err(io_error)
     }
 
-    #[test]
-    fn csv_quotes_what_needs_quoting() {
-        let out = file_content(
-            Format::Csv,
-            &["A".into(), "B".into()],
-            &[
-                vec![Value::from("x, y"), Value::from(3)],
-                vec![Value::from("say \"hi\""), Value::from("")],
-            ],
-        );
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "\u{feff}A,B\r\n\"x, y\",3\r\n\"say \"\"hi\"\"\",\r\n"
-        );
+    /// The zip's bytes.
+    pub fn finish(mut self) -> Result<Vec<u8>, String> {
+        if self.format == Format::Json {
+            self.zip.write_all(b"]}").map_err(io_error)?;
+        }
+        Ok(self.zip.finish().map_err(io_error)?.into_inner())
     }
 }
 
@@ -664,4 +619,172 @@ pub fn search_matches(search: &str, d: &ManagedDevice) -> bool {
     .into_iter()
     .flatten()
     .any(|v| v.to_ascii_lowercase().contains(&s))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Synchronous report actions (`get*Report`)
+// ---------------------------------------------------------------------------------------------
+
+/// A column's `PropertyType` in a synchronous report's `Schema` (observed: `ComplianceState` a
+/// String holding the number, `OwnerType` an Int32; the rest follow).
+pub fn property_type(column: &str) -> &'static str {
+    match column {
+        "OwnerType" | "DeviceHealthThreatLevel" | "DeviceType" => "Int32",
+        "LastContact" | "InGracePeriodUntil" | "RetireAfterDatetime" => "DateTime",
+        _ => "String",
+    }
+}
+
+/// A device's row in a synchronous report: its cells with `_loc` twins after the localizable
+/// ones (as `file_columns` with `localizedValuesAsAdditionalColumn`), typed as `property_type`
+/// says, with `null` for empty dates.
+pub fn report_row(selected: &[&'static str], d: &ManagedDevice) -> Vec<Value> {
+    let mut out = Vec::with_capacity(selected.len() * 2);
+    for c in selected {
+        match device_cell(c, d) {
+            Cell::Text(t) if property_type(c) == "DateTime" && t.is_empty() => out.push(Value::Null),
+            Cell::Text(t) if property_type(c) == "Int32" => {
+                out.push(t.parse::<i64>().map(Value::from).unwrap_or(Value::String(t)))
+            }
+            Cell::Text(t) => out.push(Value::String(t)),
+            Cell::Enum(n, text) => {
+                out.push(if property_type(c) == "String" {
+                    Value::String(n.to_string())
+                } else {
+                    Value::from(n)
+                });
+                out.push(Value::String(text.to_string()));
+            }
+            Cell::Coded(code, text) => {
+                out.push(Value::String(code));
+                out.push(Value::String(text));
+            }
+        }
+    }
+    out
+}
+
+/// The `Schema` of a synchronous report over `selected`.
+pub fn report_schema(selected: &[&'static str]) -> Vec<Value> {
+    let mut out = Vec::new();
+    for c in selected {
+        out.push(serde_json::json!({ "Column": c, "PropertyType": property_type(c) }));
+        if LOCALIZABLE.contains(c) {
+            out.push(serde_json::json!({ "Column": format!("{c}_loc"), "PropertyType": "String" }));
+        }
+    }
+    out
+}
+
+/// An `orderBy` entry: a report column and its direction (`asc` when not said).
+pub fn parse_order(entry: &str, columns: &[&'static str]) -> Result<(&'static str, bool), String> {
+    let mut parts = entry.split_whitespace();
+    let name = parts.next().unwrap_or_default();
+    let column = columns
+        .iter()
+        .find(|c| c.eq_ignore_ascii_case(name))
+        .copied()
+        .ok_or_else(|| format!("Cannot order by '{name}': it is not a column of the report."))?;
+    let descending = match parts.next().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(other) => return Err(format!("Unknown order '{other}' for '{column}': use asc or desc.")),
+    };
+    if parts.next().is_some() {
+        return Err(format!("Cannot order by '{entry}'."));
+    }
+    Ok((column, descending))
+}
+
+/// Compares two devices by a column as the report shows it (numbers as numbers).
+pub fn compare_by(column: &str, a: &ManagedDevice, b: &ManagedDevice) -> std::cmp::Ordering {
+    let key = |d: &ManagedDevice| match device_cell(column, d) {
+        Cell::Enum(n, _) => (n, String::new()),
+        Cell::Text(t) => (t.parse::<i64>().unwrap_or(i64::MIN), t.to_ascii_lowercase()),
+        Cell::Coded(c, _) => (i64::MIN, c.to_ascii_lowercase()),
+    };
+    key(a).cmp(&key(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_parse_as_intune_writes_them_and_refuse_other_columns() {
+        let f = parse_filter(
+            "(ComplianceState eq '2') and ((OwnerType eq '1') or (ownertype eq 'Personal'))",
+            Report::DeviceCompliance,
+        )
+        .unwrap();
+        assert!(matches!(f, Filter::And(_, _)));
+        let e = parse_filter("(UserId eq 'x')", Report::DeviceCompliance).unwrap_err();
+        assert!(e.contains("cannot be filtered"), "{e}");
+        assert!(parse_filter("(UserId eq 'x')", Report::DeviceNonCompliance).is_ok());
+        assert!(parse_filter("(OS eq 'iOS'", Report::DeviceCompliance).is_err());
+        assert!(parse_filter("OS eq iOS", Report::DeviceCompliance).is_err());
+        assert!(parse_filter("(OS eq 'iOS') OS", Report::DeviceCompliance).is_err());
+        assert!(parse_filter("(OS gt 'iOS')", Report::DeviceCompliance).is_err());
+    }
+
+    #[test]
+    fn additional_columns_follow_their_localizable_column() {
+        let cols = file_columns(
+            &["DeviceName", "ComplianceState", "DeviceHealthThreatLevel"],
+            Localization::AdditionalColumn,
+        );
+        assert_eq!(
+            cols,
+            [
+                "DeviceName",
+                "ComplianceState",
+                "ComplianceState_loc",
+                "DeviceHealthThreatLevel",
+                "DeviceHealthThreatLevel_loc"
+            ]
+        );
+        // Every column, as the observed header has them.
+        assert_eq!(
+            file_columns(DEVICE_COMPLIANCE_COLUMNS, Localization::AdditionalColumn).join(","),
+            "DeviceId,IntuneDeviceId,AadDeviceId,PartnerDeviceId,DeviceName,DeviceType,OSDescription,OSVersion,OwnerType,OwnerType_loc,LastContact,InGracePeriodUntil,IMEI,SerialNumber,PrimaryUser,UserId,UPN,UserEmail,UserName,DeviceHealthThreatLevel,DeviceHealthThreatLevel_loc,RetireAfterDatetime,ComplianceState,ComplianceState_loc,OS,OS_loc"
+        );
+        let cols = file_columns(&["ComplianceState"], Localization::Replace);
+        assert_eq!(cols, ["ComplianceState"]);
+    }
+
+    #[test]
+    fn csv_quotes_what_needs_quoting_and_json_is_one_document() {
+        use std::io::Read;
+        let read = |zip: Vec<u8>| {
+            let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
+            assert_eq!(archive.len(), 1);
+            let mut file = archive.by_index(0).unwrap();
+            let mut text = String::new();
+            file.read_to_string(&mut text).unwrap();
+            (file.name().to_string(), text)
+        };
+        let rows = [
+            vec![Value::from("x, y"), Value::from(3)],
+            vec![Value::from("say \"hi\""), Value::from("")],
+        ];
+        let mut w = ExportWriter::start("J_1", Format::Csv, vec!["A".into(), "B".into()]).unwrap();
+        for r in &rows {
+            w.row(r.clone()).unwrap();
+        }
+        let (name, text) = read(w.finish().unwrap());
+        assert_eq!(name, "J_1.csv");
+        assert_eq!(text, "\u{feff}A,B\r\n\"x, y\",3\r\n\"say \"\"hi\"\"\",\r\n");
+        let mut w = ExportWriter::start("J_2", Format::Json, vec!["A".into(), "B".into()]).unwrap();
+        for r in &rows {
+            w.row(r.clone()).unwrap();
+        }
+        let (name, text) = read(w.finish().unwrap());
+        assert_eq!(name, "J_2.json");
+        let doc: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(doc["values"][0], serde_json::json!({ "A": "x, y", "B": 3 }));
+        assert_eq!(doc["values"].as_array().unwrap().len(), 2);
+        let empty = ExportWriter::start("J_3", Format::Json, vec!["A".into()]).unwrap();
+        let (_, text) = read(empty.finish().unwrap());
+        assert_eq!(text, "{\"values\":[]}");
+    }
 }

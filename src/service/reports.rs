@@ -4,12 +4,11 @@
 //! tenant's clock after completion.
 
 use chrono::{DateTime, Duration, Utc};
-use serde_json::Value;
 
 use super::{Ctx, ServiceError, ServiceResult};
 use crate::domain::device::ManagedDevice;
 use crate::domain::reports::{
-    device_row, file_columns, file_content, parse_filter, search_matches, zip_file, ExportJob, ExportRequest, Format,
+    device_row, file_columns, parse_filter, search_matches, ExportJob, ExportRequest, ExportWriter, Format,
     Localization, Report, DEVICE_COMPLIANCE_COLUMNS, EXPORT_LIFETIME_HOURS, REPORTS,
 };
 use crate::store::{ListQuery, ListScope, Store, StoreError};
@@ -170,7 +169,7 @@ pub async fn run_pending(store: &dyn Store, tenant_id: &str, now: DateTime<Utc>)
     Ok(done)
 }
 
-/// The job's zip: the report's rows as the data is now.
+/// The job's zip: the report's rows as the data is now, streamed into the archive.
 async fn generate(store: &dyn Store, job: &ExportJob) -> Result<Vec<u8>, String> {
     let report = Report::parse(&job.report_name).ok_or("an unknown report")?;
     let format = Format::parse(&job.request.format).ok_or("an unknown format")?;
@@ -185,14 +184,15 @@ async fn generate(store: &dyn Store, job: &ExportJob) -> Result<Vec<u8>, String>
             && filter.as_ref().is_none_or(|f| f.matches(d))
             && job.request.search.as_deref().is_none_or(|s| search_matches(s, d))
     };
-    let mut rows: Vec<Vec<Value>> = Vec::new();
+    // A page of devices at a time, each row written into the zip as it comes.
+    let mut out = ExportWriter::start(&job.id, format, file_columns(&columns, localization))?;
     let mut after: Option<String> = None;
     loop {
         let query = ListQuery {
             filter: None,
             order_by: Vec::new(),
             scope: ListScope::All,
-            limit: 1000,
+            limit: EXPORT_PAGE,
             offset: 0,
             after: after.clone(),
             count: false,
@@ -205,16 +205,15 @@ async fn generate(store: &dyn Store, job: &ExportJob) -> Result<Vec<u8>, String>
             break;
         };
         after = Some(last.id.clone());
-        rows.extend(
-            page.items
-                .iter()
-                .filter(|d| keep(d))
-                .map(|d| device_row(&columns, localization, d)),
-        );
+        for d in page.items.iter().filter(|d| keep(d)) {
+            out.row(device_row(&columns, localization, d))?;
+        }
     }
-    let content = file_content(format, &file_columns(&columns, localization), &rows);
-    zip_file(&job.id, format, &content)
+    out.finish()
 }
+
+/// Devices read per round trip while an export runs.
+const EXPORT_PAGE: u64 = 1000;
 
 /// The file a completed job's url serves: the token must be the job's and the url not expired
 /// (403 otherwise, as a storage account answers an invalid or expired signature).
@@ -252,4 +251,81 @@ pub async fn download_by_url(
     let tenant = super::tenants::get(app, tenant_id).await?;
     let now = app.tenant_now(tenant.clock_offset_us);
     download(&app.cx(&tenant.id, now, cause), job_id, token).await
+}
+
+/// A synchronous report request (`get*Report`), validated by the caller's parser.
+pub struct ReportRequest {
+    pub select: Vec<String>,
+    pub filter: Option<String>,
+    pub order_by: Vec<String>,
+    pub search: Option<String>,
+    pub skip: usize,
+    pub top: Option<usize>,
+}
+
+/// `getDeviceNonComplianceReport`: the `DeviceNonCompliance` report's rows now, filtered,
+/// searched, ordered and paged, as `{TotalRowCount, Schema, Values}` (the Intune reporting
+/// format). Every matching device is read to count and order them.
+pub async fn device_non_compliance(cx: &Ctx<'_>, req: ReportRequest) -> ServiceResult<serde_json::Value> {
+    let report = Report::DeviceNonCompliance;
+    let columns = selected(report, &req.select)?;
+    let filter = match req.filter.as_deref().filter(|f| !f.trim().is_empty()) {
+        Some(f) => Some(parse_filter(f, report).map_err(|e| ServiceError::invalid(format!("Invalid filter: {e}")))?),
+        None => None,
+    };
+    let order = req
+        .order_by
+        .iter()
+        .map(|o| crate::domain::reports::parse_order(o, DEVICE_COMPLIANCE_COLUMNS))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(ServiceError::invalid)?;
+    let mut devices: Vec<ManagedDevice> = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let query = ListQuery {
+            filter: None,
+            order_by: Vec::new(),
+            scope: ListScope::All,
+            limit: EXPORT_PAGE,
+            offset: 0,
+            after: after.clone(),
+            count: false,
+        };
+        let page = cx.store().list_devices(cx.tenant_id, &query).await?;
+        let Some(last) = page.items.last() else {
+            break;
+        };
+        after = Some(last.id.clone());
+        devices.extend(page.items.into_iter().filter(|d| {
+            report.includes(d)
+                && filter.as_ref().is_none_or(|f| f.matches(d))
+                && req.search.as_deref().is_none_or(|s| search_matches(s, d))
+        }));
+    }
+    devices.sort_by(|a, b| {
+        order
+            .iter()
+            .map(|(c, desc)| {
+                let o = crate::domain::reports::compare_by(c, a, b);
+                if *desc {
+                    o.reverse()
+                } else {
+                    o
+                }
+            })
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let total = devices.len();
+    let values: Vec<serde_json::Value> = devices
+        .iter()
+        .skip(req.skip)
+        .take(req.top.unwrap_or(usize::MAX))
+        .map(|d| serde_json::Value::Array(crate::domain::reports::report_row(&columns, d)))
+        .collect();
+    Ok(serde_json::json!({
+        "TotalRowCount": total,
+        "Schema": crate::domain::reports::report_schema(&columns),
+        "Values": values,
+    }))
 }

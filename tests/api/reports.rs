@@ -216,6 +216,68 @@ async fn the_device_compliance_report_shows_the_partners_threat_levels(app: Test
     expected.sort();
     assert_eq!(nc_rows, expected, "the noncompliant devices only");
 
+    // The synchronous action answers the same rows as the Intune reporting stream.
+    let r = app
+        .graph(
+            Method::POST,
+            "/v1.0/deviceManagement/reports/getDeviceNonComplianceReport",
+            &token,
+        )
+        .json(
+            &json!({ "select": ["DeviceId", "DeviceHealthThreatLevel", "ComplianceState", "OwnerType"],
+                       "orderBy": ["DeviceHealthThreatLevel desc"], "top": 1, "skip": 0,
+                       "filter": "(OS eq 'IOS')", "search": "", "sessionId": "" }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/octet-stream");
+    let stream: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!(stream["TotalRowCount"], 2);
+    let schema: Vec<(&str, &str)> = stream["Schema"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["Column"].as_str().unwrap(), c["PropertyType"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        schema,
+        [
+            ("DeviceId", "String"),
+            ("DeviceHealthThreatLevel", "Int32"),
+            ("DeviceHealthThreatLevel_loc", "String"),
+            ("ComplianceState", "String"),
+            ("ComplianceState_loc", "String"),
+            ("OwnerType", "Int32"),
+            ("OwnerType_loc", "String"),
+        ]
+    );
+    assert_eq!(
+        stream["Values"],
+        json!([[ids[1], 6, "High", "2", "Not compliant", 2, "Personal"]]),
+        "the high one first, one row"
+    );
+    for bad in [
+        json!({ "groupBy": ["OS"] }),
+        json!({ "orderBy": ["Nope asc"] }),
+        json!({ "filter": "(DeviceName eq 'x')" }),
+        json!({ "top": -1 }),
+        json!({ "name": "Devices" }),
+    ] {
+        let r = app
+            .graph(
+                Method::POST,
+                "/beta/deviceManagement/reports/getDeviceNonComplianceReport",
+                &token,
+            )
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert_error(r, 400, "BadRequest").await;
+    }
+
     // A snapshot: later reports do not change a completed export.
     app.advance_clock(&t.id, "PT1M").await;
     report(&app, &t, &partner, &ids[0], "secured").await;

@@ -50,6 +50,12 @@ pub fn routes(t: &mut RouteTable) {
             "/deviceManagement/reports/exportJobs/{exportJobId}",
             Access::Graph(READ, VIEW_REPORTS),
             get,
+        )
+        .route(
+            Method::POST,
+            "/deviceManagement/reports/getDeviceNonComplianceReport",
+            Access::Graph(READ, VIEW_REPORTS),
+            device_non_compliance,
         );
 }
 
@@ -180,4 +186,74 @@ async fn list(
         "deviceManagementExportJob",
         ctx.context("deviceManagement/reports/exportJobs", q.select.as_deref()),
     )
+}
+
+/// The parameters of a synchronous report action.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ReportBody {
+    name: Option<String>,
+    select: Option<Vec<String>>,
+    filter: Option<String>,
+    order_by: Option<Vec<String>>,
+    group_by: Option<Vec<String>>,
+    search: Option<String>,
+    session_id: Option<String>,
+    skip: Option<i64>,
+    top: Option<i64>,
+}
+
+/// `POST /deviceManagement/reports/getDeviceNonComplianceReport`: the report's rows as a stream
+/// (`application/octet-stream`) of `{TotalRowCount, Schema, Values}`.
+async fn device_non_compliance(
+    caller: GraphCaller,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let req: ReportBody = decode(body, "getDeviceNonComplianceReport")?;
+    if req
+        .name
+        .as_deref()
+        .is_some_and(|n| !n.is_empty() && !n.eq_ignore_ascii_case("DeviceNonCompliance"))
+    {
+        return Err(ApiError::bad_request(
+            "The parameter 'name' of getDeviceNonComplianceReport can only be DeviceNonCompliance.",
+        ));
+    }
+    if req.group_by.as_ref().is_some_and(|g| !g.is_empty()) {
+        return Err(ApiError::bad_request(
+            "groupBy is not supported by the emulator's reports.",
+        ));
+    }
+    if req.session_id.as_deref().is_some_and(|s| !s.is_empty()) {
+        return Err(ApiError::bad_request(
+            "Cached report sessions (sessionId) are not supported by the emulator.",
+        ));
+    }
+    let count = |name: &str, v: Option<i64>| -> ApiResult<Option<usize>> {
+        match v {
+            None => Ok(None),
+            Some(n) if n >= 0 => Ok(Some(n as usize)),
+            Some(n) => Err(ApiError::bad_request(format!(
+                "Invalid value for '{name}': {n} is negative."
+            ))),
+        }
+    };
+    let report = reports::device_non_compliance(
+        &caller.cx(&state.app),
+        reports::ReportRequest {
+            select: req.select.unwrap_or_default(),
+            filter: req.filter,
+            order_by: req.order_by.unwrap_or_default(),
+            search: req.search.filter(|s| !s.is_empty()),
+            skip: count("skip", req.skip)?.unwrap_or(0),
+            top: count("top", req.top)?.filter(|t| *t > 0),
+        },
+    )
+    .await?;
+    let bytes = serde_json::to_vec(&report).unwrap_or_default();
+    Ok(axum::response::IntoResponse::into_response((
+        [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+        bytes,
+    )))
 }
