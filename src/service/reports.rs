@@ -169,6 +169,21 @@ pub async fn run_pending(store: &dyn Store, tenant_id: &str, now: DateTime<Utc>)
     Ok(done)
 }
 
+/// Why a job failed: the database, or the file.
+struct Failure(String);
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure(e.to_string())
+    }
+}
+
+impl From<String> for Failure {
+    fn from(e: String) -> Self {
+        Failure(e)
+    }
+}
+
 /// The job's zip: the report's rows as the data is now, streamed into the archive.
 async fn generate(store: &dyn Store, job: &ExportJob) -> Result<Vec<u8>, String> {
     let report = Report::parse(&job.report_name).ok_or("an unknown report")?;
@@ -186,6 +201,24 @@ async fn generate(store: &dyn Store, job: &ExportJob) -> Result<Vec<u8>, String>
     };
     // A page of devices at a time, each row written into the zip as it comes.
     let mut out = ExportWriter::start(&job.id, format, file_columns(&columns, localization))?;
+    each_device_page(store, &job.tenant_id, |page| {
+        for d in page.iter().filter(|d| keep(d)) {
+            out.row(device_row(&columns, localization, d))?;
+        }
+        Ok::<(), Failure>(())
+    })
+    .await
+    .map_err(|Failure(e)| e)?;
+    out.finish()
+}
+
+/// The tenant's devices a page at a time (keyset on the id), each page given to `each` as it
+/// comes: what reports read, without holding the tenant's devices at once.
+async fn each_device_page<F, E>(store: &dyn Store, tenant_id: &str, mut each: F) -> Result<(), E>
+where
+    F: FnMut(Vec<ManagedDevice>) -> Result<(), E>,
+    E: From<StoreError>,
+{
     let mut after: Option<String> = None;
     loop {
         let query = ListQuery {
@@ -194,25 +227,19 @@ async fn generate(store: &dyn Store, job: &ExportJob) -> Result<Vec<u8>, String>
             scope: ListScope::All,
             limit: EXPORT_PAGE,
             offset: 0,
-            after: after.clone(),
+            after: after.take(),
             count: false,
         };
-        let page = store
-            .list_devices(&job.tenant_id, &query)
-            .await
-            .map_err(|e| e.to_string())?;
+        let page = store.list_devices(tenant_id, &query).await?;
         let Some(last) = page.items.last() else {
-            break;
+            return Ok(());
         };
         after = Some(last.id.clone());
-        for d in page.items.iter().filter(|d| keep(d)) {
-            out.row(device_row(&columns, localization, d))?;
-        }
+        each(page.items)?;
     }
-    out.finish()
 }
 
-/// Devices read per round trip while an export runs.
+/// Devices read per round trip while a report runs.
 const EXPORT_PAGE: u64 = 1000;
 
 /// The file a completed job's url serves: the token must be the job's and the url not expired
@@ -280,28 +307,15 @@ pub async fn device_non_compliance(cx: &Ctx<'_>, req: ReportRequest) -> ServiceR
         .collect::<Result<Vec<_>, _>>()
         .map_err(ServiceError::invalid)?;
     let mut devices: Vec<ManagedDevice> = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let query = ListQuery {
-            filter: None,
-            order_by: Vec::new(),
-            scope: ListScope::All,
-            limit: EXPORT_PAGE,
-            offset: 0,
-            after: after.clone(),
-            count: false,
-        };
-        let page = cx.store().list_devices(cx.tenant_id, &query).await?;
-        let Some(last) = page.items.last() else {
-            break;
-        };
-        after = Some(last.id.clone());
-        devices.extend(page.items.into_iter().filter(|d| {
+    each_device_page(cx.store(), cx.tenant_id, |page| {
+        devices.extend(page.into_iter().filter(|d| {
             report.includes(d)
                 && filter.as_ref().is_none_or(|f| f.matches(d))
                 && req.search.as_deref().is_none_or(|s| search_matches(s, d))
         }));
-    }
+        Ok::<(), ServiceError>(())
+    })
+    .await?;
     devices.sort_by(|a, b| {
         order
             .iter()
