@@ -44,6 +44,7 @@ embed!(
     "0017_partner_state_with_verdict.sql",
     "0018_app_protection.sql",
     "0019_report_export_jobs.sql",
+    "0020_device_view_keyset.sql",
 );
 
 /// The version a file name starts with (`0011_compliance_results.sql` → 11).
@@ -134,7 +135,7 @@ mod tests {
             hex,
             "0202bfa706c6f2f2c6c1167583cb779a006e7850b8b9aa6032939776440a5324d4df855a47e01b9599821e240aa6eda9"
         );
-        assert_eq!(latest(SQLITE), 19);
-        assert_eq!(latest(POSTGRES), 19);
+        assert_eq!(latest(SQLITE), 20);
+        assert_eq!(latest(POSTGRES), 20);
     }
 }

@@ -253,7 +253,11 @@ impl DeviceStore for StoreImpl {
         let (rows, total) = list_tenant_rows(
             self.reader(),
             DEVICE_COLUMNS,
-            "device_view",
+            // The verdicts' side of the view's join is bound too (migration 0020).
+            Listed {
+                table: "device_view",
+                also_keyed: Some("verdict_device_id"),
+            },
             tenant_id,
             entity,
             scope,

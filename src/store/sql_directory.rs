@@ -35,13 +35,30 @@ fn group_from_row(row: &<Db as sqlx::Database>::Row) -> Result<Group, sqlx::Erro
     })
 }
 
+/// A table (or view) to list, and a column equal to `id` (a join's other key) that keyset
+/// pages are bound on too.
+#[derive(Clone, Copy)]
+struct Listed<'a> {
+    table: &'a str,
+    also_keyed: Option<&'a str>,
+}
+
+impl<'a> Listed<'a> {
+    fn table(table: &'a str) -> Self {
+        Listed {
+            table,
+            also_keyed: None,
+        }
+    }
+}
+
 /// A tenant's page of `table`, whose columns `entity` describes: `$1` is the tenant, the
 /// placeholders of `scope` (a condition of the store's own) follow, then the filter's, then
 /// limit and offset. Keyset paging on `id` when `query.after` is set and there is no order.
 async fn list_tenant_rows<'e, E>(
     executor: E,
     columns: &str,
-    table: &str,
+    table: Listed<'_>,
     tenant_id: &str,
     entity: &filter_sql::Entity,
     scope: Option<SqlFragment>,
@@ -59,7 +76,7 @@ where
         binds.extend(part.binds);
     }
     let count = if query.count {
-        let sql = format!("SELECT COUNT(*) FROM {table} WHERE {conditions}");
+        let sql = format!("SELECT COUNT(*) FROM {} WHERE {conditions}", table.table);
         let row = bind_values(sqlx::query(&sql).bind(tenant_id), &binds)
             .fetch_one(executor)
             .await?;
@@ -72,13 +89,19 @@ where
     if keyset {
         n += 1;
         conditions.push_str(&format!(" AND id > ${n}"));
+        // A join's other key is bound too, so that each page starts at the bound on both
+        // sides (see device_view).
+        if let Some(other) = table.also_keyed {
+            conditions.push_str(&format!(" AND {other} > ${n}"));
+        }
     }
     let order = match order_by {
         Some(o) => format!("{o}, id"),
         None => "id".to_string(),
     };
     let sql = format!(
-        "SELECT {columns} FROM {table} WHERE {conditions} ORDER BY {order} LIMIT ${} OFFSET ${}",
+        "SELECT {columns} FROM {} WHERE {conditions} ORDER BY {order} LIMIT ${} OFFSET ${}",
+        table.table,
         n + 1,
         n + 2
     );
@@ -140,7 +163,7 @@ impl DirectoryStore for StoreImpl {
         let (rows, total) = list_tenant_rows(
             self.reader(),
             USER_COLUMNS,
-            "users",
+            Listed::table("users"),
             tenant_id,
             super::columns::users(),
             None,
@@ -258,7 +281,7 @@ impl DirectoryStore for StoreImpl {
         let (rows, total) = list_tenant_rows(
             self.reader(),
             GROUP_COLUMNS,
-            "groups",
+            Listed::table("groups"),
             tenant_id,
             super::columns::groups(),
             None,
