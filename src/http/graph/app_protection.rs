@@ -432,9 +432,7 @@ async fn get(
             }
         }
     }
-    if let Some(names) = &q.select {
-        body.retain(|k, _| k.starts_with('@') || k == "id" || names.iter().any(|n| n.eq_ignore_ascii_case(k)));
-    }
+    let body = memory::select(body, q.select.as_deref());
     let context = ctx.context(&format!("{}/$entity", path_of(platform)), q.select.as_deref());
     Ok(graph_json(StatusCode::OK, with_context(context, body)))
 }
@@ -861,10 +859,8 @@ async fn get_registration(
     super::reject_collection_options(&q)?;
     let cx = caller.cx(&state.app);
     let r = mam::registration(&cx, &id).await?;
-    let mut body = registration_doc(&cx, &r, &q.expand, &ctx).await?;
-    if let Some(names) = &q.select {
-        body.retain(|k, _| k.starts_with('@') || k == "id" || names.iter().any(|n| n.eq_ignore_ascii_case(k)));
-    }
+    let body = registration_doc(&cx, &r, &q.expand, &ctx).await?;
+    let body = memory::select(body, q.select.as_deref());
     let context = ctx.context(
         "deviceAppManagement/managedAppRegistrations/$entity",
         q.select.as_deref(),

@@ -27,13 +27,15 @@ pub fn page(
         .into_iter()
         .skip(q.skip.unwrap_or(0) as usize)
         .take(q.top.map(|t| t as usize).unwrap_or(usize::MAX))
-        .map(|d| match &q.select {
-            Some(names) => d
-                .into_iter()
-                .filter(|(k, _)| k.starts_with('@') || k == "id" || names.iter().any(|n| n.eq_ignore_ascii_case(k)))
-                .collect(),
-            None => d,
-        })
+        .map(|d| select(d, q.select.as_deref()))
         .collect();
     Ok(super::collection_response(context, values, count, None))
+}
+
+/// `$select` by name: annotations and `id` always stay; no list keeps everything.
+pub fn select(mut doc: Item, names: Option<&[String]>) -> Item {
+    if let Some(names) = names {
+        doc.retain(|k, _| k.starts_with('@') || k == "id" || names.iter().any(|n| n.eq_ignore_ascii_case(k)));
+    }
+    doc
 }

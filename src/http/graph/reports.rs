@@ -163,10 +163,8 @@ async fn get(
 ) -> ApiResult<Response> {
     super::reject_collection_options(&q)?;
     let job = reports::get(&caller.cx(&state.app), &id).await?;
-    let mut body = render(&job, &base, ctx.version);
-    if let Some(names) = &q.select {
-        body.retain(|k, _| k.starts_with('@') || k == "id" || names.iter().any(|n| n.eq_ignore_ascii_case(k)));
-    }
+    let body = render(&job, &base, ctx.version);
+    let body = memory::select(body, q.select.as_deref());
     let context = ctx.context("deviceManagement/reports/exportJobs/$entity", q.select.as_deref());
     Ok(graph_json(StatusCode::OK, with_context(context, body)))
 }
