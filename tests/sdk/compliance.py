@@ -9,15 +9,8 @@ worker would have run. Exits non-zero on the first failed expectation.
 
 import asyncio
 import sys
-import urllib.request
 
-from device_management import client, expect
-
-
-def settle(base: str, tenant_id: str):
-    request = urllib.request.Request(f"{base}/_emulator/tenants/{tenant_id}/settle", method="POST")
-    with urllib.request.urlopen(request) as response:
-        expect(response.status == 200, f"settle {response.status}")
+from device_management import client, expect, settle
 
 
 async def v1(base: str, token: str, tenant_id: str, group_id: str, device_id: str):

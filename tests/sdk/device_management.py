@@ -5,6 +5,7 @@ Usage: device_management.py BASE_URL TOKEN. Exits non-zero on the first failed e
 
 import asyncio
 import sys
+import urllib.request
 
 from kiota_abstractions.authentication import (
     AccessTokenProvider,
@@ -34,6 +35,13 @@ def client(module, base_url: str, token: str):
 def expect(condition, what):
     if not condition:
         raise AssertionError(what)
+
+
+def settle(base: str, tenant_id: str):
+    """Runs what the emulator's worker would (the control plane's settle)."""
+    request = urllib.request.Request(f"{base}/_emulator/tenants/{tenant_id}/settle", method="POST")
+    with urllib.request.urlopen(request) as response:
+        expect(response.status == 200, f"settle {response.status}")
 
 
 async def v1(base: str, token: str):
