@@ -64,6 +64,17 @@ impl PolicyFamily {
     }
 }
 
+/// `complianceStatus` of a stored policy state: a device in its grace period is already
+/// noncompliant with the policy.
+pub fn compliance_status(state: &str) -> &'static str {
+    match state {
+        "compliant" => "compliant",
+        "inGracePeriod" | "noncompliant" => "nonCompliant",
+        "notApplicable" => "notApplicable",
+        _ => "unknown",
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     Group(String),

@@ -4,15 +4,34 @@
 
 use std::io::Write;
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
-use crate::domain::device::{ManagedDevice, OwnerType};
+use crate::domain::compliance::{compliance_status, PolicyFamily};
+use crate::domain::device::ManagedDevice;
 
-/// The reports export jobs serve.
+/// The reports the emulator serves, as exports and (some) as synchronous actions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Report {
     DeviceCompliance,
     DeviceNonCompliance,
+    Devices,
+    DevicesWithoutCompliancePolicy,
+    DeviceStatusByCompliacePolicy,
+    DeviceStatusSummaryByCompliacePolicy,
+    DevicesStatusByPolicyPlatformCompliance,
+}
+
+/// What one row of a report stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grain {
+    /// A managed device.
+    Device,
+    /// A compliance policy's result on a device.
+    DevicePolicy,
+    /// A compliance policy, with its devices counted.
+    Policy,
 }
 
 impl Report {
@@ -31,20 +50,70 @@ impl Report {
             .unwrap_or_default()
     }
 
-    /// The columns a `filter` may name.
+    pub fn grain(self) -> Grain {
+        match self {
+            Report::DeviceStatusByCompliacePolicy | Report::DevicesStatusByPolicyPlatformCompliance => {
+                Grain::DevicePolicy
+            }
+            Report::DeviceStatusSummaryByCompliacePolicy => Grain::Policy,
+            _ => Grain::Device,
+        }
+    }
+
+    /// Every column, in the order of an export whose `select` is empty.
+    pub fn columns(self) -> &'static [&'static str] {
+        match self {
+            Report::DeviceCompliance | Report::DeviceNonCompliance => DEVICE_COMPLIANCE_COLUMNS,
+            Report::Devices => DEVICES_COLUMNS,
+            Report::DevicesWithoutCompliancePolicy => WITHOUT_POLICY_COLUMNS,
+            Report::DeviceStatusByCompliacePolicy => BY_POLICY_COLUMNS,
+            Report::DeviceStatusSummaryByCompliacePolicy => SUMMARY_COLUMNS,
+            Report::DevicesStatusByPolicyPlatformCompliance => BY_PLATFORM_COLUMNS,
+        }
+    }
+
+    /// The columns a `filter` may name (memdocs'; for the per-policy reports, which memdocs lists
+    /// without filters, those the admin center was seen sending).
     pub fn filterable(self) -> &'static [&'static str] {
         match self {
             Report::DeviceCompliance => &["ComplianceState", "OS", "OwnerType", "DeviceType"],
             Report::DeviceNonCompliance => &["OS", "OwnerType", "DeviceType", "UserId", "ComplianceState"],
+            Report::Devices => &[
+                "CategoryName",
+                "CompliantState",
+                "CreatedDate",
+                "DeviceType",
+                "EnrollmentType",
+                "JailBroken",
+                "LastContact",
+                "ManagementAgents",
+                "ManagementState",
+                "OwnerType",
+            ],
+            Report::DevicesWithoutCompliancePolicy => &[],
+            Report::DeviceStatusByCompliacePolicy => &["PolicyId", "PolicyStatus"],
+            Report::DeviceStatusSummaryByCompliacePolicy => &["PolicyId"],
+            Report::DevicesStatusByPolicyPlatformCompliance => &["PolicyId", "PolicyStatus", "PolicyPlatformType"],
         }
     }
 
-    /// Whether the report holds the device at all: `DeviceNonCompliance` lists the devices
-    /// that are not compliant (noncompliant, in grace period, conflict, error).
-    pub fn includes(self, d: &ManagedDevice) -> bool {
+    /// How the report localizes: as asked, except `Devices`, which "will not honor the
+    /// localizationType parameter" (memdocs) and shows the text of its values.
+    pub fn localization(self, asked: Localization) -> Localization {
         match self {
-            Report::DeviceCompliance => true,
+            Report::Devices => Localization::Replace,
+            _ => asked,
+        }
+    }
+
+    /// Whether a device is a row of a device report: `DeviceNonCompliance` lists the devices
+    /// that are not compliant (noncompliant, in grace period, conflict, error);
+    /// `DevicesWithoutCompliancePolicy` those that no compliance policy applies to.
+    pub fn includes(self, d: &ManagedDevice, has_policy: bool) -> bool {
+        match self {
             Report::DeviceNonCompliance => !matches!(d.compliance_state.as_str(), "compliant" | "unknown"),
+            Report::DevicesWithoutCompliancePolicy => !has_policy,
+            _ => true,
         }
     }
 }
@@ -52,11 +121,24 @@ impl Report {
 pub const REPORTS: &[(Report, &str)] = &[
     (Report::DeviceCompliance, "DeviceCompliance"),
     (Report::DeviceNonCompliance, "DeviceNonCompliance"),
+    (Report::Devices, "Devices"),
+    (Report::DevicesWithoutCompliancePolicy, "DevicesWithoutCompliancePolicy"),
+    (
+        Report::DeviceStatusByCompliacePolicy,
+        "DeviceStatusByCompliacePolicyReport",
+    ),
+    (
+        Report::DeviceStatusSummaryByCompliacePolicy,
+        "DeviceStatusSummaryByCompliacePolicyReport",
+    ),
+    (
+        Report::DevicesStatusByPolicyPlatformCompliance,
+        "DevicesStatusByPolicyPlatformComplianceReport",
+    ),
 ];
 
 /// The columns of `DeviceCompliance` and `DeviceNonCompliance` (the 22 memdocs lists), in the
-/// order of the files Intune writes (an observed header; `docs/reports.md`), which is the order
-/// of an export whose `select` is empty.
+/// order of the files Intune writes (an observed header; `docs/reports.md`).
 pub const DEVICE_COMPLIANCE_COLUMNS: &[&str] = &[
     "DeviceId",
     "IntuneDeviceId",
@@ -82,8 +164,148 @@ pub const DEVICE_COMPLIANCE_COLUMNS: &[&str] = &[
     "OS",
 ];
 
-/// Columns with a localized twin (`<column>_loc`), as the observed header has them.
-pub const LOCALIZABLE: &[&str] = &["OwnerType", "DeviceHealthThreatLevel", "ComplianceState", "OS"];
+/// `Devices` (the 66 memdocs lists, in its order: no real header was found).
+pub const DEVICES_COLUMNS: &[&str] = &[
+    "AndroidPatchLevel",
+    "CategoryId",
+    "CategoryName",
+    "CertExpirationDate",
+    "ClientRegistrationStatus",
+    "CompliantState",
+    "CreatedDate",
+    "DeviceEnrollmentType",
+    "DeviceId",
+    "DeviceName",
+    "DeviceRegistrationState",
+    "DeviceState",
+    "DeviceType",
+    "EasAccessState",
+    "EasActivationStatus",
+    "EasID",
+    "EasLastSyncSuccessUtc",
+    "EasStateReason",
+    "EncryptionStatus",
+    "EncryptionStatusString",
+    "EnrolledByUser",
+    "EnrollmentType",
+    "EntitySource",
+    "ExtendedProperties",
+    "GraphDeviceIsManaged",
+    "HasUnlockToken",
+    "IMEI",
+    "InGracePeriodUntil",
+    "IsManaged",
+    "JailBroken",
+    "JoinType",
+    "LastContact",
+    "LastLoggedOnUserUPN",
+    "ManagedBy",
+    "ManagedDeviceName",
+    "ManagementAgents",
+    "ManagementState",
+    "Manufacturer",
+    "MDMStatus",
+    "MDMWinsOverGPStartTime",
+    "MEID",
+    "Model",
+    "OS",
+    "OSVersion",
+    "Ownership",
+    "OwnerType",
+    "PhoneNumber",
+    "PrimaryUser",
+    "ReferenceId",
+    "RetireAfterDatetime",
+    "SCCMCoManagementFeatures",
+    "SerialNumber",
+    "SkuFamily",
+    "SkuNumber",
+    "StagedDeviceType",
+    "StorageFree",
+    "StorageTotal",
+    "SubscriberCarrierNetwork",
+    "SupervisedStatus",
+    "SupervisedStatusString",
+    "UPN",
+    "UserApprovedEnrollment",
+    "UserEmail",
+    "UserId",
+    "UserName",
+    "WifiMacAddress",
+];
+
+/// `DevicesWithoutCompliancePolicy`, in the order of an observed header.
+pub const WITHOUT_POLICY_COLUMNS: &[&str] = &[
+    "DeviceId",
+    "DeviceName",
+    "DeviceModel",
+    "DeviceType",
+    "OSDescription",
+    "OSVersion",
+    "OwnerType",
+    "ManagementAgents",
+    "UserId",
+    "LastContactedUserId",
+    "PrimaryUser",
+    "UPN",
+    "UserEmail",
+    "UserName",
+    "LastContact",
+    "AadDeviceId",
+    "ComplianceState",
+    "OS",
+];
+
+/// `DeviceStatusByCompliacePolicyReport` (memdocs' order).
+pub const BY_POLICY_COLUMNS: &[&str] = &[
+    "AadDeviceId",
+    "DeviceId",
+    "DeviceName",
+    "LastContact",
+    "ManagementAgents",
+    "OS",
+    "PolicyId",
+    "PolicyStatus",
+    "UPN",
+    "UserId",
+    "UserName",
+];
+
+/// `DeviceStatusSummaryByCompliacePolicyReport` (memdocs' order).
+pub const SUMMARY_COLUMNS: &[&str] = &[
+    "NumberOfCompliantDevices",
+    "NumberOfNonCompliantDevices",
+    "NumberOfOtherDevices",
+    "OS",
+    "PolicyId",
+];
+
+/// `DevicesStatusByPolicyPlatformComplianceReport` (memdocs' order).
+pub const BY_PLATFORM_COLUMNS: &[&str] = &[
+    "AadDeviceId",
+    "ComplianceState",
+    "DeviceId",
+    "DeviceName",
+    "InGracePeriodUntil",
+    "LastContact",
+    "Model",
+    "OS",
+    "PolicyId",
+    "PolicyPlatformType",
+    "PolicyStatus",
+    "UPN",
+];
+
+/// Columns with a localized twin (`<column>_loc`), as the observed headers have them.
+pub const LOCALIZABLE: &[&str] = &[
+    "OwnerType",
+    "DeviceHealthThreatLevel",
+    "ComplianceState",
+    "OS",
+    "ManagementAgents",
+    "PolicyStatus",
+    "PolicyPlatformType",
+];
 
 /// `complianceState` members: their numbers (the CSDL's) and English text ("Compliant", "Not
 /// compliant" and "Not evaluated" observed; the others the emulator's).
@@ -119,21 +341,83 @@ const THREAT_STATES: &[(&str, i64, &str)] = &[
     ("misconfigured", 9, "Misconfigured"),
 ];
 
+/// `complianceStatus` members, a policy's result on a device (numbers from the docs; "Compliant"
+/// 2 and "Not compliant" 4 observed as `PolicyStatus`; the other texts the emulator's).
+const POLICY_STATUSES: &[(&str, i64, &str)] = &[
+    ("unknown", 0, "Unknown"),
+    ("notApplicable", 1, "Not applicable"),
+    ("compliant", 2, "Compliant"),
+    ("remediated", 3, "Remediated"),
+    ("nonCompliant", 4, "Not compliant"),
+    ("error", 5, "Error"),
+    ("conflict", 6, "Conflict"),
+    ("notAssigned", 7, "Not assigned"),
+];
+
+/// `managementAgentType` members (numbers from the CSDL; texts the emulator's).
+const MANAGEMENT_AGENTS: &[(&str, i64, &str)] = &[
+    ("eas", 1, "EAS"),
+    ("mdm", 2, "MDM"),
+    ("easMdm", 3, "EAS/MDM"),
+    ("intuneClient", 4, "Intune client"),
+    ("easIntuneClient", 5, "EAS/Intune client"),
+    ("configurationManagerClient", 8, "ConfigMgr"),
+    ("configurationManagerClientMdm", 10, "Co-managed"),
+    ("configurationManagerClientMdmEas", 11, "Co-managed/EAS"),
+    ("unknown", 16, "Unknown"),
+    ("jamf", 32, "Jamf"),
+    ("googleCloudDevicePolicyController", 64, "Google"),
+];
+
+/// `managementState` members (numbers from the CSDL; texts the emulator's).
+const MANAGEMENT_STATES: &[(&str, i64, &str)] = &[
+    ("managed", 0, "Managed"),
+    ("retirePending", 1, "Retire pending"),
+    ("retireFailed", 2, "Retire failed"),
+    ("wipePending", 3, "Wipe pending"),
+    ("wipeFailed", 4, "Wipe failed"),
+    ("unhealthy", 5, "Unhealthy"),
+    ("deletePending", 6, "Delete pending"),
+    ("retireIssued", 7, "Retire issued"),
+    ("wipeIssued", 8, "Wipe issued"),
+    ("wipeCanceled", 9, "Wipe canceled"),
+    ("retireCanceled", 10, "Retire canceled"),
+    ("discovered", 11, "Discovered"),
+];
+
+/// `policyPlatformType` members of the compliance policy families (numbers from the docs; 6
+/// "Windows10AndLater" and 2 "iOS" observed as `PolicyPlatformType`).
+const PLATFORM_TYPES: &[(&str, i64, &str)] = &[
+    ("android", 0, "Android"),
+    ("androidForWork", 1, "AndroidForWork"),
+    ("iOS", 2, "iOS"),
+    ("macOS", 3, "macOS"),
+    ("windows10AndLater", 6, "Windows10AndLater"),
+    ("androidWorkProfile", 7, "AndroidWorkProfile"),
+    ("all", 100, "All"),
+];
+
 fn members(column: &str) -> &'static [(&'static str, i64, &'static str)] {
     match column {
-        "ComplianceState" => COMPLIANCE_STATES,
-        "OwnerType" => OWNER_TYPES,
-        _ => THREAT_STATES,
+        "ComplianceState" | "CompliantState" => COMPLIANCE_STATES,
+        "OwnerType" | "Ownership" => OWNER_TYPES,
+        "DeviceHealthThreatLevel" => THREAT_STATES,
+        "PolicyStatus" => POLICY_STATUSES,
+        "ManagementAgents" => MANAGEMENT_AGENTS,
+        "ManagementState" => MANAGEMENT_STATES,
+        "PolicyPlatformType" => PLATFORM_TYPES,
+        _ => &[],
     }
 }
 
-/// A cell: text, the number of an enumeration member with its localized name, or a code with
-/// its localized text (`OS`).
+/// A cell: text, the number of an enumeration member with its localized name, a code with
+/// its localized text (`OS`), or a count.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell {
     Text(String),
     Enum(i64, &'static str),
     Coded(String, String),
+    Count(i64),
 }
 
 fn member(column: &str, name: &str) -> Cell {
@@ -149,10 +433,10 @@ fn time(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S").to_string()
 }
 
-/// The OS as the report codes it and names it (`IOS`/`iOS` and `Windows`/`Windows` observed;
+/// An OS as the report codes it and names it (`IOS`/`iOS` and `Windows`/`Windows` observed;
 /// `MacOS`, as a live exporter saw a platform code named; `Android` the emulator's).
-fn os_cell(d: &ManagedDevice) -> Cell {
-    let (code, text) = match d.operating_system.to_ascii_lowercase().as_str() {
+fn os_coded(operating_system: &str) -> Cell {
+    let (code, text) = match operating_system.to_ascii_lowercase().as_str() {
         "ios" | "ipados" => ("IOS", "iOS"),
         "macos" => ("MacOS", "macOS"),
         "windows" => ("Windows", "Windows"),
@@ -160,6 +444,32 @@ fn os_cell(d: &ManagedDevice) -> Cell {
         _ => ("Other", "Other"),
     };
     Cell::Coded(code.to_string(), text.to_string())
+}
+
+/// The OS of a compliance policy family.
+fn family_os(family: PolicyFamily) -> Cell {
+    os_coded(match family {
+        PolicyFamily::Ios => "iOS",
+        PolicyFamily::MacOs => "macOS",
+        PolicyFamily::Windows10 => "Windows",
+        PolicyFamily::Android | PolicyFamily::AndroidWorkProfile | PolicyFamily::AndroidDeviceOwner => "Android",
+    })
+}
+
+/// A compliance policy family's `policyPlatformType` (fully managed Android as `androidForWork`,
+/// the emulator's choice).
+fn platform_type(family: PolicyFamily) -> Cell {
+    member(
+        "PolicyPlatformType",
+        match family {
+            PolicyFamily::Android => "android",
+            PolicyFamily::AndroidDeviceOwner => "androidForWork",
+            PolicyFamily::Ios => "iOS",
+            PolicyFamily::MacOs => "macOS",
+            PolicyFamily::Windows10 => "windows10AndLater",
+            PolicyFamily::AndroidWorkProfile => "androidWorkProfile",
+        },
+    )
 }
 
 /// The `DeviceType` code (a number, no `_loc`, as observed), in the Intune Data Warehouse's
@@ -184,39 +494,146 @@ pub fn device_type(d: &ManagedDevice) -> u8 {
     }
 }
 
-/// One cell of a device's row (`column` is one of `DEVICE_COMPLIANCE_COLUMNS`).
+/// A Graph property of the device as report text (`True`/`False` for booleans).
+fn property(d: &ManagedDevice, name: &str) -> Cell {
+    Cell::Text(match d.properties.get(name) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Bool(b)) => if *b { "True" } else { "False" }.to_string(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    })
+}
+
+/// One cell of a device's row. Columns the emulator has no data for are empty.
 pub fn device_cell(column: &str, d: &ManagedDevice) -> Cell {
     let text = |s: &str| Cell::Text(s.to_string());
     let opt = |s: &Option<String>| Cell::Text(s.clone().unwrap_or_default());
     match column {
         "DeviceId" | "IntuneDeviceId" => text(&d.id),
-        "AadDeviceId" => text(&d.azure_ad_device_id),
+        "AadDeviceId" | "ReferenceId" => text(&d.azure_ad_device_id),
         "DeviceName" => text(&d.device_name),
         "DeviceType" => Cell::Text(device_type(d).to_string()),
         "OSDescription" => text(&d.operating_system),
-        "OS" => os_cell(d),
+        "OS" => os_coded(&d.operating_system),
         "OSVersion" => text(&d.os_version),
-        "OwnerType" => member(
-            column,
-            match d.owner_type {
-                OwnerType::Company => "company",
-                OwnerType::Personal => "personal",
-            },
-        ),
+        "OwnerType" | "Ownership" => member(column, d.owner_type.as_str()),
         "LastContact" => Cell::Text(time(d.last_sync_at)),
+        "CreatedDate" => Cell::Text(time(d.enrolled_at)),
         "InGracePeriodUntil" => Cell::Text(d.compliance_grace_expires_at.map(time).unwrap_or_default()),
         "IMEI" => opt(&d.imei),
         "SerialNumber" => opt(&d.serial_number),
-        "PrimaryUser" | "UserId" => opt(&d.user_id),
-        "UPN" => opt(&d.user_principal_name),
+        "PhoneNumber" => opt(&d.phone_number),
+        "Model" | "DeviceModel" => opt(&d.model),
+        "Manufacturer" => opt(&d.manufacturer),
+        "PrimaryUser" | "UserId" | "LastContactedUserId" => opt(&d.user_id),
+        "UPN" | "LastLoggedOnUserUPN" => opt(&d.user_principal_name),
         "UserEmail" => opt(&d.email_address),
         "UserName" => opt(&d.user_display_name),
         "DeviceHealthThreatLevel" => member(column, &d.partner_threat_state),
-        "RetireAfterDatetime" => text(""),
         // The Entra device id is the id partners report the device by.
         "PartnerDeviceId" => text(&d.azure_ad_device_id),
-        "ComplianceState" => member(column, &d.compliance_state),
+        "ComplianceState" | "CompliantState" => member(column, &d.compliance_state),
+        "ManagementState" => member(column, &d.management_state),
+        "ManagementAgents" => match d.properties.get("managementAgent").and_then(Value::as_str) {
+            Some(agent) => member(column, agent),
+            None => member(column, "mdm"),
+        },
+        "IsManaged" | "GraphDeviceIsManaged" => text("True"),
+        "ManagedBy" => text("Intune"),
+        "ManagedDeviceName" => property(d, "managedDeviceName"),
+        "AndroidPatchLevel" => property(d, "androidSecurityPatchLevel"),
+        "CategoryName" => property(d, "deviceCategoryDisplayName"),
+        "DeviceEnrollmentType" | "EnrollmentType" => property(d, "deviceEnrollmentType"),
+        "DeviceRegistrationState" => property(d, "deviceRegistrationState"),
+        "EasAccessState" => property(d, "exchangeAccessState"),
+        "EasStateReason" => property(d, "exchangeAccessStateReason"),
+        "EasActivationStatus" => property(d, "easActivated"),
+        "EasID" => property(d, "easDeviceId"),
+        "EasLastSyncSuccessUtc" => property(d, "exchangeLastSuccessfulSyncDateTime"),
+        "EncryptionStatus" | "EncryptionStatusString" => property(d, "isEncrypted"),
+        "EnrolledByUser" => property(d, "enrolledByUserPrincipalName"),
+        "JailBroken" => property(d, "jailBroken"),
+        "JoinType" => property(d, "joinType"),
+        "MEID" => property(d, "meid"),
+        "SkuFamily" => property(d, "skuFamily"),
+        "SkuNumber" => property(d, "skuNumber"),
+        "StorageFree" => property(d, "freeStorageSpaceInBytes"),
+        "StorageTotal" => property(d, "totalStorageSpaceInBytes"),
+        "SubscriberCarrierNetwork" => property(d, "subscriberCarrier"),
+        "SupervisedStatus" | "SupervisedStatusString" => property(d, "isSupervised"),
+        "WifiMacAddress" => property(d, "wiFiMacAddress"),
         _ => text(""),
+    }
+}
+
+/// A compliance policy's result on a device, as the per-policy reports show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyResult {
+    pub policy_id: String,
+    /// The stored state: `compliant`, `inGracePeriod`, `noncompliant` or `notApplicable`.
+    pub state: String,
+    /// The policy's family (none when the policy is gone).
+    pub family: Option<PolicyFamily>,
+}
+
+/// A compliance policy with its devices counted (`DeviceStatusSummaryByCompliacePolicyReport`):
+/// compliant, not compliant (in a grace period or not), and the rest (not applicable).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicySummary {
+    pub policy_id: String,
+    pub family: PolicyFamily,
+    pub compliant: i64,
+    pub noncompliant: i64,
+    pub other: i64,
+}
+
+impl PolicySummary {
+    pub fn new(policy_id: &str, family: PolicyFamily) -> Self {
+        PolicySummary {
+            policy_id: policy_id.to_string(),
+            family,
+            compliant: 0,
+            noncompliant: 0,
+            other: 0,
+        }
+    }
+
+    /// Counts `n` devices in a stored state for the policy.
+    pub fn count(&mut self, state: &str, n: i64) {
+        match compliance_status(state) {
+            "compliant" => self.compliant += n,
+            "nonCompliant" => self.noncompliant += n,
+            _ => self.other += n,
+        }
+    }
+}
+
+/// One row of a report.
+#[derive(Debug, Clone)]
+pub enum Row {
+    Device(Arc<ManagedDevice>),
+    DevicePolicy(Arc<ManagedDevice>, PolicyResult),
+    Policy(PolicySummary),
+}
+
+/// A row's cell in `column` (one of its report's columns).
+pub fn cell(column: &str, row: &Row) -> Cell {
+    match row {
+        Row::Device(d) => device_cell(column, d),
+        Row::DevicePolicy(d, p) => match column {
+            "PolicyId" => Cell::Text(p.policy_id.clone()),
+            "PolicyStatus" => member(column, compliance_status(&p.state)),
+            "PolicyPlatformType" => p.family.map_or(Cell::Enum(0, "Unknown"), platform_type),
+            _ => device_cell(column, d),
+        },
+        Row::Policy(s) => match column {
+            "PolicyId" => Cell::Text(s.policy_id.clone()),
+            "OS" => family_os(s.family),
+            "NumberOfCompliantDevices" => Cell::Count(s.compliant),
+            "NumberOfNonCompliantDevices" => Cell::Count(s.noncompliant),
+            "NumberOfOtherDevices" => Cell::Count(s.other),
+            _ => Cell::Text(String::new()),
+        },
     }
 }
 
@@ -260,12 +677,13 @@ pub fn file_columns(selected: &[&'static str], localization: Localization) -> Ve
     out
 }
 
-/// A device's row, cell by cell of `file_columns`.
-pub fn device_row(selected: &[&'static str], localization: Localization, d: &ManagedDevice) -> Vec<Value> {
+/// A row's cells, cell by cell of `file_columns`.
+pub fn row_cells(selected: &[&'static str], localization: Localization, row: &Row) -> Vec<Value> {
     let mut out = Vec::with_capacity(selected.len() * 2);
     for c in selected {
-        match (device_cell(c, d), localization) {
+        match (cell(c, row), localization) {
             (Cell::Text(t), _) => out.push(Value::String(t)),
+            (Cell::Count(n), _) => out.push(Value::from(n)),
             (Cell::Enum(n, text), Localization::AdditionalColumn) => {
                 out.push(Value::from(n));
                 out.push(Value::String(text.to_string()));
@@ -391,6 +809,9 @@ impl Parser<'_> {
                 self.at += 1;
                 Ok(inner)
             }
+            Some(Token::Word(name)) if self.filterable.is_empty() => {
+                Err(format!("The {} report cannot be filtered ('{name}').", self.report))
+            }
             Some(Token::Word(name)) => {
                 let column = self
                     .filterable
@@ -445,11 +866,12 @@ pub fn parse_filter(text: &str, report: Report) -> Result<Filter, String> {
 impl Filter {
     /// A comparison matches the raw value (a member's number, as the file shows it) or, for
     /// enumerations, the localized or Graph name, in any case.
-    pub fn matches(&self, d: &ManagedDevice) -> bool {
+    pub fn matches(&self, row: &Row) -> bool {
         match self {
             Filter::Compare { column, negate, value } => {
-                let hit = match device_cell(column, d) {
+                let hit = match cell(column, row) {
                     Cell::Text(t) => t.eq_ignore_ascii_case(value),
+                    Cell::Count(n) => value.trim() == n.to_string(),
                     Cell::Coded(code, text) => code.eq_ignore_ascii_case(value) || text.eq_ignore_ascii_case(value),
                     Cell::Enum(n, text) => {
                         value.trim() == n.to_string()
@@ -461,8 +883,8 @@ impl Filter {
                 };
                 hit != *negate
             }
-            Filter::And(a, b) => a.matches(d) && b.matches(d),
-            Filter::Or(a, b) => a.matches(d) || b.matches(d),
+            Filter::And(a, b) => a.matches(row) && b.matches(row),
+            Filter::Or(a, b) => a.matches(row) || b.matches(row),
         }
     }
 }
@@ -606,19 +1028,28 @@ pub struct ExportJob {
 /// (Microsoft's one example expires about six hours after the request.)
 pub const EXPORT_LIFETIME_HOURS: i64 = 6;
 
-/// Whether a device matches an export's `search` (beta): its name, user or ids contain it.
-pub fn search_matches(search: &str, d: &ManagedDevice) -> bool {
+/// Whether a row matches a `search` (beta): its device's name, user or ids, or its policy's
+/// id, contain it.
+pub fn search_matches(search: &str, row: &Row) -> bool {
     let s = search.to_ascii_lowercase();
-    [
-        Some(d.device_name.as_str()),
-        d.user_principal_name.as_deref(),
-        d.user_display_name.as_deref(),
-        Some(d.id.as_str()),
-        Some(d.azure_ad_device_id.as_str()),
-    ]
-    .into_iter()
-    .flatten()
-    .any(|v| v.to_ascii_lowercase().contains(&s))
+    let hit = |v: &str| v.to_ascii_lowercase().contains(&s);
+    let device = |d: &ManagedDevice| {
+        [
+            Some(d.device_name.as_str()),
+            d.user_principal_name.as_deref(),
+            d.user_display_name.as_deref(),
+            Some(d.id.as_str()),
+            Some(d.azure_ad_device_id.as_str()),
+        ]
+        .into_iter()
+        .flatten()
+        .any(hit)
+    };
+    match row {
+        Row::Device(d) => device(d),
+        Row::DevicePolicy(d, p) => device(d) || hit(&p.policy_id),
+        Row::Policy(p) => hit(&p.policy_id),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -626,27 +1057,35 @@ pub fn search_matches(search: &str, d: &ManagedDevice) -> bool {
 // ---------------------------------------------------------------------------------------------
 
 /// A column's `PropertyType` in a synchronous report's `Schema` (observed: `ComplianceState` a
-/// String holding the number, `OwnerType` an Int32; the rest follow).
+/// String holding the number, `OwnerType` and `PolicyPlatformType` Int32, counts Int64; the rest
+/// follow).
 pub fn property_type(column: &str) -> &'static str {
     match column {
-        "OwnerType" | "DeviceHealthThreatLevel" | "DeviceType" => "Int32",
-        "LastContact" | "InGracePeriodUntil" | "RetireAfterDatetime" => "DateTime",
+        "OwnerType"
+        | "DeviceHealthThreatLevel"
+        | "DeviceType"
+        | "PolicyStatus"
+        | "PolicyPlatformType"
+        | "ManagementAgents" => "Int32",
+        "NumberOfCompliantDevices" | "NumberOfNonCompliantDevices" | "NumberOfOtherDevices" => "Int64",
+        "LastContact" | "InGracePeriodUntil" | "RetireAfterDatetime" | "CreatedDate" => "DateTime",
         _ => "String",
     }
 }
 
-/// A device's row in a synchronous report: its cells with `_loc` twins after the localizable
-/// ones (as `file_columns` with `localizedValuesAsAdditionalColumn`), typed as `property_type`
-/// says, with `null` for empty dates.
-pub fn report_row(selected: &[&'static str], d: &ManagedDevice) -> Vec<Value> {
+/// A row in a synchronous report: its cells with `_loc` twins after the localizable ones (as
+/// `file_columns` with `localizedValuesAsAdditionalColumn`), typed as `property_type` says, with
+/// `null` for empty dates.
+pub fn report_row(selected: &[&'static str], row: &Row) -> Vec<Value> {
     let mut out = Vec::with_capacity(selected.len() * 2);
     for c in selected {
-        match device_cell(c, d) {
+        match cell(c, row) {
             Cell::Text(t) if property_type(c) == "DateTime" && t.is_empty() => out.push(Value::Null),
             Cell::Text(t) if property_type(c) == "Int32" => {
                 out.push(t.parse::<i64>().map(Value::from).unwrap_or(Value::String(t)))
             }
             Cell::Text(t) => out.push(Value::String(t)),
+            Cell::Count(n) => out.push(Value::from(n)),
             Cell::Enum(n, text) => {
                 out.push(if property_type(c) == "String" {
                     Value::String(n.to_string())
@@ -696,10 +1135,10 @@ pub fn parse_order(entry: &str, columns: &[&'static str]) -> Result<(&'static st
     Ok((column, descending))
 }
 
-/// Compares two devices by a column as the report shows it (numbers as numbers).
-pub fn compare_by(column: &str, a: &ManagedDevice, b: &ManagedDevice) -> std::cmp::Ordering {
-    let key = |d: &ManagedDevice| match device_cell(column, d) {
-        Cell::Enum(n, _) => (n, String::new()),
+/// Compares two rows by a column as the report shows it (numbers as numbers).
+pub fn compare_by(column: &str, a: &Row, b: &Row) -> std::cmp::Ordering {
+    let key = |r: &Row| match cell(column, r) {
+        Cell::Enum(n, _) | Cell::Count(n) => (n, String::new()),
         Cell::Text(t) => (t.parse::<i64>().unwrap_or(i64::MIN), t.to_ascii_lowercase()),
         Cell::Coded(c, _) => (i64::MIN, c.to_ascii_lowercase()),
     };
@@ -786,5 +1225,99 @@ mod tests {
         let empty = ExportWriter::start("J_3", Format::Json, vec!["A".into()]).unwrap();
         let (_, text) = read(empty.finish().unwrap());
         assert_eq!(text, "{\"values\":[]}");
+    }
+
+    fn iphone() -> ManagedDevice {
+        let t = chrono::DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
+            .unwrap()
+            .to_utc();
+        ManagedDevice {
+            tenant_id: "t".into(),
+            id: "d1".into(),
+            device_name: "Alice's iPhone".into(),
+            operating_system: "iOS".into(),
+            os_version: "18.1".into(),
+            platform: crate::domain::device::Platform::Ios,
+            owner_type: crate::domain::device::OwnerType::Company,
+            user_id: Some("u1".into()),
+            user_principal_name: Some("alice@contoso.com".into()),
+            user_display_name: Some("Alice".into()),
+            email_address: None,
+            azure_ad_device_id: "e1".into(),
+            model: Some("iPhone 15".into()),
+            manufacturer: Some("Apple".into()),
+            serial_number: None,
+            imei: None,
+            phone_number: None,
+            enrolled_at: t,
+            last_sync_at: t,
+            compliance_state: "noncompliant".into(),
+            compliance_grace_expires_at: None,
+            partner_threat_state: "highSeverity".into(),
+            management_state: "managed".into(),
+            properties: Map::new(),
+        }
+    }
+
+    #[test]
+    fn devices_without_a_policy_have_the_observed_header() {
+        assert_eq!(
+            file_columns(
+                Report::DevicesWithoutCompliancePolicy.columns(),
+                Localization::AdditionalColumn
+            )
+            .join(","),
+            "DeviceId,DeviceName,DeviceModel,DeviceType,OSDescription,OSVersion,OwnerType,OwnerType_loc,ManagementAgents,ManagementAgents_loc,UserId,LastContactedUserId,PrimaryUser,UPN,UserEmail,UserName,LastContact,AadDeviceId,ComplianceState,ComplianceState_loc,OS,OS_loc"
+        );
+        let e = parse_filter("(OS eq 'iOS')", Report::DevicesWithoutCompliancePolicy).unwrap_err();
+        assert!(e.contains("cannot be filtered"), "{e}");
+        // `Devices` shows text whatever was asked.
+        assert_eq!(
+            Report::Devices.localization(Localization::AdditionalColumn),
+            Localization::Replace
+        );
+    }
+
+    #[test]
+    fn a_policy_result_is_a_compliance_status_and_summaries_count_by_it() {
+        let row = |state: &str, family| {
+            Row::DevicePolicy(
+                Arc::new(iphone()),
+                PolicyResult {
+                    policy_id: "p1".into(),
+                    state: state.into(),
+                    family,
+                },
+            )
+        };
+        // In its grace period a device already fails the policy, as Graph's deviceStatuses say.
+        assert_eq!(
+            cell("PolicyStatus", &row("inGracePeriod", Some(PolicyFamily::Ios))),
+            Cell::Enum(4, "Not compliant")
+        );
+        assert_eq!(
+            cell("PolicyStatus", &row("compliant", None)),
+            Cell::Enum(2, "Compliant")
+        );
+        assert_eq!(
+            cell("PolicyPlatformType", &row("compliant", Some(PolicyFamily::Windows10))),
+            Cell::Enum(6, "Windows10AndLater")
+        );
+        let f = parse_filter(
+            "(PolicyId eq 'p1') and (PolicyStatus eq '4')",
+            Report::DeviceStatusByCompliacePolicy,
+        )
+        .unwrap();
+        assert!(f.matches(&row("noncompliant", None)));
+        assert!(!f.matches(&row("notApplicable", None)));
+        let mut s = PolicySummary::new("p1", PolicyFamily::Ios);
+        s.count("compliant", 3);
+        s.count("inGracePeriod", 1);
+        s.count("noncompliant", 2);
+        s.count("notApplicable", 5);
+        assert_eq!((s.compliant, s.noncompliant, s.other), (3, 3, 5));
+        let summary = Row::Policy(s);
+        assert_eq!(cell("NumberOfOtherDevices", &summary), Cell::Count(5));
+        assert_eq!(cell("OS", &summary), Cell::Coded("IOS".into(), "iOS".into()));
     }
 }

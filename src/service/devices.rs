@@ -480,7 +480,9 @@ pub async fn explain(cx: &Ctx<'_>, id: &str) -> ServiceResult<Explained> {
         .await?
         .pop()
         .ok_or_else(|| missing_device(id))?;
-    let stored = store.policy_states_of_device(cx.tenant_id, &device.id).await?;
+    let stored = store
+        .policy_states_of_devices(cx.tenant_id, std::slice::from_ref(&device.id))
+        .await?;
     Ok(Explained {
         trace: compliance::explain(&ctx, &input),
         stored,

@@ -321,7 +321,10 @@ pub struct DevicePolicyStates {
 }
 
 async fn states_of(cx: &Ctx<'_>, device: ManagedDevice) -> ServiceResult<DevicePolicyStates> {
-    let rows = cx.store().policy_states_of_device(cx.tenant_id, &device.id).await?;
+    let rows = cx
+        .store()
+        .policy_states_of_devices(cx.tenant_id, std::slice::from_ref(&device.id))
+        .await?;
     let policies = cx.store().list_policies(cx.tenant_id).await?;
     let states = rows
         .into_iter()
@@ -355,16 +358,7 @@ pub async fn user_device_states(
     Ok(Some((user_id, states_of(cx, d).await?)))
 }
 
-/// `complianceStatus` of a stored policy state: a device in its grace period is already
-/// noncompliant with the policy.
-pub fn compliance_status(state: &str) -> &'static str {
-    match state {
-        "compliant" => "compliant",
-        "inGracePeriod" | "noncompliant" => "nonCompliant",
-        "notApplicable" => "notApplicable",
-        _ => "unknown",
-    }
-}
+pub use crate::domain::compliance::compliance_status;
 
 /// Worst first: a user is as compliant as their least compliant device.
 fn status_rank(status: &str) -> u8 {

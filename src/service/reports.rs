@@ -3,15 +3,19 @@
 //! the data as it is then; the job's url serves the zip until it expires, six hours of the
 //! tenant's clock after completion.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, Utc};
 
 use super::{Ctx, ServiceError, ServiceResult};
 use crate::domain::device::ManagedDevice;
 use crate::domain::reports::{
-    device_row, file_columns, parse_filter, search_matches, ExportJob, ExportRequest, ExportWriter, Format,
-    Localization, Report, DEVICE_COMPLIANCE_COLUMNS, EXPORT_LIFETIME_HOURS, REPORTS,
+    compare_by, file_columns, parse_filter, parse_order, report_row, report_schema, row_cells, search_matches,
+    ExportJob, ExportRequest, ExportWriter, Filter, Format, Grain, Localization, PolicyResult, PolicySummary, Report,
+    Row, EXPORT_LIFETIME_HOURS, REPORTS,
 };
-use crate::store::{ListQuery, ListScope, Store, StoreError};
+use crate::store::{ListQuery, ListScope, PolicyStateRow, Store, StoreError};
 
 fn not_found(id: &str) -> ServiceError {
     ServiceError::not_found(format!("The export job '{id}' does not exist."))
@@ -30,9 +34,7 @@ pub struct NewExport {
 
 /// The columns of a report, canonical spelling, in the order asked for (empty: all of them).
 fn selected(report: Report, select: &[String]) -> ServiceResult<Vec<&'static str>> {
-    let all = match report {
-        Report::DeviceCompliance | Report::DeviceNonCompliance => DEVICE_COMPLIANCE_COLUMNS,
-    };
+    let all = report.columns();
     if select.is_empty() {
         return Ok(all.to_vec());
     }
@@ -48,6 +50,16 @@ fn selected(report: Report, select: &[String]) -> ServiceResult<Vec<&'static str
             })
         })
         .collect()
+}
+
+/// A request's `filter`, parsed (none when empty).
+fn filter_of(report: Report, filter: Option<&str>) -> ServiceResult<Option<Filter>> {
+    match filter.filter(|f| !f.trim().is_empty()) {
+        Some(f) => Ok(Some(
+            parse_filter(f, report).map_err(|e| ServiceError::invalid(format!("Invalid filter: {e}")))?,
+        )),
+        None => Ok(None),
+    }
 }
 
 /// Validates and records a job, `notStarted`.
@@ -81,9 +93,7 @@ pub async fn create(cx: &Ctx<'_>, req: NewExport) -> ServiceResult<ExportJob> {
         ));
     }
     let columns = selected(report, &req.select)?;
-    if let Some(f) = req.filter.as_deref().filter(|f| !f.trim().is_empty()) {
-        parse_filter(f, report).map_err(|e| ServiceError::invalid(format!("Invalid filter: {e}")))?;
-    }
+    filter_of(report, req.filter.as_deref())?;
     let job = ExportJob {
         tenant_id: cx.tenant_id.to_string(),
         id: format!("{}_{}", report.name(), uuid::Uuid::new_v4()),
@@ -188,22 +198,19 @@ impl From<String> for Failure {
 async fn generate(store: &dyn Store, job: &ExportJob) -> Result<Vec<u8>, String> {
     let report = Report::parse(&job.report_name).ok_or("an unknown report")?;
     let format = Format::parse(&job.request.format).ok_or("an unknown format")?;
-    let localization = Localization::parse(&job.request.localization_type).ok_or("an unknown localization")?;
+    let localization =
+        report.localization(Localization::parse(&job.request.localization_type).ok_or("an unknown localization")?);
     let columns = selected(report, &job.request.select).map_err(|e| e.to_string())?;
-    let filter = match &job.request.filter {
-        Some(f) => Some(parse_filter(f, report)?),
-        None => None,
-    };
-    let keep = |d: &ManagedDevice| {
-        report.includes(d)
-            && filter.as_ref().is_none_or(|f| f.matches(d))
-            && job.request.search.as_deref().is_none_or(|s| search_matches(s, d))
+    let filter = filter_of(report, job.request.filter.as_deref()).map_err(|e| e.to_string())?;
+    let keep = |r: &Row| {
+        filter.as_ref().is_none_or(|f| f.matches(r))
+            && job.request.search.as_deref().is_none_or(|s| search_matches(s, r))
     };
     // A page of devices at a time, each row written into the zip as it comes.
     let mut out = ExportWriter::start(&job.id, format, file_columns(&columns, localization))?;
-    each_device_page(store, &job.tenant_id, |page| {
-        for d in page.iter().filter(|d| keep(d)) {
-            out.row(device_row(&columns, localization, d))?;
+    each_row_page(store, &job.tenant_id, report, |rows| {
+        for r in rows.iter().filter(|r| keep(r)) {
+            out.row(row_cells(&columns, localization, r))?;
         }
         Ok::<(), Failure>(())
     })
@@ -212,31 +219,95 @@ async fn generate(store: &dyn Store, job: &ExportJob) -> Result<Vec<u8>, String>
     out.finish()
 }
 
-/// The tenant's devices a page at a time (keyset on the id), each page given to `each` as it
-/// comes: what reports read, without holding the tenant's devices at once.
-async fn each_device_page<F, E>(store: &dyn Store, tenant_id: &str, mut each: F) -> Result<(), E>
+/// A report's rows, a page at a time, each page given to `each` as it comes, without holding
+/// the tenant's devices at once. Device reports read the devices a page at a time (keyset on
+/// the id), with their policy states when the report needs them; per-policy rows follow their
+/// device's; a summary counts the states in the database and comes as one page.
+async fn each_row_page<F, E>(store: &dyn Store, tenant_id: &str, report: Report, mut each: F) -> Result<(), E>
 where
-    F: FnMut(Vec<ManagedDevice>) -> Result<(), E>,
+    F: FnMut(Vec<Row>) -> Result<(), E>,
     E: From<StoreError>,
 {
+    let grain = report.grain();
+    if grain == Grain::Policy {
+        let mut summaries: Vec<PolicySummary> = store
+            .list_policies(tenant_id)
+            .await?
+            .iter()
+            .map(|p| PolicySummary::new(&p.id, p.family))
+            .collect();
+        for (policy_id, state, n) in store.policy_state_counts(tenant_id).await? {
+            if let Some(s) = summaries.iter_mut().find(|s| s.policy_id == policy_id) {
+                s.count(&state, n);
+            }
+        }
+        return each(summaries.into_iter().map(Row::Policy).collect());
+    }
+    let families: HashMap<String, crate::domain::compliance::PolicyFamily> = if grain == Grain::DevicePolicy {
+        store
+            .list_policies(tenant_id)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p.family))
+            .collect()
+    } else {
+        HashMap::new()
+    };
+    let needs_states = grain == Grain::DevicePolicy || report == Report::DevicesWithoutCompliancePolicy;
     let mut after: Option<String> = None;
     loop {
-        let query = ListQuery {
-            filter: None,
-            order_by: Vec::new(),
-            scope: ListScope::All,
-            limit: EXPORT_PAGE,
-            offset: 0,
-            after: after.take(),
-            count: false,
-        };
-        let page = store.list_devices(tenant_id, &query).await?;
-        let Some(last) = page.items.last() else {
+        let page = device_page(store, tenant_id, after.take()).await?;
+        let Some(last) = page.last() else {
             return Ok(());
         };
         after = Some(last.id.clone());
-        each(page.items)?;
+        let mut states: HashMap<String, Vec<PolicyStateRow>> = HashMap::new();
+        if needs_states {
+            let ids: Vec<String> = page.iter().map(|d| d.id.clone()).collect();
+            for s in store.policy_states_of_devices(tenant_id, &ids).await? {
+                states.entry(s.device_id.clone()).or_default().push(s);
+            }
+        }
+        let mut rows = Vec::with_capacity(page.len());
+        for d in page {
+            let of_device = states.remove(&d.id).unwrap_or_default();
+            let d = Arc::new(d);
+            if grain == Grain::DevicePolicy {
+                rows.extend(of_device.into_iter().map(|s| {
+                    let family = families.get(&s.policy_id).copied();
+                    Row::DevicePolicy(
+                        d.clone(),
+                        PolicyResult {
+                            policy_id: s.policy_id,
+                            state: s.state,
+                            family,
+                        },
+                    )
+                }));
+            } else if report.includes(&d, of_device.iter().any(|s| s.state != "notApplicable")) {
+                rows.push(Row::Device(d));
+            }
+        }
+        each(rows)?;
     }
+}
+
+/// A page of the tenant's devices after `after`, in id order.
+async fn device_page(
+    store: &dyn Store,
+    tenant_id: &str,
+    after: Option<String>,
+) -> Result<Vec<ManagedDevice>, StoreError> {
+    let query = ListQuery {
+        filter: None,
+        order_by: Vec::new(),
+        scope: ListScope::All,
+        limit: EXPORT_PAGE,
+        offset: 0,
+        after,
+        count: false,
+    };
+    Ok(store.list_devices(tenant_id, &query).await?.items)
 }
 
 /// Devices read per round trip while a report runs.
@@ -290,37 +361,31 @@ pub struct ReportRequest {
     pub top: Option<usize>,
 }
 
-/// `getDeviceNonComplianceReport`: the `DeviceNonCompliance` report's rows now, filtered,
-/// searched, ordered and paged, as `{TotalRowCount, Schema, Values}` (the Intune reporting
-/// format). Every matching device is read to count and order them.
-pub async fn device_non_compliance(cx: &Ctx<'_>, req: ReportRequest) -> ServiceResult<serde_json::Value> {
-    let report = Report::DeviceNonCompliance;
+/// A synchronous report action (`getDeviceNonComplianceReport`, ...): the report's rows now,
+/// filtered, searched, ordered and paged, as `{TotalRowCount, Schema, Values}` (the Intune
+/// reporting format). Every matching row is held to count and order them.
+pub async fn run_report(cx: &Ctx<'_>, report: Report, req: ReportRequest) -> ServiceResult<serde_json::Value> {
     let columns = selected(report, &req.select)?;
-    let filter = match req.filter.as_deref().filter(|f| !f.trim().is_empty()) {
-        Some(f) => Some(parse_filter(f, report).map_err(|e| ServiceError::invalid(format!("Invalid filter: {e}")))?),
-        None => None,
-    };
+    let filter = filter_of(report, req.filter.as_deref())?;
     let order = req
         .order_by
         .iter()
-        .map(|o| crate::domain::reports::parse_order(o, DEVICE_COMPLIANCE_COLUMNS))
+        .map(|o| parse_order(o, report.columns()))
         .collect::<Result<Vec<_>, _>>()
         .map_err(ServiceError::invalid)?;
-    let mut devices: Vec<ManagedDevice> = Vec::new();
-    each_device_page(cx.store(), cx.tenant_id, |page| {
-        devices.extend(page.into_iter().filter(|d| {
-            report.includes(d)
-                && filter.as_ref().is_none_or(|f| f.matches(d))
-                && req.search.as_deref().is_none_or(|s| search_matches(s, d))
+    let mut rows: Vec<Row> = Vec::new();
+    each_row_page(cx.store(), cx.tenant_id, report, |page| {
+        rows.extend(page.into_iter().filter(|r| {
+            filter.as_ref().is_none_or(|f| f.matches(r)) && req.search.as_deref().is_none_or(|s| search_matches(s, r))
         }));
         Ok::<(), ServiceError>(())
     })
     .await?;
-    devices.sort_by(|a, b| {
+    rows.sort_by(|a, b| {
         order
             .iter()
             .map(|(c, desc)| {
-                let o = crate::domain::reports::compare_by(c, a, b);
+                let o = compare_by(c, a, b);
                 if *desc {
                     o.reverse()
                 } else {
@@ -330,16 +395,16 @@ pub async fn device_non_compliance(cx: &Ctx<'_>, req: ReportRequest) -> ServiceR
             .find(|o| o.is_ne())
             .unwrap_or(std::cmp::Ordering::Equal)
     });
-    let total = devices.len();
-    let values: Vec<serde_json::Value> = devices
+    let total = rows.len();
+    let values: Vec<serde_json::Value> = rows
         .iter()
         .skip(req.skip)
         .take(req.top.unwrap_or(usize::MAX))
-        .map(|d| serde_json::Value::Array(crate::domain::reports::report_row(&columns, d)))
+        .map(|r| serde_json::Value::Array(report_row(&columns, r)))
         .collect();
     Ok(serde_json::json!({
         "TotalRowCount": total,
-        "Schema": crate::domain::reports::report_schema(&columns),
+        "Schema": report_schema(&columns),
         "Values": values,
     }))
 }

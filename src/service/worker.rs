@@ -116,16 +116,19 @@ impl Worker {
 
     /// Drops what retention no longer keeps of the tenant's logs (see `WorkerStore::trim_logs`).
     async fn trim(&self, tenant_id: &str, now: DateTime<Utc>) -> Result<Trimmed, StoreError> {
-        let trimmed = self
+        let mut trimmed = self
             .store
             .trim_logs(tenant_id, now - self.retention.max_age, self.retention.max_records)
             .await?;
+        // An expired export's url answers 403: its file is of no more use.
+        trimmed.export_files = self.store.drop_expired_export_files(tenant_id, now).await?;
         if trimmed.total() > 0 {
             tracing::debug!(
                 tenant = tenant_id,
                 events = trimmed.events,
                 notifications = trimmed.notifications,
                 fired_actions = trimmed.fired_actions,
+                export_files = trimmed.export_files,
                 "retention dropped old records"
             );
         }

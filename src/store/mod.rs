@@ -743,11 +743,13 @@ pub struct Trimmed {
     pub events: u64,
     pub notifications: u64,
     pub fired_actions: u64,
+    /// Files of expired report exports.
+    pub export_files: u64,
 }
 
 impl Trimmed {
     pub fn total(&self) -> u64 {
-        self.events + self.notifications + self.fired_actions
+        self.events + self.notifications + self.fired_actions + self.export_files
     }
 }
 
@@ -866,11 +868,14 @@ pub trait ComplianceStore: Send + Sync + 'static {
         events: &[Event],
         actions: &[FiredAction],
     ) -> Result<StoredOutcome, StoreError>;
-    async fn policy_states_of_device(
+    /// The states of these devices (a page of them at most), by device then policy id.
+    async fn policy_states_of_devices(
         &self,
         tenant_id: &str,
-        device_id: &str,
+        device_ids: &[String],
     ) -> Result<Vec<PolicyStateRow>, StoreError>;
+    /// How many devices are in each state of each policy: (policy id, state, count).
+    async fn policy_state_counts(&self, tenant_id: &str) -> Result<Vec<(String, String, i64)>, StoreError>;
     /// Those of `group_ids` that have a device among their members.
     async fn groups_with_devices(&self, tenant_id: &str, group_ids: &[String]) -> Result<Vec<String>, StoreError>;
     /// The policy's states with their devices, in device id order.
@@ -1048,6 +1053,9 @@ pub trait ReportStore: Send + Sync + 'static {
     async fn complete_export_job(&self, job: &ExportJob, content: &[u8]) -> Result<bool, StoreError>;
     /// A completed job's file.
     async fn export_job_file(&self, tenant_id: &str, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Drops the files of the tenant's exports whose url expired before `now` (the jobs stay,
+    /// as Graph lists them). Returns how many.
+    async fn drop_expired_export_files(&self, tenant_id: &str, now: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
 /// Tables whose rows belong to a tenant, deleted on reset and delete, children before parents.

@@ -327,20 +327,35 @@ impl ComplianceStore for StoreImpl {
         Ok(q.fetch_all(self.reader()).await?)
     }
 
-    async fn policy_states_of_device(
+    async fn policy_states_of_devices(
         &self,
         tenant_id: &str,
-        device_id: &str,
+        device_ids: &[String],
     ) -> Result<Vec<PolicyStateRow>, StoreError> {
+        if device_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = values_list(2, device_ids.len());
         let sql = format!(
-            "SELECT {STATE_COLUMNS} FROM device_policy_states WHERE tenant_id = $1 AND device_id = $2 ORDER BY policy_id"
+            "WITH k AS ({list}) SELECT {STATE_COLUMNS} FROM device_policy_states WHERE tenant_id = $1 \
+             AND device_id IN (SELECT column1 FROM k) ORDER BY device_id, policy_id"
         );
-        let rows = sqlx::query(&sql)
-            .bind(tenant_id)
-            .bind(device_id)
-            .fetch_all(self.reader())
-            .await?;
+        let mut q = sqlx::query(&sql).bind(tenant_id);
+        for id in device_ids {
+            q = q.bind(id.as_str());
+        }
+        let rows = q.fetch_all(self.reader()).await?;
         rows.iter().map(state_from_row).collect()
+    }
+
+    async fn policy_state_counts(&self, tenant_id: &str) -> Result<Vec<(String, String, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT policy_id, state, COUNT(*) FROM device_policy_states WHERE tenant_id = $1 \
+             GROUP BY policy_id, state ORDER BY policy_id, state",
+        )
+        .bind(tenant_id)
+        .fetch_all(self.reader())
+        .await?)
     }
 
     async fn policy_states_of_policy(

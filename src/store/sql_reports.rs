@@ -116,4 +116,16 @@ impl ReportStore for StoreImpl {
         .await?;
         Ok(content.flatten())
     }
+
+    async fn drop_expired_export_files(&self, tenant_id: &str, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE report_export_jobs SET content = NULL \
+             WHERE tenant_id = $1 AND expires_at <= $2 AND content IS NOT NULL",
+        )
+        .bind(tenant_id)
+        .bind(now)
+        .execute(self.writer())
+        .await?
+        .rows_affected())
+    }
 }

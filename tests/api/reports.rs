@@ -12,11 +12,13 @@ use crate::common::{assert_error, TestApp};
 use crate::compliance::{assign, create_connector, create_policy, enroll, heartbeat, report, settle};
 use crate::directory::{add_member, create_group, create_user};
 use crate::mtd::{partner_token, LOOKOUT};
+use crate::retention::count;
 
 both_backends!(
     the_device_compliance_report_shows_the_partners_threat_levels,
     export_jobs_refuse_what_intune_refuses,
     a_job_left_in_progress_by_a_stopped_worker_runs_again,
+    the_policy_reports_agree_with_the_policies_device_statuses,
 );
 
 const JOBS: &str = "/beta/deviceManagement/reports/exportJobs";
@@ -293,6 +295,14 @@ async fn the_device_compliance_report_shows_the_partners_threat_levels(app: Test
     app.advance_clock(&t.id, "PT7H").await;
     let r = reqwest::get(url).await.unwrap();
     assert_eq!(r.status(), 403);
+    // The worker's sweep drops the expired files; the jobs stay listed.
+    let stored = "(SELECT * FROM report_export_jobs WHERE content IS NOT NULL) AS j";
+    assert_eq!(count(&app, stored, &t.id).await, 3);
+    settle(&app, &t).await;
+    assert_eq!(count(&app, stored, &t.id).await, 0);
+    let token = app.admin_token(&t).await;
+    let list = json_of(app.graph(Method::GET, JOBS, &token).send().await.unwrap(), 200).await;
+    assert_eq!(list["value"].as_array().unwrap().len(), 3);
 }
 
 async fn export_jobs_refuse_what_intune_refuses(app: TestApp) {
@@ -394,5 +404,290 @@ async fn a_job_left_in_progress_by_a_stopped_worker_runs_again(app: TestApp) {
     assert!(
         csv.starts_with("\u{feff}DeviceId,IntuneDeviceId,AadDeviceId,PartnerDeviceId"),
         "{csv}"
+    );
+}
+
+/// A synchronous report action's stream, parsed.
+async fn action(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
+    let r = app.graph(Method::POST, path, token).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{path}");
+    assert_eq!(r.headers()["content-type"], "application/octet-stream");
+    serde_json::from_slice(&r.bytes().await.unwrap()).unwrap()
+}
+
+/// A completed export's CSV rows (header first, byte order mark removed).
+async fn exported(app: &TestApp, t: &crate::common::Tenant, token: &str, body: Value) -> Vec<Vec<String>> {
+    let job = export(app, token, body).await;
+    assert_eq!(settle(app, t).await["exportJobsCompleted"], 1);
+    let job = job_now(app, token, &job["id"]).await;
+    assert_eq!(job["status"], "completed");
+    download(app, &job, "csv")
+        .await
+        .trim_start_matches('\u{feff}')
+        .lines()
+        .map(|l| fields(l).into_iter().map(str::to_string).collect())
+        .collect()
+}
+
+/// The per-policy reports, the summary and the devices without a policy, as exports and as the
+/// synchronous actions, against what Graph says of the policies: an iOS policy requiring iOS 17
+/// is assigned to Megan; her new iPhone complies, her old one does not, and her Mac has no
+/// policy (the iOS policy does not apply to it).
+async fn the_policy_reports_agree_with_the_policies_device_statuses(app: TestApp) {
+    let t = app.create_tenant().await;
+    let token = app.admin_token(&t).await;
+    let user = create_user(&app, &token, "megan@contoso.example", "Megan Bowen").await;
+    let group = create_group(&app, &token, "Staff").await;
+    let gid = group["id"].as_str().unwrap();
+    add_member(&app, &token, gid, &format!("users/{}", user["id"].as_str().unwrap())).await;
+    let mut ids = Vec::new();
+    for (name, os, version) in [
+        ("megan-new", "iOS", "17.4"),
+        ("megan-old", "iOS", "16.2"),
+        ("megan-mac", "macOS", "14.5"),
+    ] {
+        let d = enroll(
+            &app,
+            &t,
+            json!({ "deviceName": name, "operatingSystem": os, "osVersion": version,
+                    "userPrincipalName": "megan@contoso.example", "ownerType": "company" }),
+        )
+        .await;
+        ids.push(d["id"].as_str().unwrap().to_string());
+    }
+    let policy = create_policy(
+        &app,
+        &token,
+        json!({
+            "@odata.type": "#microsoft.graph.iosCompliancePolicy",
+            "displayName": "iOS 17",
+            "osMinimumVersion": "17.0",
+            "scheduledActionsForRule": [{ "ruleName": "PasswordRequired", "scheduledActionConfigurations": [
+                { "actionType": "block", "gracePeriodHours": 0 }] }],
+        }),
+    )
+    .await;
+    let pid = policy["id"].as_str().unwrap().to_string();
+    let r = assign(
+        &app,
+        &token,
+        &pid,
+        json!([{ "@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": gid }]),
+    )
+    .await;
+    assert!(r.status().is_success());
+    settle(&app, &t).await;
+    let graph = |path: String| {
+        let app = &app;
+        let token = &token;
+        async move { json_of(app.graph(Method::GET, &path, token).send().await.unwrap(), 200).await }
+    };
+    let policies = "/beta/deviceManagement/deviceCompliancePolicies";
+    let statuses = graph(format!("{policies}/{pid}/deviceStatuses")).await;
+    let status_of = |device: &str| {
+        statuses["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["deviceDisplayName"] == device)
+            .map(|s| s["status"].as_str().unwrap().to_string())
+    };
+    assert_eq!(status_of("megan-new").as_deref(), Some("compliant"));
+    assert_eq!(status_of("megan-old").as_deref(), Some("nonCompliant"));
+
+    // Per policy and device: the export, filtered as the admin center filters it.
+    let rows = exported(
+        &app,
+        &t,
+        &token,
+        json!({ "reportName": "DeviceStatusByCompliacePolicyReport",
+                "select": ["DeviceName", "PolicyId", "PolicyStatus", "OS"],
+                "filter": format!("(PolicyId eq '{pid}')") }),
+    )
+    .await;
+    assert_eq!(
+        rows[0],
+        [
+            "DeviceName",
+            "PolicyId",
+            "PolicyStatus",
+            "PolicyStatus_loc",
+            "OS",
+            "OS_loc"
+        ]
+    );
+    let mut body: Vec<Vec<String>> = rows[1..].to_vec();
+    body.sort();
+    let mac_status = status_of("megan-mac");
+    let mut expected = vec![
+        vec![
+            "megan-new".to_string(),
+            pid.clone(),
+            "2".into(),
+            "Compliant".into(),
+            "IOS".into(),
+            "iOS".into(),
+        ],
+        vec![
+            "megan-old".to_string(),
+            pid.clone(),
+            "4".into(),
+            "Not compliant".into(),
+            "IOS".into(),
+            "iOS".into(),
+        ],
+    ];
+    if mac_status.is_some() {
+        // Assigned through Megan but not an iOS device: the policy does not apply.
+        assert_eq!(mac_status.as_deref(), Some("notApplicable"));
+        expected.push(vec![
+            "megan-mac".to_string(),
+            pid.clone(),
+            "1".into(),
+            "Not applicable".into(),
+            "MacOS".into(),
+            "macOS".into(),
+        ]);
+    }
+    expected.sort();
+    assert_eq!(body, expected);
+
+    // The same through the beta action, the noncompliant ones only.
+    let by_policy = action(
+        &app,
+        &token,
+        "/beta/deviceManagement/reports/getDeviceStatusByCompliacePolicyReport",
+        json!({ "filter": format!("(PolicyId eq '{pid}') and (PolicyStatus eq '4')"),
+                "select": ["DeviceId", "PolicyStatus"], "orderBy": [], "skip": 0, "top": 50 }),
+    )
+    .await;
+    assert_eq!(by_policy["TotalRowCount"], 1);
+    assert_eq!(by_policy["Values"], json!([[ids[1], 4, "Not compliant"]]));
+    // Beta only, as in Microsoft's metadata.
+    let r = app
+        .graph(
+            Method::POST,
+            "/v1.0/deviceManagement/reports/getDeviceStatusByCompliacePolicyReport",
+            &token,
+        )
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 400, "BadRequest").await;
+
+    // The summary counts what the policy's overview counts.
+    let overview = graph(format!("{policies}/{pid}/deviceStatusOverview")).await;
+    let summary = action(
+        &app,
+        &token,
+        "/beta/deviceManagement/reports/getDeviceStatusSummaryByCompliacePolicyReport",
+        json!({ "filter": format!("(PolicyId eq '{pid}')") }),
+    )
+    .await;
+    let schema: Vec<&str> = summary["Schema"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["Column"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        schema,
+        [
+            "NumberOfCompliantDevices",
+            "NumberOfNonCompliantDevices",
+            "NumberOfOtherDevices",
+            "OS",
+            "OS_loc",
+            "PolicyId"
+        ]
+    );
+    assert_eq!(
+        summary["Values"],
+        json!([[
+            overview["successCount"],
+            overview["failedCount"],
+            overview["notApplicableCount"],
+            "IOS",
+            "iOS",
+            pid
+        ]])
+    );
+    assert_eq!(summary["Values"][0][0], 1);
+    assert_eq!(summary["Values"][0][1], 1);
+
+    // By policy platform: the iOS policy's rows carry its platform type.
+    let by_platform = action(
+        &app,
+        &token,
+        "/beta/deviceManagement/reports/getDevicesStatusByPolicyPlatformComplianceReport",
+        json!({ "filter": "(PolicyPlatformType eq '2') and (PolicyStatus eq '2')",
+                "select": ["DeviceName", "PolicyPlatformType", "ComplianceState"] }),
+    )
+    .await;
+    assert_eq!(
+        by_platform["Values"],
+        json!([["megan-new", 2, "iOS", "1", "Compliant"]])
+    );
+
+    // Devices without a compliance policy: the Mac, with the observed header.
+    let rows = exported(
+        &app,
+        &t,
+        &token,
+        json!({ "reportName": "DevicesWithoutCompliancePolicy" }),
+    )
+    .await;
+    assert_eq!(
+        rows[0].join(","),
+        "DeviceId,DeviceName,DeviceModel,DeviceType,OSDescription,OSVersion,OwnerType,OwnerType_loc,ManagementAgents,ManagementAgents_loc,UserId,LastContactedUserId,PrimaryUser,UPN,UserEmail,UserName,LastContact,AadDeviceId,ComplianceState,ComplianceState_loc,OS,OS_loc"
+    );
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let mac = &rows[1];
+    assert_eq!(mac[0], ids[2]);
+    assert_eq!(&mac[6..10], ["1", "Company", "2", "MDM"]);
+    let graph_mac = graph(format!("/v1.0/deviceManagement/managedDevices/{}", ids[2])).await;
+    let loc = if graph_mac["complianceState"] == "compliant" {
+        "Compliant"
+    } else {
+        "Not compliant"
+    };
+    assert_eq!(mac[19], loc);
+    let without = action(
+        &app,
+        &token,
+        "/v1.0/deviceManagement/reports/getDevicesWithoutCompliancePolicyReport",
+        json!({ "select": ["DeviceName"] }),
+    )
+    .await;
+    assert_eq!(without["Values"], json!([["megan-mac"]]));
+    let r = app
+        .graph(
+            Method::POST,
+            "/v1.0/deviceManagement/reports/getDevicesWithoutCompliancePolicyReport",
+            &token,
+        )
+        .json(&json!({ "filter": "(OS eq 'MacOS')" }))
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 400, "BadRequest").await;
+
+    // Devices: the text of its values whatever localization is asked, and its filters.
+    let rows = exported(
+        &app,
+        &t,
+        &token,
+        json!({ "reportName": "Devices", "localizationType": "localizedValuesAsAdditionalColumn",
+                "select": ["DeviceName", "CompliantState", "OwnerType", "ManagementAgents", "Model"],
+                "filter": "(CompliantState eq '2') and (OwnerType eq '1')" }),
+    )
+    .await;
+    assert_eq!(
+        rows,
+        [
+            vec!["DeviceName", "CompliantState", "OwnerType", "ManagementAgents", "Model"],
+            vec!["megan-old", "Not compliant", "Company", "MDM", "iPhone 15"],
+        ]
     );
 }

@@ -23,7 +23,7 @@ async fn spawn_retaining(backend: Backend) -> TestApp {
 }
 
 /// Rows of `table` of the tenant.
-async fn count(app: &TestApp, table: &str, tenant: &str) -> i64 {
+pub(crate) async fn count(app: &TestApp, table: &str, tenant: &str) -> i64 {
     let sql = format!("SELECT COUNT(*) FROM {table} WHERE tenant_id = $1");
     match app.backend {
         Backend::Sqlite => {

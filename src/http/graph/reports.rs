@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 use super::{graph_json, memory, with_context, GraphCtx};
 use crate::domain::permissions::GraphPermission;
 use crate::domain::rbac::RoleRequirement::Intune;
-use crate::domain::reports::ExportJob;
+use crate::domain::reports::{ExportJob, Report};
 use crate::http::auth::GraphCaller;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{decode, ApiVersion, BaseUrl, JsonBody, OData};
@@ -56,6 +56,30 @@ pub fn routes(t: &mut RouteTable) {
             "/deviceManagement/reports/getDeviceNonComplianceReport",
             Access::Graph(READ, VIEW_REPORTS),
             device_non_compliance,
+        )
+        .route(
+            Method::POST,
+            "/deviceManagement/reports/getDevicesWithoutCompliancePolicyReport",
+            Access::Graph(READ, VIEW_REPORTS),
+            devices_without_compliance_policy,
+        )
+        .route(
+            Method::POST,
+            "/deviceManagement/reports/getDeviceStatusByCompliacePolicyReport",
+            Access::Graph(READ, VIEW_REPORTS),
+            device_status_by_policy,
+        )
+        .route(
+            Method::POST,
+            "/deviceManagement/reports/getDeviceStatusSummaryByCompliacePolicyReport",
+            Access::Graph(READ, VIEW_REPORTS),
+            device_status_summary_by_policy,
+        )
+        .route(
+            Method::POST,
+            "/deviceManagement/reports/getDevicesStatusByPolicyPlatformComplianceReport",
+            Access::Graph(READ, VIEW_REPORTS),
+            devices_status_by_platform,
         );
 }
 
@@ -201,22 +225,33 @@ struct ReportBody {
     top: Option<i64>,
 }
 
-/// `POST /deviceManagement/reports/getDeviceNonComplianceReport`: the report's rows as a stream
-/// (`application/octet-stream`) of `{TotalRowCount, Schema, Values}`.
-async fn device_non_compliance(
+/// A synchronous report action: the report's rows as a stream (`application/octet-stream`) of
+/// `{TotalRowCount, Schema, Values}`. `beta_only` actions are unknown segments on v1.0, as Graph
+/// answers them.
+async fn report_action(
+    action: &str,
+    report: Report,
+    beta_only: bool,
     caller: GraphCaller,
-    State(state): State<AppState>,
-    JsonBody(body): JsonBody,
+    ctx: GraphCtx,
+    state: AppState,
+    body: Value,
 ) -> ApiResult<Response> {
-    let req: ReportBody = decode(body, "getDeviceNonComplianceReport")?;
+    if beta_only && ctx.version == ApiVersion::V1 {
+        return Err(ApiError::bad_request(format!(
+            "Resource not found for the segment '{action}'."
+        )));
+    }
+    let req: ReportBody = decode(body, action)?;
     if req
         .name
         .as_deref()
-        .is_some_and(|n| !n.is_empty() && !n.eq_ignore_ascii_case("DeviceNonCompliance"))
+        .is_some_and(|n| !n.is_empty() && !n.eq_ignore_ascii_case(report.name()))
     {
-        return Err(ApiError::bad_request(
-            "The parameter 'name' of getDeviceNonComplianceReport can only be DeviceNonCompliance.",
-        ));
+        return Err(ApiError::bad_request(format!(
+            "The parameter 'name' of {action} can only be {}.",
+            report.name()
+        )));
     }
     if req.group_by.as_ref().is_some_and(|g| !g.is_empty()) {
         return Err(ApiError::bad_request(
@@ -237,8 +272,9 @@ async fn device_non_compliance(
             ))),
         }
     };
-    let report = reports::device_non_compliance(
+    let rows = reports::run_report(
         &caller.cx(&state.app),
+        report,
         reports::ReportRequest {
             select: req.select.unwrap_or_default(),
             filter: req.filter,
@@ -249,9 +285,104 @@ async fn device_non_compliance(
         },
     )
     .await?;
-    let bytes = serde_json::to_vec(&report).unwrap_or_default();
+    let bytes = serde_json::to_vec(&rows).unwrap_or_default();
     Ok(axum::response::IntoResponse::into_response((
         [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
         bytes,
     )))
+}
+
+/// `getDeviceNonComplianceReport` (v1.0 and beta): the `DeviceNonCompliance` rows.
+async fn device_non_compliance(
+    caller: GraphCaller,
+    ctx: GraphCtx,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    report_action(
+        "getDeviceNonComplianceReport",
+        Report::DeviceNonCompliance,
+        false,
+        caller,
+        ctx,
+        state,
+        body,
+    )
+    .await
+}
+
+/// `getDevicesWithoutCompliancePolicyReport` (v1.0 and beta).
+async fn devices_without_compliance_policy(
+    caller: GraphCaller,
+    ctx: GraphCtx,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    report_action(
+        "getDevicesWithoutCompliancePolicyReport",
+        Report::DevicesWithoutCompliancePolicy,
+        false,
+        caller,
+        ctx,
+        state,
+        body,
+    )
+    .await
+}
+
+/// `getDeviceStatusByCompliacePolicyReport` (beta; Microsoft's spelling).
+async fn device_status_by_policy(
+    caller: GraphCaller,
+    ctx: GraphCtx,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    report_action(
+        "getDeviceStatusByCompliacePolicyReport",
+        Report::DeviceStatusByCompliacePolicy,
+        true,
+        caller,
+        ctx,
+        state,
+        body,
+    )
+    .await
+}
+
+/// `getDeviceStatusSummaryByCompliacePolicyReport` (beta; Microsoft's spelling).
+async fn device_status_summary_by_policy(
+    caller: GraphCaller,
+    ctx: GraphCtx,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    report_action(
+        "getDeviceStatusSummaryByCompliacePolicyReport",
+        Report::DeviceStatusSummaryByCompliacePolicy,
+        true,
+        caller,
+        ctx,
+        state,
+        body,
+    )
+    .await
+}
+
+/// `getDevicesStatusByPolicyPlatformComplianceReport` (beta).
+async fn devices_status_by_platform(
+    caller: GraphCaller,
+    ctx: GraphCtx,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    report_action(
+        "getDevicesStatusByPolicyPlatformComplianceReport",
+        Report::DevicesStatusByPolicyPlatformCompliance,
+        true,
+        caller,
+        ctx,
+        state,
+        body,
+    )
+    .await
 }
