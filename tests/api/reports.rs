@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::common::{assert_error, TestApp};
+use crate::common::{assert_error, Tenant, TestApp};
 use crate::compliance::{assign, create_connector, create_policy, enroll, heartbeat, report, settle};
 use crate::directory::{add_member, create_group, create_user};
 use crate::mtd::{partner_token, LOOKOUT};
@@ -63,33 +63,35 @@ fn fields(line: &str) -> Vec<&str> {
     line.trim_end_matches('\r').split(',').collect()
 }
 
-/// The seed's story: a partner reports medium and high for two devices; a DeviceCompliance
-/// export with DeviceHealthThreatLevel completes when the tenant settles, and its rows show
-/// each device's threat level (raw and localized) and compliance state as Graph does; a JSON
-/// export and a filtered DeviceNonCompliance export agree with it.
-async fn the_device_compliance_report_shows_the_partners_threat_levels(app: TestApp) {
-    let t = app.create_tenant().await;
-    let token = app.admin_token(&t).await;
-    let user = create_user(&app, &token, "megan@contoso.example", "Megan Bowen").await;
-    let group = create_group(&app, &token, "Phones").await;
+/// Megan, in a group, with these iOS phones; an MTD partner reporting on them; and an iOS policy
+/// requiring threat level low (block at once) assigned to the group. Returns the policy's id, the
+/// phones' ids and the partner's token.
+pub(crate) async fn phones_under_a_threat_policy(
+    app: &TestApp,
+    t: &Tenant,
+    token: &str,
+    phones: &[&str],
+) -> (String, Vec<String>, String) {
+    let user = create_user(app, token, "megan@contoso.example", "Megan Bowen").await;
+    let group = create_group(app, token, "Phones").await;
     let gid = group["id"].as_str().unwrap();
-    add_member(&app, &token, gid, &format!("users/{}", user["id"].as_str().unwrap())).await;
+    add_member(app, token, gid, &format!("users/{}", user["id"].as_str().unwrap())).await;
     let mut ids = Vec::new();
-    for name in ["megan-iphone", "megan-ipad", "megan-spare"] {
+    for name in phones {
         let d = enroll(
-            &app,
-            &t,
+            app,
+            t,
             json!({ "deviceName": name, "operatingSystem": "iOS", "osVersion": "17.4", "userPrincipalName": "megan@contoso.example" }),
         )
         .await;
         ids.push(d["id"].as_str().unwrap().to_string());
     }
-    create_connector(&app, &token, LOOKOUT, json!({ "iosEnabled": true })).await;
-    let partner = partner_token(&app, &t.id, LOOKOUT).await;
-    heartbeat(&app, &partner).await;
+    create_connector(app, token, LOOKOUT, json!({ "iosEnabled": true })).await;
+    let partner = partner_token(app, &t.id, LOOKOUT).await;
+    heartbeat(app, &partner).await;
     let policy = create_policy(
-        &app,
-        &token,
+        app,
+        token,
         json!({
             "@odata.type": "#microsoft.graph.iosCompliancePolicy",
             "displayName": "Threat level low",
@@ -100,14 +102,27 @@ async fn the_device_compliance_report_shows_the_partners_threat_levels(app: Test
         }),
     )
     .await;
+    let pid = policy["id"].as_str().unwrap().to_string();
     let r = assign(
-        &app,
-        &token,
-        policy["id"].as_str().unwrap(),
+        app,
+        token,
+        &pid,
         json!([{ "@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": gid }]),
     )
     .await;
     assert!(r.status().is_success());
+    (pid, ids, partner)
+}
+
+/// The seed's story: a partner reports medium and high for two devices; a DeviceCompliance
+/// export with DeviceHealthThreatLevel completes when the tenant settles, and its rows show
+/// each device's threat level (raw and localized) and compliance state as Graph does; a JSON
+/// export and a filtered DeviceNonCompliance export agree with it.
+async fn the_device_compliance_report_shows_the_partners_threat_levels(app: TestApp) {
+    let t = app.create_tenant().await;
+    let token = app.admin_token(&t).await;
+    let (_, ids, partner) =
+        phones_under_a_threat_policy(&app, &t, &token, &["megan-iphone", "megan-ipad", "megan-spare"]).await;
     report(&app, &t, &partner, &ids[0], "medium").await;
     report(&app, &t, &partner, &ids[1], "high").await;
     report(&app, &t, &partner, &ids[2], "secured").await;
@@ -416,7 +431,7 @@ async fn action(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
 }
 
 /// A completed export's CSV rows (header first, byte order mark removed).
-async fn exported(app: &TestApp, t: &crate::common::Tenant, token: &str, body: Value) -> Vec<Vec<String>> {
+async fn exported(app: &TestApp, t: &Tenant, token: &str, body: Value) -> Vec<Vec<String>> {
     let job = export(app, token, body).await;
     assert_eq!(settle(app, t).await["exportJobsCompleted"], 1);
     let job = job_now(app, token, &job["id"]).await;

@@ -105,56 +105,16 @@ async fn python_sdks_create_assign_and_read_compliance_policies(app: TestApp) {
 }
 
 async fn python_sdks_export_reports_and_read_report_streams(app: TestApp) {
-    use crate::compliance::{assign, create_connector, create_policy, enroll, heartbeat, report, settle};
-    use crate::directory::{add_member, create_group, create_user};
-    use crate::mtd::{partner_token, LOOKOUT};
-    use serde_json::json;
+    use crate::compliance::{report, settle};
+    use crate::reports::phones_under_a_threat_policy;
 
     let t = app.create_tenant().await;
     let token = app.admin_token(&t).await;
-    let user = create_user(&app, &token, "lee@contoso.example", "Lee").await;
-    let group = create_group(&app, &token, "Phones").await;
-    let gid = group["id"].as_str().unwrap();
-    add_member(&app, &token, gid, &format!("users/{}", user["id"].as_str().unwrap())).await;
-    let mut ids = Vec::new();
-    for name in ["lee-iphone", "lee-spare"] {
-        let d = enroll(
-            &app,
-            &t,
-            json!({ "deviceName": name, "operatingSystem": "iOS", "osVersion": "17.2", "userPrincipalName": "lee@contoso.example" }),
-        )
-        .await;
-        ids.push(d["id"].as_str().unwrap().to_string());
-    }
-    create_connector(&app, &token, LOOKOUT, json!({ "iosEnabled": true })).await;
-    let partner = partner_token(&app, &t.id, LOOKOUT).await;
-    heartbeat(&app, &partner).await;
-    let policy = create_policy(
-        &app,
-        &token,
-        json!({
-            "@odata.type": "#microsoft.graph.iosCompliancePolicy",
-            "displayName": "Threat level low",
-            "deviceThreatProtectionEnabled": true,
-            "deviceThreatProtectionRequiredSecurityLevel": "low",
-            "scheduledActionsForRule": [{ "ruleName": "PasswordRequired", "scheduledActionConfigurations": [
-                { "actionType": "block", "gracePeriodHours": 0 }] }],
-        }),
-    )
-    .await;
-    let pid = policy["id"].as_str().unwrap();
-    let r = assign(
-        &app,
-        &token,
-        pid,
-        json!([{ "@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": gid }]),
-    )
-    .await;
-    assert!(r.status().is_success());
+    let (pid, ids, partner) = phones_under_a_threat_policy(&app, &t, &token, &["megan-iphone", "megan-spare"]).await;
     report(&app, &t, &partner, &ids[0], "high").await;
     report(&app, &t, &partner, &ids[1], "secured").await;
     settle(&app, &t).await;
-    run_sdk_script("reports.py", &[&app.base, &token, &t.id, pid, &ids[0], &ids[1]]).await;
+    run_sdk_script("reports.py", &[&app.base, &token, &t.id, &pid, &ids[0], &ids[1]]).await;
 }
 
 async fn python_sdks_read_rbac_with_a_delegated_token(app: TestApp) {

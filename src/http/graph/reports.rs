@@ -50,38 +50,48 @@ pub fn routes(t: &mut RouteTable) {
             "/deviceManagement/reports/exportJobs/{exportJobId}",
             Access::Graph(READ, VIEW_REPORTS),
             get,
-        )
-        .route(
-            Method::POST,
-            "/deviceManagement/reports/getDeviceNonComplianceReport",
-            Access::Graph(READ, VIEW_REPORTS),
-            device_non_compliance,
-        )
-        .route(
-            Method::POST,
-            "/deviceManagement/reports/getDevicesWithoutCompliancePolicyReport",
-            Access::Graph(READ, VIEW_REPORTS),
-            devices_without_compliance_policy,
-        )
-        .route(
-            Method::POST,
-            "/deviceManagement/reports/getDeviceStatusByCompliacePolicyReport",
-            Access::Graph(READ, VIEW_REPORTS),
-            device_status_by_policy,
-        )
-        .route(
-            Method::POST,
-            "/deviceManagement/reports/getDeviceStatusSummaryByCompliacePolicyReport",
-            Access::Graph(READ, VIEW_REPORTS),
-            device_status_summary_by_policy,
-        )
-        .route(
-            Method::POST,
-            "/deviceManagement/reports/getDevicesStatusByPolicyPlatformComplianceReport",
-            Access::Graph(READ, VIEW_REPORTS),
-            devices_status_by_platform,
         );
+    for &(path, report, beta_only) in ACTIONS {
+        t.route(
+            Method::POST,
+            path,
+            Access::Graph(READ, VIEW_REPORTS),
+            move |caller: GraphCaller, ctx: GraphCtx, State(state): State<AppState>, JsonBody(body): JsonBody| {
+                report_action(path, report, beta_only, caller, ctx, state, body)
+            },
+        );
+    }
 }
+
+/// The synchronous report actions: the route, its report, and whether only beta has it.
+const ACTIONS: &[(&str, Report, bool)] = &[
+    (
+        "/deviceManagement/reports/getDeviceNonComplianceReport",
+        Report::DeviceNonCompliance,
+        false,
+    ),
+    (
+        "/deviceManagement/reports/getDevicesWithoutCompliancePolicyReport",
+        Report::DevicesWithoutCompliancePolicy,
+        false,
+    ),
+    // Microsoft's spelling.
+    (
+        "/deviceManagement/reports/getDeviceStatusByCompliacePolicyReport",
+        Report::DeviceStatusByCompliacePolicy,
+        true,
+    ),
+    (
+        "/deviceManagement/reports/getDeviceStatusSummaryByCompliacePolicyReport",
+        Report::DeviceStatusSummaryByCompliacePolicy,
+        true,
+    ),
+    (
+        "/deviceManagement/reports/getDevicesStatusByPolicyPlatformComplianceReport",
+        Report::DevicesStatusByPolicyPlatformCompliance,
+        true,
+    ),
+];
 
 /// A job as Graph shows it; `url` points at this server.
 fn render(j: &ExportJob, base: &str, version: ApiVersion) -> Map<String, Value> {
@@ -229,7 +239,7 @@ struct ReportBody {
 /// `{TotalRowCount, Schema, Values}`. `beta_only` actions are unknown segments on v1.0, as Graph
 /// answers them.
 async fn report_action(
-    action: &str,
+    path: &str,
     report: Report,
     beta_only: bool,
     caller: GraphCaller,
@@ -237,6 +247,7 @@ async fn report_action(
     state: AppState,
     body: Value,
 ) -> ApiResult<Response> {
+    let action = path.rsplit('/').next().unwrap_or(path);
     if beta_only && ctx.version == ApiVersion::V1 {
         return Err(ApiError::bad_request(format!(
             "Resource not found for the segment '{action}'."
@@ -290,99 +301,4 @@ async fn report_action(
         [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
         bytes,
     )))
-}
-
-/// `getDeviceNonComplianceReport` (v1.0 and beta): the `DeviceNonCompliance` rows.
-async fn device_non_compliance(
-    caller: GraphCaller,
-    ctx: GraphCtx,
-    State(state): State<AppState>,
-    JsonBody(body): JsonBody,
-) -> ApiResult<Response> {
-    report_action(
-        "getDeviceNonComplianceReport",
-        Report::DeviceNonCompliance,
-        false,
-        caller,
-        ctx,
-        state,
-        body,
-    )
-    .await
-}
-
-/// `getDevicesWithoutCompliancePolicyReport` (v1.0 and beta).
-async fn devices_without_compliance_policy(
-    caller: GraphCaller,
-    ctx: GraphCtx,
-    State(state): State<AppState>,
-    JsonBody(body): JsonBody,
-) -> ApiResult<Response> {
-    report_action(
-        "getDevicesWithoutCompliancePolicyReport",
-        Report::DevicesWithoutCompliancePolicy,
-        false,
-        caller,
-        ctx,
-        state,
-        body,
-    )
-    .await
-}
-
-/// `getDeviceStatusByCompliacePolicyReport` (beta; Microsoft's spelling).
-async fn device_status_by_policy(
-    caller: GraphCaller,
-    ctx: GraphCtx,
-    State(state): State<AppState>,
-    JsonBody(body): JsonBody,
-) -> ApiResult<Response> {
-    report_action(
-        "getDeviceStatusByCompliacePolicyReport",
-        Report::DeviceStatusByCompliacePolicy,
-        true,
-        caller,
-        ctx,
-        state,
-        body,
-    )
-    .await
-}
-
-/// `getDeviceStatusSummaryByCompliacePolicyReport` (beta; Microsoft's spelling).
-async fn device_status_summary_by_policy(
-    caller: GraphCaller,
-    ctx: GraphCtx,
-    State(state): State<AppState>,
-    JsonBody(body): JsonBody,
-) -> ApiResult<Response> {
-    report_action(
-        "getDeviceStatusSummaryByCompliacePolicyReport",
-        Report::DeviceStatusSummaryByCompliacePolicy,
-        true,
-        caller,
-        ctx,
-        state,
-        body,
-    )
-    .await
-}
-
-/// `getDevicesStatusByPolicyPlatformComplianceReport` (beta).
-async fn devices_status_by_platform(
-    caller: GraphCaller,
-    ctx: GraphCtx,
-    State(state): State<AppState>,
-    JsonBody(body): JsonBody,
-) -> ApiResult<Response> {
-    report_action(
-        "getDevicesStatusByPolicyPlatformComplianceReport",
-        Report::DevicesStatusByPolicyPlatformCompliance,
-        true,
-        caller,
-        ctx,
-        state,
-        body,
-    )
-    .await
 }
