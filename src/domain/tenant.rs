@@ -14,6 +14,8 @@ pub struct Tenant {
     /// never decreases, except when the tenant is reset to its just-created state.
     pub clock_offset_us: i64,
     pub bootstrap_client_id: String,
+    /// The tenant's throttling; none: off.
+    pub limits: Option<crate::domain::limits::Limits>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -133,6 +133,16 @@ impl FromRequestParts<AppState> for GraphCaller {
             now,
             unchecked,
         } = authenticate(parts, state, may_skip_check).await?;
+        // A request served again has been counted already.
+        if parts.extensions.get::<ServedAgain>().is_none() {
+            if let Some(limits) = &cached.tenant().limits {
+                let route = route_template(parts);
+                let write = !matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD);
+                let bucket = crate::domain::limits::Bucket::of_route(&route);
+                let counters = crate::domain::limits::graph_counters(limits, bucket, &claims.appid, write, now);
+                throttle(parts, state, cached.tenant(), limits, now, &counters, &claims.appid).await?;
+            }
+        }
         let scope_refused = || {
             ApiError::forbidden(format!(
                 "Application is not authorized to perform this operation. Application must have one of the following scopes: {}",
@@ -247,6 +257,52 @@ async fn authenticate(parts: &Parts, state: &AppState, may_skip_check: bool) -> 
     })
 }
 
+/// The route a request matched (its template), as the router names it.
+fn route_template(parts: &Parts) -> String {
+    parts
+        .extensions
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| parts.uri.path().to_string())
+}
+
+/// Applies the tenant's limits to the request: refused with 429, slowed down, or let through.
+async fn throttle(
+    parts: &Parts,
+    state: &AppState,
+    tenant: &Tenant,
+    limits: &crate::domain::limits::Limits,
+    now: DateTime<Utc>,
+    counters: &[crate::domain::limits::Counter],
+    app_id: &str,
+) -> Result<(), ApiError> {
+    use crate::domain::limits::Admission;
+    let route = route_template(parts);
+    let cause = request_cause(parts);
+    let request = crate::service::limits::Request {
+        method: parts.method.as_str(),
+        route: &route,
+        app_id,
+        cause: &cause,
+    };
+    match crate::service::limits::check(&state.app, tenant, limits, now, counters, request).await? {
+        Admission::Serve => Ok(()),
+        Admission::Slow { delay_ms, .. } => {
+            tokio::time::sleep(std::time::Duration::from_millis(u64::from(delay_ms))).await;
+            Ok(())
+        }
+        Admission::Refuse {
+            rule,
+            retry_after,
+            limit,
+        } => Err(ApiError::throttled(
+            format!("Application is over its resource limit: {rule} allows {limit} requests in its window."),
+            (!limits.omit_retry_after).then_some(retry_after),
+            limits.rule_header.as_deref().map(|h| (h, rule.as_str())),
+        )),
+    }
+}
+
 impl FromRequestParts<AppState> for PartnerCaller {
     type Rejection = ApiError;
 
@@ -261,6 +317,10 @@ impl FromRequestParts<AppState> for PartnerCaller {
         } = authenticate(parts, state, false).await?;
         let tenant = cached.tenant().clone();
         let partner = claims.idtyp == "app" && claims.roles.iter().any(|r| r == PARTNER_ROLE);
+        if let (Some(limits), true, Some(connector_id)) = (&tenant.limits, partner, &claims.connector_id) {
+            let counters = crate::domain::limits::partner_counters(limits, connector_id, now);
+            throttle(parts, state, &tenant, limits, now, &counters, &claims.appid).await?;
+        }
         match (partner, claims.connector_id.clone()) {
             (true, Some(connector_id)) => Ok(PartnerCaller {
                 tenant,

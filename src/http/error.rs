@@ -23,8 +23,12 @@ pub struct ApiError {
     pub message: String,
     /// Logged with the request id, never sent: the cause of a 5xx.
     pub internal: Option<String>,
-    /// Seconds sent as `Retry-After`: when the client may try again (503).
+    /// Seconds sent as `Retry-After`: when the client may try again (503, 429).
     pub retry_after: Option<u32>,
+    /// `innerError.code`, when Graph sends one (`throttledRequest`).
+    pub inner_code: Option<&'static str>,
+    /// A header naming what refused the request (throttling's rule header).
+    pub rule_header: Option<Box<(axum::http::HeaderName, HeaderValue)>>,
 }
 
 /// `Retry-After` of a 503 for a database that does not answer: long enough for a restart or a
@@ -41,6 +45,25 @@ impl ApiError {
             message: message.into(),
             internal: None,
             retry_after: None,
+            inner_code: None,
+            rule_header: None,
+        }
+    }
+
+    /// 429 `TooManyRequests` (innerError `throttledRequest`), as Graph answers a request over one
+    /// of Intune's limits; `Retry-After` unless the tenant reproduces its omission, and a header
+    /// naming the limit when the tenant asks for one.
+    pub fn throttled(message: impl Into<String>, retry_after: Option<u32>, rule_header: Option<(&str, &str)>) -> Self {
+        ApiError {
+            retry_after,
+            inner_code: Some("throttledRequest"),
+            rule_header: rule_header.and_then(|(name, value)| {
+                Some(Box::new((
+                    axum::http::HeaderName::from_bytes(name.as_bytes()).ok()?,
+                    HeaderValue::from_str(value).ok()?,
+                )))
+            }),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", message)
         }
     }
 
@@ -53,6 +76,8 @@ impl ApiError {
             message: message.into(),
             internal: Some(cause.to_string()),
             retry_after: Some(retry_after),
+            inner_code: None,
+            rule_header: None,
         }
     }
 
@@ -83,6 +108,8 @@ impl ApiError {
             message: "An internal server error occurred.".into(),
             internal: Some(cause.to_string()),
             retry_after: None,
+            inner_code: None,
+            rule_header: None,
         }
     }
 
@@ -116,18 +143,26 @@ impl ApiError {
 
     /// The Graph envelope.
     pub fn render(&self, request_id: &str, client_request_id: &str, date: chrono::DateTime<chrono::Utc>) -> Response {
+        let mut inner = json!({
+            "date": date.format("%Y-%m-%dT%H:%M:%S").to_string(),
+            "request-id": request_id,
+            "client-request-id": client_request_id,
+        });
+        if let (Some(code), Some(m)) = (self.inner_code, inner.as_object_mut()) {
+            m.insert("code".into(), code.into());
+        }
         let body = json!({
             "error": {
                 "code": self.code,
                 "message": self.message,
-                "innerError": {
-                    "date": date.format("%Y-%m-%dT%H:%M:%S").to_string(),
-                    "request-id": request_id,
-                    "client-request-id": client_request_id,
-                }
+                "innerError": inner,
             }
         });
         let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(header) = &self.rule_header {
+            let (name, value) = header.as_ref();
+            response.headers_mut().insert(name.clone(), value.clone());
+        }
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()

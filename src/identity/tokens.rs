@@ -293,6 +293,7 @@ mod tests {
             created_at: now,
             clock_offset_us: 0,
             bootstrap_client_id: "c".into(),
+            limits: None,
         };
         let app = App {
             tenant_id: "t".into(),

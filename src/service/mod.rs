@@ -13,6 +13,7 @@ pub mod devices;
 pub mod directory;
 pub mod error;
 pub mod identity;
+pub mod limits;
 pub mod partner;
 pub mod policies;
 pub mod rbac;

@@ -135,6 +135,7 @@ pub async fn create(
         created_at: clock.wall_now(),
         clock_offset_us: 0,
         bootstrap_client_id: bootstrap.app.client_id.clone(),
+        limits: None,
     };
     match app
         .store

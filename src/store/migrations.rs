@@ -45,6 +45,7 @@ embed!(
     "0018_app_protection.sql",
     "0019_report_export_jobs.sql",
     "0020_device_view_keyset.sql",
+    "0021_throttling.sql",
 );
 
 /// The version a file name starts with (`0011_compliance_results.sql` → 11).
@@ -135,7 +136,7 @@ mod tests {
             hex,
             "0202bfa706c6f2f2c6c1167583cb779a006e7850b8b9aa6032939776440a5324d4df855a47e01b9599821e240aa6eda9"
         );
-        assert_eq!(latest(SQLITE), 20);
-        assert_eq!(latest(POSTGRES), 20);
+        assert_eq!(latest(SQLITE), 21);
+        assert_eq!(latest(POSTGRES), 21);
     }
 }

@@ -13,6 +13,7 @@ use crate::domain::app_protection::{AppPlatform, AppProtectionPolicy, AppRegistr
 use crate::domain::device::Platform;
 use crate::domain::device::{DeviceApp, ManagedDevice};
 use crate::domain::directory::{Group, Member, User};
+use crate::domain::limits::Limits;
 use crate::domain::mtd::{Accepted, Connector, StoredReport};
 use crate::domain::policy::{NotificationTemplate, StoredPolicy};
 use crate::domain::rbac::{RoleAssignment, RoleDefinition};
@@ -283,6 +284,15 @@ pub trait TenantStore: Send + Sync + 'static {
     /// Sets the clock offset if it is still `expected` (compare-and-set, so concurrent moves
     /// never lose one another). False when the offset had moved or the tenant is gone.
     async fn set_clock_offset(&self, tenant_id: &str, expected: i64, new_offset_us: i64) -> Result<bool, StoreError>;
+    /// Sets or clears (`None`) the tenant's throttling, starting every counter afresh; moves
+    /// `cache_version`. False when the tenant is gone.
+    async fn set_limits(&self, tenant_id: &str, limits: Option<&Limits>) -> Result<bool, StoreError>;
+    /// Counts one request toward each `(counter, window start)`: a counter whose stored window
+    /// is another starts again at 1. Returns the counts, in the order given.
+    async fn count_requests(&self, tenant_id: &str, counters: &[(String, i64)]) -> Result<Vec<i64>, StoreError>;
+    /// Appends to the tenant's event log outside any change (what a request met, not what it
+    /// changed: throttling and faults).
+    async fn append_events(&self, tenant_id: &str, events: &[Event]) -> Result<(), StoreError>;
 
     /// `Conflict` when the client id is taken in the tenant.
     async fn insert_app(&self, app: &App) -> Result<(), StoreError>;
@@ -1061,6 +1071,7 @@ pub trait ReportStore: Send + Sync + 'static {
 /// Tables whose rows belong to a tenant, deleted on reset and delete, children before parents.
 /// A new tenant-owned table is added here.
 pub(crate) const TENANT_DATA_TABLES: &[&str] = &[
+    "throttle_counts",
     "report_export_jobs",
     "app_threat_reports",
     "app_registrations",

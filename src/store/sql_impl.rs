@@ -47,7 +47,7 @@ fn list_sql(
     .map_err(StoreError::Query)
 }
 
-const TENANT_COLUMNS: &str = "id, display_name, created_at, clock_offset_us, bootstrap_client_id";
+const TENANT_COLUMNS: &str = "id, display_name, created_at, clock_offset_us, bootstrap_client_id, limits";
 
 fn tenant_from_row(row: &<Db as sqlx::Database>::Row) -> Result<Tenant, sqlx::Error> {
     Ok(Tenant {
@@ -56,6 +56,9 @@ fn tenant_from_row(row: &<Db as sqlx::Database>::Row) -> Result<Tenant, sqlx::Er
         created_at: row.try_get("created_at")?,
         clock_offset_us: row.try_get("clock_offset_us")?,
         bootstrap_client_id: row.try_get("bootstrap_client_id")?,
+        limits: row
+            .try_get::<Option<sqlx::types::Json<Limits>>, _>("limits")?
+            .map(|j| j.0),
     })
 }
 
@@ -270,12 +273,13 @@ impl TenantStore for StoreImpl {
     async fn reset_tenant(&self, tenant_id: &str, dm: &DeviceManagementRecord) -> Result<bool, StoreError> {
         let mut tx = self.writer().begin().await?;
         exclude_changes(&mut tx, tenant_id).await?;
-        let updated =
-            sqlx::query("UPDATE tenants SET clock_offset_us = 0, cache_version = cache_version + 1 WHERE id = $1")
-                .bind(tenant_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+        let updated = sqlx::query(
+            "UPDATE tenants SET clock_offset_us = 0, limits = NULL, cache_version = cache_version + 1 WHERE id = $1",
+        )
+        .bind(tenant_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         if updated == 0 {
             return Ok(false);
         }
@@ -309,6 +313,61 @@ impl TenantStore for StoreImpl {
         .await?
         .rows_affected();
         Ok(updated == 1)
+    }
+
+    async fn set_limits(&self, tenant_id: &str, limits: Option<&Limits>) -> Result<bool, StoreError> {
+        let mut tx = self.writer().begin().await?;
+        let updated = sqlx::query("UPDATE tenants SET limits = $2, cache_version = cache_version + 1 WHERE id = $1")
+            .bind(tenant_id)
+            .bind(limits.map(sqlx::types::Json))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM throttle_counts WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(updated == 1)
+    }
+
+    async fn count_requests(&self, tenant_id: &str, counters: &[(String, i64)]) -> Result<Vec<i64>, StoreError> {
+        if counters.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut b =
+            sqlx::QueryBuilder::<Db>::new("INSERT INTO throttle_counts (tenant_id, counter, window_start, count) ");
+        b.push_values(counters, |mut row, (key, start)| {
+            row.push_bind(tenant_id)
+                .push_bind(key.as_str())
+                .push_bind(*start)
+                .push_bind(1i64);
+        });
+        b.push(
+            " ON CONFLICT (tenant_id, counter) DO UPDATE SET count = CASE \
+             WHEN throttle_counts.window_start = excluded.window_start THEN throttle_counts.count + 1 ELSE 1 END, \
+             window_start = excluded.window_start RETURNING counter, count",
+        );
+        let rows: Vec<(String, i64)> = b.build_query_as().fetch_all(self.writer()).await?;
+        let counts: std::collections::HashMap<String, i64> = rows.into_iter().collect();
+        Ok(counters
+            .iter()
+            .map(|(key, _)| counts.get(key).copied().unwrap_or(1))
+            .collect())
+    }
+
+    async fn append_events(&self, tenant_id: &str, events: &[Event]) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        // Under the tenant's change lock, shared, as every append to the log is.
+        let mut tx = self.writer().begin().await?;
+        if share_tenant(&mut tx, tenant_id).await?.is_none() {
+            return Ok(());
+        }
+        insert_events(&mut tx, tenant_id, events, self.wall()).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn insert_app(&self, app: &App) -> Result<(), StoreError> {

@@ -31,5 +31,6 @@ mod sdk;
 mod seed;
 mod signin;
 mod store;
+mod throttling;
 mod worker;
 mod write_path;

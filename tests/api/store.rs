@@ -53,6 +53,7 @@ fn tenant(id: &str, name: &str, created: chrono::DateTime<Utc>) -> Tenant {
         created_at: created,
         clock_offset_us: 0,
         bootstrap_client_id: format!("boot-{id}"),
+        limits: None,
     }
 }
 

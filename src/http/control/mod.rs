@@ -3,6 +3,7 @@
 
 mod app_protection;
 mod devices;
+mod limits;
 mod roles;
 
 use axum::extract::{Path, State};
@@ -63,6 +64,24 @@ pub fn routes() -> RouteTable {
             "/_emulator/tenants/{tenantId}/apps/{clientId}",
             Access::AdminKey,
             delete_app,
+        )
+        .route(
+            Method::GET,
+            "/_emulator/tenants/{tenantId}/limits",
+            Access::AdminKey,
+            limits::get,
+        )
+        .route(
+            Method::PUT,
+            "/_emulator/tenants/{tenantId}/limits",
+            Access::AdminKey,
+            limits::put,
+        )
+        .route(
+            Method::DELETE,
+            "/_emulator/tenants/{tenantId}/limits",
+            Access::AdminKey,
+            limits::delete,
         )
         .route(
             Method::GET,
@@ -568,6 +587,7 @@ const EVENT_KINDS: &[&str] = &[
     "appProtectionStateChanged",
     "appWipeRequested",
     "appWipeCompleted",
+    "requestThrottled",
 ];
 
 /// `GET /_emulator/tenants/{tid}/events`: the event log, oldest first, filtered by `deviceId`,
