@@ -12,10 +12,6 @@ use crate::domain::tenant::Tenant;
 use crate::domain::time::rfc3339;
 use crate::store::Event;
 
-fn no_tenant(tenant_id: &str) -> ServiceError {
-    ServiceError::not_found(format!("Tenant '{tenant_id}' does not exist."))
-}
-
 /// The tenant's limits (none: throttling is off).
 pub async fn get(app: &App, tenant_id: &str) -> ServiceResult<Option<Limits>> {
     let tenant = super::tenants::get(app, tenant_id).await?;
@@ -30,7 +26,7 @@ pub async fn set(app: &App, tenant_id: &str, limits: Option<Limits>) -> ServiceR
         .transpose()
         .map_err(ServiceError::invalid)?;
     if !app.store.set_limits(tenant_id, limits.as_ref()).await? {
-        return Err(no_tenant(tenant_id));
+        return Err(super::tenants::tenant_not_found(tenant_id));
     }
     Ok(limits)
 }

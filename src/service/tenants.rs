@@ -57,7 +57,7 @@ fn fresh_device_management(tenant_id: &str) -> DeviceManagementRecord {
     }
 }
 
-fn tenant_not_found(id: &str) -> ServiceError {
+pub(super) fn tenant_not_found(id: &str) -> ServiceError {
     ServiceError::not_found(format!("Tenant '{id}' does not exist."))
 }
 

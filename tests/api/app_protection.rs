@@ -165,15 +165,6 @@ async fn report(app: &TestApp, t: &Tenant, partner: &str, device: &str, level: &
     json_of(r, 200).await["value"][0].clone()
 }
 
-async fn events(app: &TestApp, t: &Tenant, kind: &str) -> Vec<Value> {
-    let r = app
-        .req(Method::GET, &format!("/_emulator/tenants/{}/events?kind={kind}", t.id))
-        .send()
-        .await
-        .unwrap();
-    json_of(r, 200).await["value"].as_array().unwrap().clone()
-}
-
 /// The seed's story: a user with an unenrolled iPhone has a protected Outlook; an iOS app
 /// protection policy (beta) allows at most a low threat level and blocks; the connector's iOS
 /// app protection toggle decides whether the partner's data is used.
@@ -297,7 +288,7 @@ async fn the_seed_story_for_an_unenrolled_iphone(app: TestApp) {
     let c = check_in(&app, &t, &rid).await;
     assert_eq!(c["access"], "allowed");
     assert_eq!(c["policies"][0]["state"], "passed");
-    let changes = events(&app, &t, "appProtectionStateChanged").await;
+    let changes = app.events(&t, "appProtectionStateChanged").await;
     let seen: Vec<&str> = changes.iter().map(|e| e["to"].as_str().unwrap()).collect();
     // Told: not evaluated, passed with no data, blocked without data (the connector blocks on
     // it, then medium), allowed at secured.
@@ -542,8 +533,8 @@ async fn a_wipe_remediation_wipes_exactly_once(app: TestApp) {
         (e["verdict"].as_str(), e["access"].as_str()),
         (Some("wipe"), Some("wiped"))
     );
-    assert_eq!(events(&app, &t, "appWipeRequested").await.len(), 1);
-    assert_eq!(events(&app, &t, "appWipeCompleted").await.len(), 1);
+    assert_eq!(app.events(&t, "appWipeRequested").await.len(), 1);
+    assert_eq!(app.events(&t, "appWipeCompleted").await.len(), 1);
     let ops = get(
         &app,
         &token,
@@ -801,7 +792,7 @@ async fn an_enrolled_device_reports_once_for_compliance_and_app_protection(app: 
         .await
         .unwrap();
     assert_error(r, 404, "ResourceNotFound").await;
-    assert_eq!(events(&app, &t, "appUnregistered").await.len(), 1);
+    assert_eq!(app.events(&t, "appUnregistered").await.len(), 1);
     register(&app, &t, &user, "9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d").await;
     let r = app
         .req(Method::POST, &format!("/_emulator/tenants/{}/reset", t.id))

@@ -230,6 +230,31 @@ impl TestApp {
         self.req(method, path).bearer_auth(token)
     }
 
+    /// The tenant's event log entries of one kind, oldest first.
+    pub async fn events(&self, t: &Tenant, kind: &str) -> Vec<Value> {
+        let r = self
+            .req(Method::GET, &format!("/_emulator/tenants/{}/events?kind={kind}", t.id))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let body: Value = r.json().await.unwrap();
+        body["value"].as_array().unwrap().clone()
+    }
+
+    /// The tenant's now, on its clock.
+    pub async fn tenant_now(&self, tenant: &str) -> chrono::DateTime<chrono::FixedOffset> {
+        let clock: Value = self
+            .req(Method::GET, &format!("/_emulator/tenants/{tenant}/clock"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        chrono::DateTime::parse_from_rfc3339(clock["now"].as_str().unwrap()).unwrap()
+    }
+
     pub async fn advance_clock(&self, tenant: &str, by: &str) -> Value {
         let r = self
             .req(Method::POST, &format!("/_emulator/tenants/{tenant}/clock"))

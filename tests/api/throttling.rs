@@ -61,21 +61,6 @@ async fn other_app(app: &TestApp, t: &Tenant) -> String {
     app.token(&t.id, &id, &secret).await
 }
 
-/// The throttled requests in the tenant's event log.
-async fn throttled_events(app: &TestApp, t: &Tenant) -> Vec<Value> {
-    let r = app
-        .req(
-            Method::GET,
-            &format!("/_emulator/tenants/{}/events?kind=requestThrottled", t.id),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let body: Value = r.json().await.unwrap();
-    body["value"].as_array().unwrap().clone()
-}
-
 async fn the_devices_bucket_refuses_an_apps_2001st_request_until_the_window_passes(app: TestApp) {
     let t = app.create_tenant().await;
     let token = app.admin_token(&t).await;
@@ -89,15 +74,7 @@ async fn the_devices_bucket_refuses_an_apps_2001st_request_until_the_window_pass
     assert_eq!(off["enabled"], false);
     assert_eq!(off["buckets"]["devices"]["appRequests"], 2000, "{off}");
     // Move the clock to the start of a window, so that the burst stays inside one.
-    let now: Value = app
-        .req(Method::GET, &format!("/_emulator/tenants/{}/clock", t.id))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let now = chrono::DateTime::parse_from_rfc3339(now["now"].as_str().unwrap()).unwrap();
+    let now = app.tenant_now(&t.id).await;
     let next = (now.timestamp() / 20 + 1) * 20;
     let to = chrono::DateTime::from_timestamp(next, 0).unwrap();
     let r = app
@@ -131,7 +108,7 @@ async fn the_devices_bucket_refuses_an_apps_2001st_request_until_the_window_pass
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let events = throttled_events(&app, &t).await;
+    let events = app.events(&t, "requestThrottled").await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["rule"], "devices.app.requests");
     assert_eq!(events[0]["limit"], 2000);
@@ -207,7 +184,7 @@ async fn the_quirks_and_the_partner_limit_are_the_tenants_to_choose(app: TestApp
         "Intune's quirk: no Retry-After"
     );
     assert!(r.headers().get("x-emulator-rule").is_none(), "no rule header asked for");
-    let events = throttled_events(&app, &t).await;
+    let events = app.events(&t, "requestThrottled").await;
     assert_eq!(events[0]["retryAfterSent"], false);
 
     // The partner API counts per connector.
@@ -224,7 +201,7 @@ async fn the_quirks_and_the_partner_limit_are_the_tenants_to_choose(app: TestApp
     let r = heartbeat().await.unwrap();
     assert_eq!(r.status(), 429);
     assert_eq!(
-        throttled_events(&app, &t).await.last().unwrap()["rule"],
+        app.events(&t, "requestThrottled").await.last().unwrap()["rule"],
         "partner.requests"
     );
 

@@ -219,15 +219,7 @@ async fn evaluations_of_one_device_keep_the_newest_inputs(app: TestApp) {
     assert_eq!(r.status(), 200);
     settle(&app, &t).await;
 
-    let clock: Value = app
-        .req(Method::GET, &format!("/_emulator/tenants/{}/clock", t.id))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let now = chrono::DateTime::parse_from_rfc3339(clock["now"].as_str().unwrap()).unwrap();
+    let now = app.tenant_now(&t.id).await;
     for (round, last) in [
         ("high", "noncompliant"),
         ("secured", "compliant"),
