@@ -5,6 +5,7 @@ pub mod compliance;
 pub mod device;
 pub mod directory;
 pub mod duration;
+pub mod faults;
 pub mod limits;
 pub mod mtd;
 pub mod permissions;

@@ -16,6 +16,8 @@ pub struct Tenant {
     pub bootstrap_client_id: String,
     /// The tenant's throttling; none: off.
     pub limits: Option<crate::domain::limits::Limits>,
+    /// The tenant's fault rules, in the order they are tried.
+    pub faults: Vec<crate::domain::faults::FaultRule>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,8 +15,9 @@ use subtle::ConstantTimeEq;
 use super::error::{ApiError, STALE_CACHE};
 use super::routes::Access;
 use super::AppState;
-use super::RequestIds;
+use super::{Effects, RequestIds};
 use crate::clock::tenant_now;
+use crate::domain::faults::{graph_error_code, Disconnect, Incoming, Surface};
 use crate::domain::tenant::{Tenant, PARTNER_ROLE};
 use crate::identity::tokens::{check_lifetime, verify_signature, AccessClaims, TokenRejection};
 use crate::service::cache::CachedTenant;
@@ -141,6 +142,9 @@ impl FromRequestParts<AppState> for GraphCaller {
                 let bucket = crate::domain::limits::Bucket::of_route(&route);
                 let counters = crate::domain::limits::graph_counters(limits, bucket, &claims.appid, write, now);
                 throttle(parts, state, cached.tenant(), limits, now, &counters, &claims.appid).await?;
+            }
+            if !cached.tenant().faults.is_empty() {
+                inject_faults(parts, state, cached.tenant(), now, Surface::Graph, &claims).await?;
             }
         }
         let scope_refused = || {
@@ -287,7 +291,10 @@ async fn throttle(
     };
     match crate::service::limits::check(&state.app, tenant, limits, now, counters, request).await? {
         Admission::Serve => Ok(()),
-        Admission::Slow { delay_ms, .. } => {
+        Admission::Slow { delay_ms, rule } => {
+            if let (Some(header), Some(effects)) = (&limits.rule_header, parts.extensions.get::<Effects>()) {
+                effects.name_rule(header, &rule);
+            }
             tokio::time::sleep(std::time::Duration::from_millis(u64::from(delay_ms))).await;
             Ok(())
         }
@@ -300,6 +307,84 @@ async fn throttle(
             (!limits.omit_retry_after).then_some(retry_after),
             limits.rule_header.as_deref().map(|h| (h, rule.as_str())),
         )),
+    }
+}
+
+/// Applies the first of the tenant's fault rules that fires on the request: its latency, then
+/// its status (in Graph's envelope), or a dropped connection (now, or once the request was
+/// served), or nothing more (a latency or observing rule).
+async fn inject_faults(
+    parts: &Parts,
+    state: &AppState,
+    tenant: &Tenant,
+    now: DateTime<Utc>,
+    surface: Surface,
+    claims: &AccessClaims,
+) -> Result<(), ApiError> {
+    let route = route_template(parts);
+    let incoming = Incoming {
+        surface,
+        method: parts.method.as_str(),
+        route: &route,
+        app_id: &claims.appid,
+        user_id: (claims.idtyp == "user").then_some(claims.oid.as_str()),
+        user_name: claims.upn.as_deref(),
+        now,
+    };
+    let cause = request_cause(parts);
+    let request = crate::service::faults::Request {
+        path: parts.uri.path(),
+        retry_attempt: parts.headers.get("retry-attempt").and_then(|v| v.to_str().ok()),
+        cause: &cause,
+    };
+    let Some(fired) = crate::service::faults::check(&state.app, tenant, incoming, request).await? else {
+        return Ok(());
+    };
+    let rule = &fired.rule;
+    let effects = parts.extensions.get::<Effects>();
+    if let (Some(header), Some(effects)) = (&rule.rule_header, effects) {
+        effects.name_rule(header, &rule.id);
+    }
+    if fired.latency_ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(u64::from(fired.latency_ms))).await;
+    }
+    if let Some(status) = rule.status {
+        let (code, message) = graph_error_code(status);
+        let request_id = parts
+            .extensions
+            .get::<RequestIds>()
+            .map(|r| r.request_id.as_str())
+            .unwrap_or_default();
+        let message = rule
+            .error_message
+            .clone()
+            .unwrap_or_else(|| message.render(request_id, &parts.uri.to_string()));
+        let mut error = ApiError::new(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+            rule.error_code.clone().unwrap_or_else(|| code.to_string()),
+            message,
+        );
+        error.retry_after = rule.retry_after_seconds;
+        error.internal = Some(format!("injected by fault rule {}", rule.id));
+        if status == 429 {
+            error.inner_code = Some("throttledRequest");
+        }
+        return Err(error);
+    }
+    match (rule.disconnect, effects) {
+        (Some(Disconnect::AfterRead), Some(effects)) => {
+            effects.disconnect();
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "serviceNotAvailable",
+                "The connection was dropped by a fault rule.",
+            ))
+        }
+        (Some(Disconnect::AfterCommit), Some(effects)) => {
+            effects.disconnect();
+            Ok(())
+        }
+        _ => Ok(()),
     }
 }
 
@@ -320,6 +405,9 @@ impl FromRequestParts<AppState> for PartnerCaller {
         if let (Some(limits), true, Some(connector_id)) = (&tenant.limits, partner, &claims.connector_id) {
             let counters = crate::domain::limits::partner_counters(limits, connector_id, now);
             throttle(parts, state, &tenant, limits, now, &counters, &claims.appid).await?;
+        }
+        if partner && !tenant.faults.is_empty() {
+            inject_faults(parts, state, &tenant, now, Surface::Partner, &claims).await?;
         }
         match (partner, claims.connector_id.clone()) {
             (true, Some(connector_id)) => Ok(PartnerCaller {

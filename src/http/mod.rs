@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -249,6 +249,57 @@ fn split_key_segment(seg: &str) -> Option<(&str, String)> {
     Some((name, percent_encoding::utf8_percent_encode(&key, UNSAFE).to_string()))
 }
 
+/// What a request's admission decided for its response, beyond its answer: a header naming the
+/// rule that fired (faults, throttling's slowdown), or a connection dropped without an answer
+/// (a fault rule's `disconnect`). The request-context middleware applies it once the request
+/// was served; shared through the request's extensions, so a request served again shares it.
+#[derive(Debug, Clone, Default)]
+pub struct Effects(Arc<std::sync::Mutex<EffectsSet>>);
+
+#[derive(Debug, Default)]
+struct EffectsSet {
+    header: Option<(HeaderName, HeaderValue)>,
+    disconnect: bool,
+}
+
+impl Effects {
+    fn with<T>(&self, f: impl FnOnce(&mut EffectsSet) -> T) -> T {
+        f(&mut self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// Names the rule in the response's `name` header.
+    pub fn name_rule(&self, name: &str, rule: &str) {
+        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(rule)) {
+            self.with(|e| e.header = Some((name, value)));
+        }
+    }
+
+    /// Drops the connection instead of answering.
+    pub fn disconnect(&self) {
+        self.with(|e| e.disconnect = true);
+    }
+}
+
+/// A response whose body fails before its first byte: the server closes the connection without
+/// sending the response (HTTP/1.1: not even its status line; HTTP/2: the stream is reset).
+fn dropped_connection() -> Response {
+    struct Dropped;
+    impl http_body::Body for Dropped {
+        type Data = axum::body::Bytes;
+        type Error = std::io::Error;
+        fn poll_frame(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+            std::task::Poll::Ready(Some(Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                "the connection was dropped by a fault rule",
+            ))))
+        }
+    }
+    Response::new(axum::body::Body::new(Dropped))
+}
+
 /// The ids of one request, for error envelopes and logs.
 #[derive(Debug, Clone)]
 pub struct RequestIds {
@@ -285,6 +336,8 @@ async fn request_context(State(state): State<AppState>, mut req: Request, next: 
         request_id: request_id.clone(),
         client_request_id: client_request_id.clone(),
     });
+    let effects = Effects::default();
+    req.extensions_mut().insert(effects.clone());
 
     let mut response = next.run(req).instrument(span.clone()).await;
 
@@ -325,10 +378,21 @@ async fn request_context(State(state): State<AppState>, mut req: Request, next: 
     if let Ok(v) = HeaderValue::from_str(&client_request_id) {
         headers.insert("client-request-id", v);
     }
-    let status = response.status().as_u16().to_string();
+    let (rule_header, disconnect) = effects.with(|e| (e.header.take(), e.disconnect));
+    if let Some((name, value)) = rule_header {
+        response.headers_mut().insert(name, value);
+    }
+    if disconnect {
+        response = dropped_connection();
+    }
+    let status = if disconnect {
+        "dropped".to_string()
+    } else {
+        response.status().as_u16().to_string()
+    };
     let elapsed = started.elapsed().as_secs_f64();
     if state.config.request_log {
-        tracing::info!(parent: &span, route = %route, status = response.status().as_u16(), elapsed_ms = format_args!("{:.1}", elapsed * 1e3), "request");
+        tracing::info!(parent: &span, route = %route, status = %status, elapsed_ms = format_args!("{:.1}", elapsed * 1e3), "request");
     }
     metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method.to_string(), "status" => status).increment(1);
     metrics::histogram!("http_request_duration_seconds", "route" => route, "method" => method.to_string())

@@ -294,6 +294,7 @@ mod tests {
             clock_offset_us: 0,
             bootstrap_client_id: "c".into(),
             limits: None,
+            faults: Vec::new(),
         };
         let app = App {
             tenant_id: "t".into(),

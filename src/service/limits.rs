@@ -61,8 +61,16 @@ pub async fn check(
         limit,
     } = &admission
     {
-        metrics::counter!("throttled_requests_total", "tenant" => tenant.id.clone(), "rule" => rule.clone())
-            .increment(1);
+        // Rules are named `<bucket>.<scope>.<what>` (`global` and `partner` for the limits
+        // outside Intune's buckets).
+        let bucket = rule.split('.').next().unwrap_or_default().to_string();
+        metrics::counter!(
+            "throttled_requests_total",
+            "tenant" => tenant.id.clone(),
+            "rule" => rule.clone(),
+            "bucket" => bucket,
+        )
+        .increment(1);
         let event = Event {
             kind: "requestThrottled".into(),
             device_id: None,

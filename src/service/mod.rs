@@ -12,6 +12,7 @@ pub mod connectors;
 pub mod devices;
 pub mod directory;
 pub mod error;
+pub mod faults;
 pub mod identity;
 pub mod limits;
 pub mod partner;

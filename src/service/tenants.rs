@@ -136,6 +136,7 @@ pub async fn create(
         clock_offset_us: 0,
         bootstrap_client_id: bootstrap.app.client_id.clone(),
         limits: None,
+        faults: Vec::new(),
     };
     match app
         .store

@@ -13,6 +13,7 @@ use crate::domain::app_protection::{AppPlatform, AppProtectionPolicy, AppRegistr
 use crate::domain::device::Platform;
 use crate::domain::device::{DeviceApp, ManagedDevice};
 use crate::domain::directory::{Group, Member, User};
+use crate::domain::faults::FaultRule;
 use crate::domain::limits::Limits;
 use crate::domain::mtd::{Accepted, Connector, StoredReport};
 use crate::domain::policy::{NotificationTemplate, StoredPolicy};
@@ -290,6 +291,22 @@ pub trait TenantStore: Send + Sync + 'static {
     /// Counts one request toward each `(counter, window start)`: a counter whose stored window
     /// is another starts again at 1. Returns the counts, in the order given.
     async fn count_requests(&self, tenant_id: &str, counters: &[(String, i64)]) -> Result<Vec<i64>, StoreError>;
+    /// Replaces the tenant's fault rules if its cache version is still `version`
+    /// (compare-and-set), moving it; the counters of the rules in `afresh` start afresh. False
+    /// when the version had moved or the tenant is gone.
+    async fn replace_faults(
+        &self,
+        tenant_id: &str,
+        version: i64,
+        rules: &[FaultRule],
+        afresh: &[String],
+    ) -> Result<bool, StoreError>;
+    /// Counts a request the rule matched; returns how many it has matched, this one included.
+    async fn fault_matched(&self, tenant_id: &str, rule_id: &str) -> Result<i64, StoreError>;
+    /// Counts the rule firing unless it has fired `limit` times already; false then.
+    async fn fault_fired(&self, tenant_id: &str, rule_id: &str, limit: Option<i64>) -> Result<bool, StoreError>;
+    /// Each rule's counters: `(rule id, matched, fired)`.
+    async fn fault_counts(&self, tenant_id: &str) -> Result<Vec<(String, i64, i64)>, StoreError>;
     /// Appends to the tenant's event log outside any change (what a request met, not what it
     /// changed: throttling and faults).
     async fn append_events(&self, tenant_id: &str, events: &[Event]) -> Result<(), StoreError>;
@@ -1072,6 +1089,7 @@ pub trait ReportStore: Send + Sync + 'static {
 /// A new tenant-owned table is added here.
 pub(crate) const TENANT_DATA_TABLES: &[&str] = &[
     "throttle_counts",
+    "fault_counts",
     "report_export_jobs",
     "app_threat_reports",
     "app_registrations",

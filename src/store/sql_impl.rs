@@ -47,7 +47,7 @@ fn list_sql(
     .map_err(StoreError::Query)
 }
 
-const TENANT_COLUMNS: &str = "id, display_name, created_at, clock_offset_us, bootstrap_client_id, limits";
+const TENANT_COLUMNS: &str = "id, display_name, created_at, clock_offset_us, bootstrap_client_id, limits, faults";
 
 fn tenant_from_row(row: &<Db as sqlx::Database>::Row) -> Result<Tenant, sqlx::Error> {
     Ok(Tenant {
@@ -59,6 +59,10 @@ fn tenant_from_row(row: &<Db as sqlx::Database>::Row) -> Result<Tenant, sqlx::Er
         limits: row
             .try_get::<Option<sqlx::types::Json<Limits>>, _>("limits")?
             .map(|j| j.0),
+        faults: row
+            .try_get::<Option<sqlx::types::Json<Vec<FaultRule>>>, _>("faults")?
+            .map(|j| j.0)
+            .unwrap_or_default(),
     })
 }
 
@@ -274,7 +278,7 @@ impl TenantStore for StoreImpl {
         let mut tx = self.writer().begin().await?;
         exclude_changes(&mut tx, tenant_id).await?;
         let updated = sqlx::query(
-            "UPDATE tenants SET clock_offset_us = 0, limits = NULL, cache_version = cache_version + 1 WHERE id = $1",
+            "UPDATE tenants SET clock_offset_us = 0, limits = NULL, faults = NULL, cache_version = cache_version + 1 WHERE id = $1",
         )
         .bind(tenant_id)
         .execute(&mut *tx)
@@ -354,6 +358,71 @@ impl TenantStore for StoreImpl {
             .iter()
             .map(|(key, _)| counts.get(key).copied().unwrap_or(1))
             .collect())
+    }
+
+    async fn replace_faults(
+        &self,
+        tenant_id: &str,
+        version: i64,
+        rules: &[FaultRule],
+        afresh: &[String],
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.writer().begin().await?;
+        let stored = (!rules.is_empty()).then_some(sqlx::types::Json(rules));
+        let updated = sqlx::query(
+            "UPDATE tenants SET faults = $2, cache_version = cache_version + 1 WHERE id = $1 AND cache_version = $3",
+        )
+        .bind(tenant_id)
+        .bind(stored)
+        .bind(version)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            return Ok(false);
+        }
+        for rule_id in afresh {
+            sqlx::query("DELETE FROM fault_counts WHERE tenant_id = $1 AND rule_id = $2")
+                .bind(tenant_id)
+                .bind(rule_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn fault_matched(&self, tenant_id: &str, rule_id: &str) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO fault_counts (tenant_id, rule_id, matched, fired) VALUES ($1, $2, 1, 0) \
+             ON CONFLICT (tenant_id, rule_id) DO UPDATE SET matched = fault_counts.matched + 1 RETURNING matched",
+        )
+        .bind(tenant_id)
+        .bind(rule_id)
+        .fetch_one(self.writer())
+        .await?)
+    }
+
+    async fn fault_fired(&self, tenant_id: &str, rule_id: &str, limit: Option<i64>) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE fault_counts SET fired = fired + 1 WHERE tenant_id = $1 AND rule_id = $2 AND fired < $3",
+        )
+        .bind(tenant_id)
+        .bind(rule_id)
+        .bind(limit.unwrap_or(i64::MAX))
+        .execute(self.writer())
+        .await?
+        .rows_affected();
+        Ok(updated == 1)
+    }
+
+    async fn fault_counts(&self, tenant_id: &str) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT rule_id, matched, fired FROM fault_counts WHERE tenant_id = $1")
+                .bind(tenant_id)
+                .fetch_all(self.reader())
+                .await?,
+        )
     }
 
     async fn append_events(&self, tenant_id: &str, events: &[Event]) -> Result<(), StoreError> {

@@ -10,6 +10,7 @@ mod control;
 mod device_management;
 mod devices;
 mod directory;
+mod faults;
 mod filter_semantics;
 mod first_hour;
 mod fuzz;

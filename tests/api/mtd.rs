@@ -52,7 +52,7 @@ async fn connector(app: &TestApp, token: &str, version: &str, id: &str) -> Value
     .unwrap()
 }
 
-async fn partner(app: &TestApp, method: Method, path: &str, token: &str) -> reqwest::RequestBuilder {
+pub(crate) async fn partner(app: &TestApp, method: Method, path: &str, token: &str) -> reqwest::RequestBuilder {
     app.req(method, path).bearer_auth(token)
 }
 
@@ -425,7 +425,7 @@ async fn partner_state_follows_heartbeats_toggles_and_errors(app: TestApp) {
         .all(|p| p["id"] != "4873197-ffec-4dfc-9816-db65f34c7cb9"));
 }
 
-async fn enroll(app: &TestApp, t: &Tenant, devices: Value) -> Vec<Value> {
+pub(crate) async fn enroll(app: &TestApp, t: &Tenant, devices: Value) -> Vec<Value> {
     let r = app
         .req(Method::POST, &format!("/_emulator/tenants/{}/devices", t.id))
         .json(&devices)
@@ -437,7 +437,7 @@ async fn enroll(app: &TestApp, t: &Tenant, devices: Value) -> Vec<Value> {
     body["value"].as_array().unwrap().clone()
 }
 
-async fn setup_connector(app: &TestApp, t: &Tenant, settings: Value) -> (String, String) {
+pub(crate) async fn setup_connector(app: &TestApp, t: &Tenant, settings: Value) -> (String, String) {
     let graph_tok = app.admin_token(t).await;
     let partner_tok = partner_token(app, &t.id, LOOKOUT).await;
     let mut body = settings.as_object().unwrap().clone();
@@ -465,7 +465,7 @@ async fn setup_connector(app: &TestApp, t: &Tenant, settings: Value) -> (String,
     (graph_tok, partner_tok)
 }
 
-async fn report(app: &TestApp, token: &str, items: Value) -> Value {
+pub(crate) async fn report(app: &TestApp, token: &str, items: Value) -> Value {
     let r = partner(app, Method::POST, "/partner/v1/deviceThreatStates", token)
         .await
         .json(&json!({ "value": items }))
@@ -476,7 +476,7 @@ async fn report(app: &TestApp, token: &str, items: Value) -> Value {
     r.json().await.unwrap()
 }
 
-async fn threat_state(app: &TestApp, token: &str, id: &str) -> Value {
+pub(crate) async fn threat_state(app: &TestApp, token: &str, id: &str) -> Value {
     let d: Value = app
         .graph(
             Method::GET,

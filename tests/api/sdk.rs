@@ -15,6 +15,7 @@ both_backends!(
     python_sdks_read_rbac_with_a_delegated_token,
     python_beta_sdk_creates_and_assigns_app_protection_and_reads_registrations,
     python_sdks_export_reports_and_read_report_streams,
+    python_sdk_retries_through_a_503_rule_and_a_429_with_retry_after,
 );
 
 pub fn python() -> PathBuf {
@@ -218,4 +219,63 @@ async fn python_beta_sdk_creates_and_assigns_app_protection_and_reads_registrati
     let told: Value = r.json().await.unwrap();
     assert_eq!(told["access"], "blocked", "{told}");
     assert_eq!(told["policies"][0]["displayName"], "Outlook on iOS (SDK)");
+}
+
+/// Kiota's retry handler, as the SDK sets it up by default, against a fault rule's 503 and the
+/// devices bucket's 429. An observing rule (no effect) records what each retry carried.
+async fn python_sdk_retries_through_a_503_rule_and_a_429_with_retry_after(app: TestApp) {
+    use crate::faults::add_rule;
+    use reqwest::Method;
+    use serde_json::json;
+
+    let t = app.create_tenant().await;
+    let token = app.admin_token(&t).await;
+    let devices = json!({ "method": "GET", "path": "/deviceManagement/managedDevices" });
+    let fail = add_rule(
+        &app,
+        &t,
+        json!({ "match": devices, "status": 503, "retryAfterSeconds": 1, "count": 1 }),
+    )
+    .await;
+    let observe = add_rule(&app, &t, json!({ "match": devices })).await;
+    run_sdk_script("retries.py", &[&app.base, &token, &t.id, "fault"]).await;
+    let seen: Vec<(serde_json::Value, serde_json::Value)> = app
+        .events(&t, "requestFaulted")
+        .await
+        .iter()
+        .map(|e| (e["ruleId"].clone(), e["retryAttempt"].clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        [(fail["id"].clone(), json!(null)), (observe["id"].clone(), json!("1"))],
+        "the 503, then the retry with Retry-Attempt: 1"
+    );
+
+    // The devices bucket allows the app one request per window of 2 s.
+    let r = app
+        .req(Method::PUT, &format!("/_emulator/tenants/{}/limits", t.id))
+        .json(&json!({
+            "windowSeconds": 2,
+            "buckets": { "devices": { "tenantWrites": 100, "appWrites": 100, "tenantRequests": 100, "appRequests": 1 } }
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    run_sdk_script("retries.py", &[&app.base, &token, &t.id, "throttled"]).await;
+    let throttled = app.events(&t, "requestThrottled").await;
+    assert_eq!(throttled.len(), 1, "{throttled:?}");
+    assert_eq!(throttled[0]["retryAfterSent"], true);
+    let attempts: Vec<serde_json::Value> = app
+        .events(&t, "requestFaulted")
+        .await
+        .iter()
+        .skip(2)
+        .map(|e| e["retryAttempt"].clone())
+        .collect();
+    assert_eq!(
+        attempts,
+        [json!(null), json!("1")],
+        "the first list, then the 429's retry"
+    );
 }

@@ -54,6 +54,7 @@ fn tenant(id: &str, name: &str, created: chrono::DateTime<Utc>) -> Tenant {
         clock_offset_us: 0,
         bootstrap_client_id: format!("boot-{id}"),
         limits: None,
+        faults: Vec::new(),
     }
 }
 

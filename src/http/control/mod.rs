@@ -3,6 +3,7 @@
 
 mod app_protection;
 mod devices;
+mod faults;
 mod limits;
 mod roles;
 
@@ -82,6 +83,42 @@ pub fn routes() -> RouteTable {
             "/_emulator/tenants/{tenantId}/limits",
             Access::AdminKey,
             limits::delete,
+        )
+        .route(
+            Method::GET,
+            "/_emulator/tenants/{tenantId}/faults",
+            Access::AdminKey,
+            faults::list,
+        )
+        .route(
+            Method::POST,
+            "/_emulator/tenants/{tenantId}/faults",
+            Access::AdminKey,
+            faults::create,
+        )
+        .route(
+            Method::DELETE,
+            "/_emulator/tenants/{tenantId}/faults",
+            Access::AdminKey,
+            faults::delete_all,
+        )
+        .route(
+            Method::GET,
+            "/_emulator/tenants/{tenantId}/faults/{ruleId}",
+            Access::AdminKey,
+            faults::get,
+        )
+        .route(
+            Method::PATCH,
+            "/_emulator/tenants/{tenantId}/faults/{ruleId}",
+            Access::AdminKey,
+            faults::update,
+        )
+        .route(
+            Method::DELETE,
+            "/_emulator/tenants/{tenantId}/faults/{ruleId}",
+            Access::AdminKey,
+            faults::delete,
         )
         .route(
             Method::GET,
@@ -588,6 +625,7 @@ const EVENT_KINDS: &[&str] = &[
     "appWipeRequested",
     "appWipeCompleted",
     "requestThrottled",
+    "requestFaulted",
 ];
 
 /// `GET /_emulator/tenants/{tid}/events`: the event log, oldest first, filtered by `deviceId`,
