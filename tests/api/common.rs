@@ -242,6 +242,13 @@ impl TestApp {
         body["value"].as_array().unwrap().clone()
     }
 
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        let r = self.req(Method::GET, "/metrics").send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        r.text().await.unwrap()
+    }
+
     /// The tenant's now, on its clock.
     pub async fn tenant_now(&self, tenant: &str) -> chrono::DateTime<chrono::FixedOffset> {
         let clock: Value = self

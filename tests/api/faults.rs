@@ -113,14 +113,7 @@ async fn a_rule_fails_exactly_the_next_two_gets_of_managed_devices(app: TestApp)
     assert_eq!(events[0]["ruleId"], id.as_str());
     assert_eq!(events[0]["effect"], "status:503");
     assert_eq!(events[0]["route"], "/v1.0/deviceManagement/managedDevices");
-    let metrics = app
-        .req(Method::GET, "/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains(&format!(
             "faulted_requests_total{{tenant=\"{}\",rule=\"{id}\",bucket=\"devices\"}} 2",
@@ -309,8 +302,8 @@ async fn rules_are_checked_and_go_with_the_tenants_reset(app: TestApp) {
         (json!([]), "not an object"),
     ] {
         let r = app.req(Method::POST, &url).json(&bad).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{why}");
         assert_error(r, 400, "BadRequest").await;
-        let _ = why;
     }
     let r = app
         .req(Method::GET, &format!("{url}/0b7e0000-0000-4000-8000-000000000000"))

@@ -112,14 +112,7 @@ async fn operations_endpoints_report_health(app: TestApp) {
         .send()
         .await
         .unwrap();
-    let metrics = app
-        .req(Method::GET, "/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("http_requests_total{route=\"/_emulator/tenants/{tenantId}\",method=\"GET\",status=\"200\"}"),
         "{metrics}"

@@ -225,7 +225,7 @@ async fn python_beta_sdk_creates_and_assigns_app_protection_and_reads_registrati
 /// devices bucket's 429. An observing rule (no effect) records what each retry carried.
 async fn python_sdk_retries_through_a_503_rule_and_a_429_with_retry_after(app: TestApp) {
     use crate::faults::add_rule;
-    use reqwest::Method;
+    use crate::throttling::put_limits;
     use serde_json::json;
 
     let t = app.create_tenant().await;
@@ -252,16 +252,15 @@ async fn python_sdk_retries_through_a_503_rule_and_a_429_with_retry_after(app: T
     );
 
     // The devices bucket allows the app one request per window of 2 s.
-    let r = app
-        .req(Method::PUT, &format!("/_emulator/tenants/{}/limits", t.id))
-        .json(&json!({
+    put_limits(
+        &app,
+        &t,
+        json!({
             "windowSeconds": 2,
             "buckets": { "devices": { "tenantWrites": 100, "appWrites": 100, "tenantRequests": 100, "appRequests": 1 } }
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+        }),
+    )
+    .await;
     run_sdk_script("retries.py", &[&app.base, &token, &t.id, "throttled"]).await;
     let throttled = app.events(&t, "requestThrottled").await;
     assert_eq!(throttled.len(), 1, "{throttled:?}");

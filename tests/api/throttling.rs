@@ -18,7 +18,7 @@ both_backends!(
 
 const DEVICES: &str = "/v1.0/deviceManagement/managedDevices?$top=1";
 
-async fn put_limits(app: &TestApp, t: &Tenant, body: Value) -> Value {
+pub(crate) async fn put_limits(app: &TestApp, t: &Tenant, body: Value) -> Value {
     let r = app
         .req(Method::PUT, &format!("/_emulator/tenants/{}/limits", t.id))
         .json(&body)
