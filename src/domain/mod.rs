@@ -2,6 +2,7 @@
 
 pub mod app_protection;
 pub mod compliance;
+pub mod conditional_access;
 pub mod device;
 pub mod directory;
 pub mod duration;

@@ -3,6 +3,7 @@
 /// Every Graph application permission an endpoint of the emulator may require. The tenant's
 /// bootstrap admin app holds all of them; apps registered later hold a chosen subset.
 pub const GRAPH_APPLICATION_PERMISSIONS: &[&str] = &[
+    "AuditLog.Read.All",
     "DeviceManagementApps.Read.All",
     "DeviceManagementApps.ReadWrite.All",
     "DeviceManagementConfiguration.Read.All",
@@ -20,6 +21,9 @@ pub const GRAPH_APPLICATION_PERMISSIONS: &[&str] = &[
     "Group.ReadWrite.All",
     "GroupMember.Read.All",
     "GroupMember.ReadWrite.All",
+    "Policy.Read.All",
+    "Policy.Read.ConditionalAccess",
+    "Policy.ReadWrite.ConditionalAccess",
     "User.Read.All",
     "User.ReadWrite.All",
 ];

@@ -74,6 +74,8 @@ struct EntraError {
     description: String,
     /// Seconds sent as `Retry-After`.
     retry_after: Option<u32>,
+    /// What MSAL reads as the error's classification (`message_only`).
+    suberror: Option<&'static str>,
 }
 
 impl EntraError {
@@ -84,6 +86,7 @@ impl EntraError {
             code,
             description: description.into(),
             retry_after: None,
+            suberror: None,
         }
     }
 
@@ -140,6 +143,10 @@ impl EntraError {
             "correlation_id": correlation_id,
             "error_uri": format!("https://login.microsoftonline.com/error?code={}", self.code),
         });
+        let mut body = body;
+        if let Some(suberror) = self.suberror {
+            body["suberror"] = json!(suberror);
+        }
         let mut response = (self.status, Json(body)).into_response();
         if self.code == CROSS_ORIGIN_NOT_SPA {
             // The page is not told: no CORS headers, so the browser reports a CORS error.
@@ -388,11 +395,21 @@ async fn password_grant(
         scope,
         username,
         password,
+        device_credential: device_credential(headers),
     };
     let tokens = identity::password(&state.app, tenant, grant)
         .await
         .map_err(|e| entra(e, tenant, &client_id, scope, username))?;
     Ok(token_response(delegated_token_body(&tokens, tenant, form)))
+}
+
+/// The device credential a token request carries, where browsers carry the device's PRT cookie.
+fn device_credential(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(crate::identity::tokens::DEVICE_CREDENTIAL_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
 }
 
 /// A delegated access token's answer: the token and the Graph permissions it grants.
@@ -401,7 +418,7 @@ fn delegated_access_body(access_token: &str, scopes: &[String]) -> serde_json::V
         "token_type": "Bearer",
         "scope": scopes
             .iter()
-            .map(|s| format!("https://graph.microsoft.com/{s}"))
+            .map(|s| crate::identity::tokens::Resource::scope_uri(s))
             .collect::<Vec<_>>()
             .join(" "),
         "expires_in": TOKEN_LIFETIME_SECS,
@@ -425,9 +442,16 @@ async fn device_code_grant(
         .get("device_code")
         .or_else(|| form.get("code"))
         .ok_or_else(|| EntraError::missing("device_code"))?;
-    let tokens = identity::redeem_device_code(&state.app, tenant, &client_id, secret.as_deref(), device_code)
-        .await
-        .map_err(|e| entra(e, tenant, &client_id, "", ""))?;
+    let tokens = identity::redeem_device_code(
+        &state.app,
+        tenant,
+        &client_id,
+        secret.as_deref(),
+        device_code,
+        device_credential(headers),
+    )
+    .await
+    .map_err(|e| entra(e, tenant, &client_id, "", ""))?;
     Ok(token_response(delegated_token_body(&tokens, tenant, form)))
 }
 
@@ -450,6 +474,7 @@ async fn authorization_code_grant(
         code_verifier: form.get("code_verifier").map(String::as_str),
         client_secret: secret.as_deref(),
         origin: headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
+        device_credential: device_credential(headers),
     };
     let tokens = identity::redeem_authorization_code(&state.app, tenant, grant)
         .await
@@ -470,9 +495,16 @@ async fn refresh_token_grant(
         .get("refresh_token")
         .ok_or_else(|| EntraError::missing("refresh_token"))?;
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-    let tokens = identity::redeem_refresh_token(&state.app, tenant, client_id, refresh_token, origin)
-        .await
-        .map_err(|e| entra(e, tenant, client_id, "", ""))?;
+    let tokens = identity::redeem_refresh_token(
+        &state.app,
+        tenant,
+        client_id,
+        refresh_token,
+        origin,
+        device_credential(headers),
+    )
+    .await
+    .map_err(|e| entra(e, tenant, client_id, "", ""))?;
     Ok(token_response(delegated_token_body(&tokens, tenant, form)))
 }
 
@@ -769,6 +801,27 @@ fn entra(e: TokenError, tenant: &Tenant, client_id: &str, scope: &str, username:
             9002327,
             "Tokens issued for the 'Single-Page Application' client-type may only be redeemed via cross-origin requests.",
         ),
+        TokenError::MultipleResources => EntraError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            28000,
+            format!("Provided value for the input parameter scope '{scope}' is not valid because it contains more than one resource. Scope {scope} is not valid."),
+        ),
+        TokenError::ConditionalAccess(refusal) => {
+            use crate::domain::conditional_access::Refusal;
+            // As Entra's responses show them: a block is `interaction_required` with nothing
+            // the user can do (`message_only`); the device and app requirements are
+            // `invalid_grant`; MFA asks for interaction.
+            let (error, suberror) = match refusal {
+                Refusal::Blocked => ("interaction_required", Some("message_only")),
+                Refusal::MfaRequired => ("interaction_required", Some("basic_action")),
+                _ => ("invalid_grant", None),
+            };
+            EntraError {
+                suberror,
+                ..EntraError::new(StatusCode::BAD_REQUEST, error, refusal.code(), refusal.message())
+            }
+        }
         TokenError::Store(e) if e.is_unavailable() => {
             tracing::warn!(error = %e, "token request refused for now");
             EntraError::unavailable()

@@ -18,6 +18,69 @@ pub const TOKEN_LIFETIME_SECS: i64 = 3599;
 pub const CLOCK_SKEW_SECS: i64 = 300;
 
 /// Graph's resource id and application id: either is a valid `aud` for a Graph token.
+/// Exchange Online's resource URIs: a user may sign in for it (its tokens are of no use on
+/// this server, which serves no Exchange API), so that Conditional Access policies on Office 365
+/// have a resource to apply to.
+pub const EXCHANGE_AUDIENCES: &[&str] = &["https://outlook.office365.com", "https://outlook.office.com"];
+
+/// The resource a delegated token is for, as its stored scopes tell: Exchange Online's are
+/// kept as full URIs (`https://outlook.office365.com/Mail.Read`), Graph's as bare names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    Graph,
+    ExchangeOnline,
+}
+
+impl Resource {
+    pub fn of_scopes(scopes: &[String]) -> Resource {
+        if scopes.iter().any(|s| s.starts_with(EXCHANGE_AUDIENCES[0])) {
+            Resource::ExchangeOnline
+        } else {
+            Resource::Graph
+        }
+    }
+
+    /// The token's `aud`.
+    pub fn audience(self) -> &'static str {
+        match self {
+            Resource::Graph => GRAPH_AUDIENCES[0],
+            Resource::ExchangeOnline => EXCHANGE_AUDIENCES[0],
+        }
+    }
+
+    /// The resource's application id (what Conditional Access policies name).
+    pub fn app_id(self) -> &'static str {
+        match self {
+            Resource::Graph => crate::domain::conditional_access::GRAPH_APP_ID,
+            Resource::ExchangeOnline => crate::domain::conditional_access::EXCHANGE_ONLINE_APP_ID,
+        }
+    }
+
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Resource::Graph => "Microsoft Graph",
+            Resource::ExchangeOnline => "Office 365 Exchange Online",
+        }
+    }
+
+    /// A granted scope as the token's `scp` names it.
+    pub fn scope_name(scope: &str) -> &str {
+        scope
+            .strip_prefix(EXCHANGE_AUDIENCES[0])
+            .and_then(|s| s.strip_prefix('/'))
+            .unwrap_or(scope)
+    }
+
+    /// A granted scope as the token response's `scope` names it (a full URI).
+    pub fn scope_uri(scope: &str) -> String {
+        if scope.starts_with("https://") {
+            scope.to_string()
+        } else {
+            format!("https://graph.microsoft.com/{scope}")
+        }
+    }
+}
+
 pub const GRAPH_AUDIENCES: &[&str] = &[
     "https://graph.microsoft.com",
     "https://graph.microsoft.com/",
@@ -122,7 +185,7 @@ pub fn user_claims(
     let mut wids: Vec<String> = directory_roles.to_vec();
     wids.push(MEMBER_USER_ROLE.to_string());
     AccessClaims {
-        aud: GRAPH_AUDIENCES[0].to_string(),
+        aud: Resource::of_scopes(scopes).audience().to_string(),
         iss: issuer(&tenant.id),
         iat,
         nbf: iat,
@@ -138,7 +201,13 @@ pub fn user_claims(
         uti: Uuid::new_v4().simple().to_string(),
         ver: "1.0".to_string(),
         roles: Vec::new(),
-        scp: Some(scopes.join(" ")),
+        scp: Some(
+            scopes
+                .iter()
+                .map(|s| Resource::scope_name(s))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
         wids,
         upn: Some(user.user_principal_name.clone()),
         name: Some(user.display_name.clone()),
@@ -242,6 +311,54 @@ pub async fn verify_signature(keys: &KeyRing, token: &str) -> Result<Arc<AccessC
     let claims = Arc::new(verify_uncached(keys, token).await?);
     keys.remember_verified(token, claims.clone());
     Ok(claims)
+}
+
+/// The header a sign-in carries its device's credential in: where browsers send the device's
+/// PRT cookie to Entra (`x-ms-RefreshTokenCredential`).
+pub const DEVICE_CREDENTIAL_HEADER: &str = "x-ms-RefreshTokenCredential";
+const DEVICE_CREDENTIAL_TYPE: &str = "deviceCredential";
+
+/// A device's credential: the emulator's stand-in for the Primary Refresh Token through which
+/// Entra knows the device a sign-in comes from. Issued by the control plane per device, signed
+/// with the deployment's keys; it names the device by its Entra id.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DeviceCredentialClaims {
+    pub iss: String,
+    pub tid: String,
+    /// The device's Entra id (`managedDevice.azureADDeviceId`).
+    pub deviceid: String,
+    pub iat: i64,
+    pub typ: String,
+}
+
+impl DeviceCredentialClaims {
+    pub fn new(tenant_id: &str, device_id: &str, now: DateTime<Utc>) -> Self {
+        DeviceCredentialClaims {
+            iss: issuer(tenant_id),
+            tid: tenant_id.to_string(),
+            deviceid: device_id.to_string(),
+            iat: now.timestamp(),
+            typ: DEVICE_CREDENTIAL_TYPE.to_string(),
+        }
+    }
+}
+
+/// A device credential's claims when its signature is the deployment's; none otherwise.
+pub async fn verify_device_credential(keys: &KeyRing, token: &str) -> Option<DeviceCredentialClaims> {
+    let header = jsonwebtoken::decode_header(token).ok()?;
+    if header.alg != Algorithm::RS256 {
+        return None;
+    }
+    let key = keys.decoding_key(&header.kid?).await.ok()??;
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    let claims = jsonwebtoken::decode::<DeviceCredentialClaims>(token, &key, &validation)
+        .ok()?
+        .claims;
+    (claims.typ == DEVICE_CREDENTIAL_TYPE).then_some(claims)
 }
 
 async fn verify_uncached(keys: &KeyRing, token: &str) -> Result<AccessClaims, TokenRejection> {

@@ -18,14 +18,29 @@ use super::{parse_datetime, CmpOp, Expr, Literal, ODataError, OrderBy, StrFunc};
 
 type Item = Map<String, Value>;
 
+/// A property, or a path into complex properties (`status/errorCode`); a path through a null
+/// complex value is null.
 fn lookup<'a>(item: &'a Item, property: &str, type_name: &str) -> Result<&'a Value, ODataError> {
-    item.iter()
-        .find(|(k, _)| !k.starts_with('@') && k.eq_ignore_ascii_case(property))
-        .map(|(_, v)| v)
-        .ok_or_else(|| ODataError::UnknownProperty {
-            property: property.into(),
-            type_name: type_name.into(),
-        })
+    static NULL: Value = Value::Null;
+    let unknown = || ODataError::UnknownProperty {
+        property: property.into(),
+        type_name: type_name.into(),
+    };
+    let find = |m: &'a Item, name: &str| {
+        m.iter()
+            .find(|(k, _)| !k.starts_with('@') && k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    };
+    let mut parts = property.split('/');
+    let mut value = find(item, parts.next().unwrap_or(property)).ok_or_else(unknown)?;
+    for part in parts {
+        value = match value {
+            Value::Object(m) => find(m, part).ok_or_else(unknown)?,
+            Value::Null => &NULL,
+            _ => return Err(unknown()),
+        };
+    }
+    Ok(value)
 }
 
 fn incompatible(value: &Value, literal: &Literal, operator: &str) -> ODataError {

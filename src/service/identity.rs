@@ -9,7 +9,9 @@ use crate::domain::directory::User;
 use crate::domain::permissions::canonical_permission;
 use crate::domain::tenant::{hash_secret, parse_guid, secret_matches, App, AppKind, Tenant};
 use crate::identity::keys::{Jwk, KeyError};
-use crate::identity::tokens::{app_claims, id_claims, sign, user_claims, GRAPH_AUDIENCES};
+use crate::identity::tokens::{
+    app_claims, id_claims, sign, user_claims, verify_device_credential, Resource, EXCHANGE_AUDIENCES, GRAPH_AUDIENCES,
+};
 use crate::store::{DeviceCodeRecord, PoolStats, RefreshTokenRecord, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +28,13 @@ pub enum TokenError {
     /// A scope item that names no Microsoft Graph permission.
     #[error("the scope '{0}' is not valid")]
     InvalidScope(String),
+    /// The scope names permissions of two resources (Graph and Exchange Online): a token is for
+    /// one.
+    #[error("the scope names more than one resource")]
+    MultipleResources,
+    /// A Conditional Access policy refuses the sign-in.
+    #[error("a Conditional Access policy refuses the sign-in")]
+    ConditionalAccess(crate::domain::conditional_access::Refusal),
     /// The scope asks for no Graph permission at all.
     #[error("the scope names no Microsoft Graph permission")]
     NoGraphScope,
@@ -128,6 +137,8 @@ pub struct PasswordGrant<'a> {
     pub scope: &'a str,
     pub username: &'a str,
     pub password: &'a str,
+    /// The device credential the request carried (`x-ms-RefreshTokenCredential`).
+    pub device_credential: Option<&'a str>,
 }
 
 /// Resource-owner password credentials: a directory user signs in through a registered Graph
@@ -167,6 +178,8 @@ pub async fn password(
     let now = app.tenant_now(tenant.clock_offset_us);
     let lineage = Lineage {
         authenticated_client: grant.client_secret.is_some(),
+        device_credential: grant.device_credential,
+        interactive: true,
         ..Lineage::default()
     };
     delegated_tokens(app, tenant, &client, &user, &scopes, lineage, now).await
@@ -350,6 +363,14 @@ struct Lineage<'a> {
     authenticated_client: bool,
     /// A single-page app's sign-in: the refresh token expires then, whatever its rotations.
     single_page_app_until: Option<chrono::DateTime<chrono::Utc>>,
+    /// The device credential the request carried.
+    device_credential: Option<&'a str>,
+    /// The device a refresh token's sign-in came from.
+    device_id: Option<&'a str>,
+    /// Conditional Access's client app type: `browser`; empty for `mobileAppsAndDesktopClients`.
+    client_app_type: &'static str,
+    /// The user signed in (not a refresh token's redemption).
+    interactive: bool,
 }
 
 /// How long a single-page app's refresh tokens last, from the sign-in (Entra: 24 hours).
@@ -367,6 +388,36 @@ async fn delegated_tokens(
     let is_oidc = |s: &String| OIDC_SCOPES.iter().any(|o| o.eq_ignore_ascii_case(s));
     let graph: Vec<String> = granted.iter().filter(|s| !is_oidc(s)).cloned().collect();
     let asked = |name: &str| granted.iter().any(|s| s.eq_ignore_ascii_case(name));
+    // The device: the one the request's credential names (a credential of another tenant, or
+    // one not signed by this deployment, names none), else the one the refresh token's
+    // sign-in came from.
+    let device_id: Option<String> = match lineage.device_credential {
+        Some(credential) => verify_device_credential(&app.keys, credential)
+            .await
+            .filter(|c| c.tid.eq_ignore_ascii_case(&tenant.id))
+            .map(|c| c.deviceid),
+        None => lineage.device_id.map(str::to_string),
+    };
+    let evaluation = super::conditional_access::sign_in(
+        app,
+        super::conditional_access::UserSignIn {
+            tenant,
+            client,
+            user,
+            resource: Resource::of_scopes(&graph),
+            client_app_type: match lineage.client_app_type {
+                "" => "mobileAppsAndDesktopClients",
+                other => other,
+            },
+            device_id: device_id.as_deref(),
+            interactive: lineage.interactive,
+            now,
+        },
+    )
+    .await?;
+    if let Some(refusal) = evaluation.refusal {
+        return Err(TokenError::ConditionalAccess(refusal));
+    }
     let access_token = user_access_token(app, tenant, client, user, &graph, lineage.authenticated_client, now).await?;
     let id_token = if asked("openid") {
         Some(sign(&app.keys, &id_claims(tenant, client, user, lineage.nonce, now)).await?)
@@ -388,6 +439,7 @@ async fn delegated_tokens(
                     .unwrap_or(now + chrono::Duration::days(REFRESH_TOKEN_LIFETIME_DAYS)),
                 family: lineage.family.map(str::to_string),
                 single_page_app: lineage.single_page_app_until.is_some(),
+                device_id: device_id.clone(),
             })
             .await?;
         Some(text)
@@ -434,6 +486,7 @@ pub async fn redeem_device_code(
     client_id: &str,
     client_secret: Option<&str>,
     device_code: &str,
+    device_credential: Option<&str>,
 ) -> Result<DelegatedTokens, TokenError> {
     let code = app
         .store
@@ -453,7 +506,12 @@ pub async fn redeem_device_code(
     if !app.store.take_device_code(&tenant.id, &code.device_code_hash).await? {
         return Err(TokenError::BadDeviceCode);
     }
-    delegated_tokens(app, tenant, &client, &user, &code.scopes, Lineage::default(), now).await
+    let lineage = Lineage {
+        device_credential,
+        interactive: true,
+        ..Lineage::default()
+    };
+    delegated_tokens(app, tenant, &client, &user, &code.scopes, lineage, now).await
 }
 
 /// The token endpoint's refresh token grant: the token is spent and a new set issued, with the
@@ -464,6 +522,7 @@ pub async fn redeem_refresh_token(
     client_id: &str,
     refresh_token: &str,
     origin: Option<&str>,
+    device_credential: Option<&str>,
 ) -> Result<DelegatedTokens, TokenError> {
     let token_hash = hash_secret(refresh_token);
     // A single-page app's tokens are redeemed from a page (cross-origin), every other app's
@@ -494,9 +553,20 @@ pub async fn redeem_refresh_token(
     let lineage = Lineage {
         family: record.family.as_deref(),
         single_page_app_until: record.single_page_app.then_some(record.expires_at),
+        device_credential,
+        device_id: record.device_id.as_deref(),
+        client_app_type: if record.single_page_app { "browser" } else { "" },
         ..Lineage::default()
     };
-    delegated_tokens(app, tenant, &client, &user, &record.scopes, lineage, now).await
+    match delegated_tokens(app, tenant, &client, &user, &record.scopes, lineage, now).await {
+        // Refused by Conditional Access, the refresh token stays: redeemed again once the
+        // device is compliant (or the policy changed), it is evaluated again.
+        Err(TokenError::ConditionalAccess(r)) => {
+            app.store.insert_refresh_token(&record).await?;
+            Err(TokenError::ConditionalAccess(r))
+        }
+        other => other,
+    }
 }
 
 /// What an authorization code grant presents.
@@ -509,6 +579,8 @@ pub struct CodeGrant<'a> {
     pub client_secret: Option<&'a str>,
     /// The request's `Origin` header: a browser page's cross-origin request.
     pub origin: Option<&'a str>,
+    /// The device credential the request carried (`x-ms-RefreshTokenCredential`).
+    pub device_credential: Option<&'a str>,
 }
 
 /// The token endpoint's authorization code grant: the code `/authorize` issued, redeemed once
@@ -565,6 +637,11 @@ pub async fn redeem_authorization_code(
         authenticated_client: grant.client_secret.is_some(),
         single_page_app_until: (platform == Some(Platform::Spa))
             .then(|| now + chrono::Duration::hours(SPA_REFRESH_TOKEN_LIFETIME_HOURS)),
+        device_credential: grant.device_credential,
+        device_id: None,
+        // The user signed in through a browser (the sign-in page).
+        client_app_type: "browser",
+        interactive: true,
     };
     delegated_tokens(app, tenant, &client, &user, &code.scopes, lineage, now).await
 }
@@ -599,6 +676,20 @@ pub(super) fn requested_scopes(scope: &str, client: &App) -> Result<Vec<String>,
         if OIDC_SCOPES.iter().any(|o| o.eq_ignore_ascii_case(item)) {
             continue;
         }
+        let exchange = EXCHANGE_AUDIENCES.iter().find_map(|a| {
+            item.get(..a.len())
+                .filter(|p| p.eq_ignore_ascii_case(a))
+                .and_then(|_| item[a.len()..].strip_prefix('/'))
+        });
+        if let Some(name) = exchange {
+            // Exchange Online's permissions are not the emulator's to know: any name but
+            // `.default` (the app's configured Exchange permissions, of which it has none).
+            if name.is_empty() || name == ".default" || !name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'.') {
+                return Err(TokenError::InvalidScope(item.to_string()));
+            }
+            push(&format!("{}/{name}", EXCHANGE_AUDIENCES[0]), &mut out);
+            continue;
+        }
         let name = GRAPH_AUDIENCES
             .iter()
             .find_map(|a| {
@@ -622,6 +713,9 @@ pub(super) fn requested_scopes(scope: &str, client: &App) -> Result<Vec<String>,
     }
     if out.is_empty() {
         return Err(TokenError::NoGraphScope);
+    }
+    if Resource::of_scopes(&out) == Resource::ExchangeOnline && out.iter().any(|s| !s.starts_with("https://")) {
+        return Err(TokenError::MultipleResources);
     }
     Ok(out)
 }

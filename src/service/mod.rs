@@ -8,6 +8,7 @@ pub mod app_protection;
 pub mod cache;
 pub mod clock;
 pub mod compliance;
+pub mod conditional_access;
 pub mod connectors;
 pub mod devices;
 pub mod directory;

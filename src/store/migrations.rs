@@ -47,6 +47,7 @@ embed!(
     "0020_device_view_keyset.sql",
     "0021_throttling.sql",
     "0022_fault_rules.sql",
+    "0023_conditional_access.sql",
 );
 
 /// The version a file name starts with (`0011_compliance_results.sql` → 11).
@@ -137,7 +138,7 @@ mod tests {
             hex,
             "0202bfa706c6f2f2c6c1167583cb779a006e7850b8b9aa6032939776440a5324d4df855a47e01b9599821e240aa6eda9"
         );
-        assert_eq!(latest(SQLITE), 22);
-        assert_eq!(latest(POSTGRES), 22);
+        assert_eq!(latest(SQLITE), 23);
+        assert_eq!(latest(POSTGRES), 23);
     }
 }

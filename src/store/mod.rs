@@ -181,6 +181,8 @@ pub struct RefreshTokenRecord {
     /// Issued to a single-page app: its expiry is fixed at the first issue, and it is redeemed
     /// cross-origin only.
     pub single_page_app: bool,
+    /// The Entra id of the device the sign-in came from (none: an unknown device).
+    pub device_id: Option<String>,
 }
 
 /// An authorization code (`/authorize`), by the SHA-256 of its text.
@@ -234,6 +236,7 @@ pub trait Store:
     + RbacStore
     + AppProtectionStore
     + ReportStore
+    + AccessStore
 {
 }
 
@@ -246,7 +249,8 @@ impl<
             + WorkerStore
             + RbacStore
             + AppProtectionStore
-            + ReportStore,
+            + ReportStore
+            + AccessStore,
     > Store for T
 {
 }
@@ -1085,9 +1089,39 @@ pub trait ReportStore: Send + Sync + 'static {
     async fn drop_expired_export_files(&self, tenant_id: &str, now: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
+/// Conditional Access policies (their Graph documents) and the sign-in log.
+#[async_trait]
+pub trait AccessStore: Send + Sync + 'static {
+    /// Oldest first.
+    async fn list_ca_policies(&self, tenant_id: &str) -> Result<Vec<Value>, StoreError>;
+    async fn insert_ca_policy(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        document: &Value,
+        created_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// False when the tenant has no such policy.
+    async fn update_ca_policy(&self, tenant_id: &str, id: &str, document: &Value) -> Result<bool, StoreError>;
+    async fn delete_ca_policy(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError>;
+    /// Appends a sign-in to the log, keeping the newest `keep` of the tenant's.
+    async fn insert_sign_in(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        created_at: DateTime<Utc>,
+        document: &Value,
+        keep: i64,
+    ) -> Result<(), StoreError>;
+    /// Newest first.
+    async fn list_sign_ins(&self, tenant_id: &str) -> Result<Vec<Value>, StoreError>;
+}
+
 /// Tables whose rows belong to a tenant, deleted on reset and delete, children before parents.
 /// A new tenant-owned table is added here.
 pub(crate) const TENANT_DATA_TABLES: &[&str] = &[
+    "sign_ins",
+    "ca_policies",
     "throttle_counts",
     "fault_counts",
     "report_export_jobs",

@@ -153,3 +153,4 @@ include!("sql_worker.rs");
 include!("sql_rbac.rs");
 include!("sql_app_protection.rs");
 include!("sql_reports.rs");
+include!("sql_access.rs");

@@ -608,7 +608,7 @@ impl TenantStore for StoreImpl {
     async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO refresh_tokens (token_hash, tenant_id, client_id, user_id, scopes, expires_at, family, \
-             single_page_app) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             single_page_app, device_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&token.token_hash)
         .bind(&token.tenant_id)
@@ -618,6 +618,7 @@ impl TenantStore for StoreImpl {
         .bind(token.expires_at)
         .bind(&token.family)
         .bind(token.single_page_app)
+        .bind(&token.device_id)
         .execute(self.writer())
         .await
         .map_err(map_unique)?;
@@ -641,7 +642,8 @@ impl TenantStore for StoreImpl {
     ) -> Result<Option<RefreshTokenRecord>, StoreError> {
         let row = sqlx::query(
             "DELETE FROM refresh_tokens WHERE tenant_id = $1 AND token_hash = $2 AND single_page_app = $3 \
-             RETURNING token_hash, tenant_id, client_id, user_id, scopes, expires_at, family, single_page_app",
+             RETURNING token_hash, tenant_id, client_id, user_id, scopes, expires_at, family, single_page_app, \
+             device_id",
         )
         .bind(tenant_id)
         .bind(token_hash)
@@ -659,6 +661,7 @@ impl TenantStore for StoreImpl {
                 expires_at: r.try_get("expires_at")?,
                 family: r.try_get("family")?,
                 single_page_app: r.try_get("single_page_app")?,
+                device_id: r.try_get("device_id")?,
             })
         })
         .transpose()

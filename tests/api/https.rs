@@ -13,7 +13,8 @@ use crate::sdk::python;
 
 both_backends!(
     msal_and_azure_identity_sign_in_over_https,
-    msal_signs_a_user_in_with_the_device_code_flow
+    msal_signs_a_user_in_with_the_device_code_flow,
+    msal_device_code_flow_meets_conditional_access_from_a_phone
 );
 
 /// Starts the HTTPS listener beside `app`'s, as `serve` does; returns its base URL.
@@ -69,18 +70,30 @@ async fn msal_signs_a_user_in_with_the_device_code_flow(app: TestApp) {
     let https = start_https(&app).await;
     let dir = tempfile::tempdir().unwrap();
     let ca = ca_file(&app, &dir).await;
-    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/device_flow.py");
+    run_with_ca(
+        "device_flow.py",
+        &[&https, &app.base, &t.id, &client, upn, "Pa55w.rd!"],
+        &ca,
+    )
+    .await;
+}
+
+/// Runs a script of `tests/sdk` with the emulator's CA trusted; fails with its output.
+async fn run_with_ca(script: &str, args: &[&str], ca: &std::path::Path) {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sdk")
+        .join(script);
     let out = tokio::process::Command::new(python())
-        .arg(&script)
-        .args([&https, &app.base, &t.id, &client, upn, "Pa55w.rd!"])
-        .env("SSL_CERT_FILE", &ca)
-        .env("REQUESTS_CA_BUNDLE", &ca)
+        .arg(&path)
+        .args(args)
+        .env("SSL_CERT_FILE", ca)
+        .env("REQUESTS_CA_BUNDLE", ca)
         .output()
         .await
         .unwrap();
     assert!(
         out.status.success(),
-        "device_flow.py failed:\n--- stdout\n{}\n--- stderr\n{}",
+        "{script} {args:?} failed:\n--- stdout\n{}\n--- stderr\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
@@ -380,4 +393,45 @@ async fn device_codes_expire_on_the_tenant_clock_and_the_page_escapes_what_it_ec
         .unwrap();
     let page = r.text().await.unwrap();
     assert!(!page.contains("<script") && page.contains("&lt;script&gt;"), "{page}");
+}
+
+/// Conditional Access through MSAL Python's device code flow: the phone's credential rides on
+/// MSAL's token requests; refused with AADSTS53000 while the partner reports a high threat, signed
+/// in once it reports the phone secured.
+async fn msal_device_code_flow_meets_conditional_access_from_a_phone(app: TestApp) {
+    use crate::compliance::{report, settle};
+    let t = app.create_tenant().await;
+    let token = app.admin_token(&t).await;
+    let (_, ids, partner) = crate::reports::phones_under_a_threat_policy(&app, &t, &token, &["megan-iphone"]).await;
+    crate::conditional_access::create_ca_policy(
+        &app,
+        &token,
+        json!({
+            "displayName": "Office 365 from compliant devices",
+            "state": "enabled",
+            "conditions": { "users": { "includeUsers": ["All"] }, "applications": { "includeApplications": ["Office365"] } },
+            "grantControls": { "operator": "OR", "builtInControls": ["compliantDevice"] }
+        }),
+    )
+    .await;
+    let credential = crate::conditional_access::credential(&app, &t, &ids[0]).await;
+    let (client, _) = app.register_app(&t.id, &[]).await;
+    let https = start_https(&app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ca_file(&app, &dir).await;
+    for (level, outcome) in [("high", "refused"), ("secured", "allowed")] {
+        report(&app, &t, &partner, &ids[0], level).await;
+        settle(&app, &t).await;
+        let args = [
+            https.as_str(),
+            app.base.as_str(),
+            t.id.as_str(),
+            client.as_str(),
+            "megan@contoso.example",
+            "Pa55w.rd!",
+            credential.as_str(),
+            outcome,
+        ];
+        run_with_ca("ca_device_flow.py", &args, &ca).await;
+    }
 }

@@ -6,6 +6,7 @@ mod app_protection;
 mod auth;
 mod browser;
 mod compliance;
+mod conditional_access;
 mod control;
 mod device_management;
 mod devices;

@@ -124,10 +124,14 @@ fn every_route_declares_who_may_call_it() {
 }
 
 /// Every Graph route names what a delegated caller needs beyond the scope: Intune routes an
-/// Intune resource operation that exists, Entra directory routes (users, groups) directory
-/// roles, and only `getEffectivePermissions` nothing but sign-in.
+/// Intune resource operation that exists, Entra ID routes (users, groups, Conditional Access, the
+/// sign-in log) directory roles, and only `getEffectivePermissions` nothing but sign-in.
 fn graph_role_requirement_is_sound(path: &str, role: RoleRequirement) -> bool {
-    let directory = (path.starts_with("/users") || path.starts_with("/groups"))
+    // Entra ID's own routes: the directory, Conditional Access and the sign-in log.
+    let directory = (path.starts_with("/users")
+        || path.starts_with("/groups")
+        || path.starts_with("/identity/")
+        || path.starts_with("/auditLogs/"))
         && !path.contains("/managedDevices")
         && !path.contains("/managedAppRegistrations");
     match role {

@@ -382,3 +382,24 @@ pub async fn explain(
     );
     Ok(Json(trace))
 }
+
+/// `POST .../devices/{id}/credential`: the device's credential, which a sign-in carries in the
+/// `x-ms-RefreshTokenCredential` header to come from the device (Conditional Access then knows
+/// it, its platform and its compliance).
+pub async fn credential(
+    admin: Admin,
+    State(state): State<AppState>,
+    Path((id, device_id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let tenant = load_tenant(&state, &id).await?;
+    let now = state.app.tenant_now(tenant.clock_offset_us);
+    let cx = state.app.cx(&tenant.id, now, &admin.cause);
+    let (device, credential) =
+        crate::service::conditional_access::device_credential(&state.app, &cx, &device_id).await?;
+    Ok(Json(json!({
+        "deviceId": device.id,
+        "azureADDeviceId": device.azure_ad_device_id,
+        "header": crate::identity::tokens::DEVICE_CREDENTIAL_HEADER,
+        "credential": credential,
+    })))
+}

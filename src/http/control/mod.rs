@@ -164,6 +164,12 @@ pub fn routes() -> RouteTable {
         )
         .route(
             Method::POST,
+            "/_emulator/tenants/{tenantId}/devices/{deviceId}/credential",
+            Access::AdminKey,
+            devices::credential,
+        )
+        .route(
+            Method::POST,
             "/_emulator/tenants/{tenantId}/appRegistrations",
             Access::AdminKey,
             app_protection::register,

@@ -2,6 +2,7 @@
 
 pub mod app_protection;
 pub mod compliance_policies;
+mod conditional_access;
 pub mod connectors;
 mod device_management;
 mod directory;
@@ -24,6 +25,7 @@ pub fn router() -> (Router<AppState>, Vec<RouteInfo>) {
     device_management::routes(&mut t);
     connectors::routes(&mut t);
     compliance_policies::routes(&mut t);
+    conditional_access::routes(&mut t);
     app_protection::routes(&mut t);
     reports::routes(&mut t);
     notification_templates::routes(&mut t);

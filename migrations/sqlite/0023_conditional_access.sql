@@ -1,0 +1,23 @@
+-- Conditional Access (Graph /identity/conditionalAccess/policies): each policy's Graph document,
+-- evaluated at every user sign-in; the sign-in log (Graph /auditLogs/signIns), newest first,
+-- times on the tenant's clock; and the device a refresh token's sign-in came from, so that the
+-- policies are evaluated again for it when the token is redeemed.
+CREATE TABLE ca_policies (
+    tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    id TEXT NOT NULL,
+    document TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+);
+
+CREATE TABLE sign_ins (
+    tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    document TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, seq)
+);
+CREATE UNIQUE INDEX sign_ins_id ON sign_ins (tenant_id, id);
+
+ALTER TABLE refresh_tokens ADD COLUMN device_id TEXT;
