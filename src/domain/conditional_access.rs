@@ -352,8 +352,6 @@ pub struct SignIn<'a> {
     pub roles: &'a [String],
     /// The resource the token is for (its app id).
     pub resource_app_id: &'a str,
-    /// The app signing the user in.
-    pub client_app_id: &'a str,
     /// `browser` or `mobileAppsAndDesktopClients`.
     pub client_app_type: &'a str,
     /// None: an unknown device (no device identity came with the sign-in).
@@ -717,7 +715,6 @@ mod tests {
             groups,
             roles: &[],
             resource_app_id: resource,
-            client_app_id: "app",
             client_app_type: "mobileAppsAndDesktopClients",
             device,
         }

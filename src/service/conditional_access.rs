@@ -258,7 +258,6 @@ pub async fn sign_in(app: &Services, s: UserSignIn<'_>) -> Result<Evaluation, St
             groups: &groups,
             roles: &roles,
             resource_app_id: s.resource.app_id(),
-            client_app_id: &s.client.client_id,
             client_app_type: s.client_app_type,
             device: device.as_ref(),
         };
@@ -400,7 +399,6 @@ pub async fn what_if(cx: &Ctx<'_>, q: WhatIf) -> ServiceResult<Vec<Value>> {
                 groups: &groups,
                 roles: &roles,
                 resource_app_id: resource,
-                client_app_id: "",
                 client_app_type: q.client_app_type.as_deref().unwrap_or("browser"),
                 device: device.as_ref(),
             };
