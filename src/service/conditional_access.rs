@@ -359,6 +359,14 @@ pub async fn what_if(cx: &Ctx<'_>, q: WhatIf) -> ServiceResult<Vec<Value>> {
         Some(id) => sign_in_device(store, cx.tenant_id, id).await?,
         None => None,
     };
+    // A known device's compliance, explained as the control plane explains it.
+    let compliance = match &q.device_id {
+        Some(id) => match store.find_device_by_entra_id(cx.tenant_id, id).await? {
+            Some(d) => Some(super::devices::explain(cx, &d.id).await?.trace),
+            None => None,
+        },
+        None => None,
+    };
     let device = match (known, q.is_compliant, &q.device_platform) {
         (Some(mut d), compliant, platform) => {
             if let Some(c) = compliant {
@@ -444,6 +452,7 @@ pub async fn what_if(cx: &Ctx<'_>, q: WhatIf) -> ServiceResult<Vec<Value>> {
             "refusalCode": a.refusal.map(|r| r.code()),
             "reasons": a.reasons,
             "notEvaluated": a.not_evaluated,
+            "deviceCompliance": compliance,
         });
         out.push(item);
     }

@@ -395,6 +395,53 @@ async fn what_if_explains_exclusions_all_platforms_and_operators(app: TestApp) {
         .unwrap()
         .contains("excludes the user's group"));
 
+    // The control plane answers the same, and explains a known device's compliance.
+    let (_, ids, _) = crate::reports::phones_under_a_threat_policy(&app, &t, &token, &["megan-iphone"]).await;
+    let device: Value = app
+        .graph(
+            Method::GET,
+            &format!("/v1.0/deviceManagement/managedDevices/{}", ids[0]),
+            &token,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let r = app
+        .req(
+            Method::POST,
+            &format!("/_emulator/tenants/{}/conditionalAccess/evaluate", t.id),
+        )
+        .json(&json!({
+            "signInIdentity": { "@odata.type": "#microsoft.graph.userSignIn", "userId": uid },
+            "signInContext": { "@odata.type": "#microsoft.graph.applicationContext", "includeApplications": [exo] },
+            "signInConditions": { "deviceInfo": { "deviceId": device["azureADDeviceId"] } },
+            "appliedPoliciesOnly": true
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    let applied: Vec<&str> = body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["displayName"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        applied,
+        ["device and app"],
+        "the user is excluded from the first, the phone is no Android"
+    );
+    let compliance = &body["value"][0]["@emulator.evaluation"]["deviceCompliance"];
+    assert!(
+        compliance.is_object() && !compliance.as_object().unwrap().is_empty(),
+        "{body}"
+    );
+
     // OR: a compliant device is enough where the app is not.
     create_ca_policy(
         &app,

@@ -1,6 +1,7 @@
 //! The emulator's control plane (`/_emulator`): tenants, their apps and their clocks, and
 //! simulated devices (`devices.rs`).
 
+mod access;
 mod app_protection;
 mod devices;
 mod faults;
@@ -119,6 +120,12 @@ pub fn routes() -> RouteTable {
             "/_emulator/tenants/{tenantId}/faults/{ruleId}",
             Access::AdminKey,
             faults::delete,
+        )
+        .route(
+            Method::POST,
+            "/_emulator/tenants/{tenantId}/conditionalAccess/evaluate",
+            Access::AdminKey,
+            access::evaluate,
         )
         .route(
             Method::GET,

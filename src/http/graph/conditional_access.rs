@@ -203,17 +203,12 @@ async fn delete(caller: GraphCaller, Path(id): Path<String>, State(state): State
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `evaluate`: the request's `signInIdentity` (a user), `signInContext` (the applications),
-/// `signInConditions` (client app type, device platform, `deviceInfo`) and `appliedPoliciesOnly`.
-async fn evaluate(
-    caller: GraphCaller,
-    ctx: GraphCtx,
-    State(state): State<AppState>,
-    JsonBody(body): JsonBody,
-) -> ApiResult<Response> {
+/// What `evaluate` is asked: the request's `signInIdentity` (a user), `signInContext` (the
+/// applications), `signInConditions` (client app type, device platform, `deviceInfo`) and
+/// `appliedPoliciesOnly`, as Graph's action takes them (the control plane's too).
+pub(crate) fn what_if_request(body: &Value) -> ApiResult<WhatIf> {
     let text = |v: &Value| v.as_str().map(str::to_string);
-    let identity = &body["signInIdentity"];
-    let user_id = text(&identity["userId"]).ok_or_else(|| {
+    let user_id = text(&body["signInIdentity"]["userId"]).ok_or_else(|| {
         ApiError::bad_request(
             "'signInIdentity' names a user: {\"@odata.type\": \"#microsoft.graph.userSignIn\", \"userId\": ...}.",
         )
@@ -228,7 +223,7 @@ async fn evaluate(
         }
     };
     let conditions = &body["signInConditions"];
-    let what_if = WhatIf {
+    Ok(WhatIf {
         user_id,
         applications,
         client_app_type: text(&conditions["clientAppType"]),
@@ -236,8 +231,17 @@ async fn evaluate(
         device_id: text(&conditions["deviceInfo"]["deviceId"]).filter(|d| !d.is_empty()),
         is_compliant: conditions["deviceInfo"]["isCompliant"].as_bool(),
         applied_policies_only: body["appliedPoliciesOnly"].as_bool().unwrap_or(false),
-    };
-    let results = ca::what_if(&caller.cx(&state.app), what_if).await?;
+    })
+}
+
+/// Graph's `evaluate` (what if).
+async fn evaluate(
+    caller: GraphCaller,
+    ctx: GraphCtx,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let results = ca::what_if(&caller.cx(&state.app), what_if_request(&body)?).await?;
     let values: Vec<Map<String, Value>> = results
         .into_iter()
         .filter_map(|v| match v {

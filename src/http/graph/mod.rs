@@ -2,7 +2,7 @@
 
 pub mod app_protection;
 pub mod compliance_policies;
-mod conditional_access;
+pub mod conditional_access;
 pub mod connectors;
 mod device_management;
 mod directory;
