@@ -21,3 +21,9 @@ CREATE TABLE sign_ins (
 CREATE UNIQUE INDEX sign_ins_id ON sign_ins (tenant_id, id);
 
 ALTER TABLE refresh_tokens ADD COLUMN device_id TEXT;
+
+-- The bootstrap admin app holds every permission an endpoint requires: those of Conditional
+-- Access and the sign-in log too.
+UPDATE apps SET permissions = permissions
+    || '["AuditLog.Read.All", "Policy.Read.All", "Policy.Read.ConditionalAccess", "Policy.ReadWrite.ConditionalAccess"]'::jsonb
+WHERE client_id IN (SELECT bootstrap_client_id FROM tenants WHERE tenants.id = apps.tenant_id);

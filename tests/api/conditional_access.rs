@@ -77,21 +77,9 @@ async fn refresh(app: &TestApp, t: &Tenant, client: &str, token: &str) -> Respon
         .unwrap()
 }
 
-/// Asserts Entra's refusal: the status, `error`, and the AADSTS code at the start of the
-/// description.
+/// Asserts Entra's 400 refusal with `error` and the AADSTS code.
 async fn refused(r: Response, error: &str, code: u64) -> Value {
-    assert_eq!(r.status(), 400);
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(body["error"], error, "{body}");
-    assert_eq!(body["error_codes"], json!([code]), "{body}");
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .starts_with(&format!("AADSTS{code}: ")),
-        "{body}"
-    );
-    body
+    crate::rbac::entra_error(r, 400, error, code).await
 }
 
 async fn sign_ins(app: &TestApp, token: &str, query: &str) -> Vec<Value> {

@@ -67,7 +67,9 @@ fn claims(token: &str) -> Value {
     serde_json::from_slice(&bytes).unwrap()
 }
 
-async fn entra_error(r: Response, status: u16, error: &str, code: u64) {
+/// Asserts Entra's refusal (status, `error`, the AADSTS code leading the description); returns
+/// its body.
+pub(crate) async fn entra_error(r: Response, status: u16, error: &str, code: u64) -> Value {
     assert_eq!(r.status().as_u16(), status);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], error, "{body}");
@@ -79,6 +81,7 @@ async fn entra_error(r: Response, status: u16, error: &str, code: u64) {
             .starts_with(&format!("AADSTS{code}: ")),
         "{body}"
     );
+    body
 }
 
 pub async fn assign_role(app: &TestApp, token: &str, role: &str, groups: &[&str]) -> Value {
