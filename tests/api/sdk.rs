@@ -274,7 +274,7 @@ async fn python_sdk_retries_through_a_503_rule_and_a_429_with_retry_after(app: T
         .collect();
     assert_eq!(
         attempts,
-        [json!(null), json!("1")],
-        "the first list, then the 429's retry"
+        [json!(null), json!(null), json!("1")],
+        "the warm-up, the first list, then the 429's retry"
     );
 }
