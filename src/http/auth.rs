@@ -289,12 +289,18 @@ async fn throttle(
         app_id,
         cause: &cause,
     };
-    match crate::service::limits::check(&state.app, tenant, limits, now, counters, request).await? {
+    let admission = crate::service::limits::check(&state.app, tenant, limits, now, counters, request).await?;
+    // The limit that slowed or refused the request is named in the tenant's rule header.
+    let named = match &admission {
+        Admission::Serve => None,
+        Admission::Slow { rule, .. } | Admission::Refuse { rule, .. } => Some(rule),
+    };
+    if let (Some(rule), Some(header), Some(effects)) = (named, &limits.rule_header, parts.extensions.get::<Effects>()) {
+        effects.name_rule(header, rule);
+    }
+    match admission {
         Admission::Serve => Ok(()),
-        Admission::Slow { delay_ms, rule } => {
-            if let (Some(header), Some(effects)) = (&limits.rule_header, parts.extensions.get::<Effects>()) {
-                effects.name_rule(header, &rule);
-            }
+        Admission::Slow { delay_ms, .. } => {
             tokio::time::sleep(std::time::Duration::from_millis(u64::from(delay_ms))).await;
             Ok(())
         }
@@ -305,7 +311,6 @@ async fn throttle(
         } => Err(ApiError::throttled(
             format!("Application is over its resource limit: {rule} allows {limit} requests in its window."),
             (!limits.omit_retry_after).then_some(retry_after),
-            limits.rule_header.as_deref().map(|h| (h, rule.as_str())),
         )),
     }
 }

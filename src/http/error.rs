@@ -27,8 +27,6 @@ pub struct ApiError {
     pub retry_after: Option<u32>,
     /// `innerError.code`, when Graph sends one (`throttledRequest`).
     pub inner_code: Option<&'static str>,
-    /// A header naming what refused the request (throttling's rule header).
-    pub rule_header: Option<Box<(axum::http::HeaderName, HeaderValue)>>,
 }
 
 /// `Retry-After` of a 503 for a database that does not answer: long enough for a restart or a
@@ -46,23 +44,15 @@ impl ApiError {
             internal: None,
             retry_after: None,
             inner_code: None,
-            rule_header: None,
         }
     }
 
     /// 429 `TooManyRequests` (innerError `throttledRequest`), as Graph answers a request over one
-    /// of Intune's limits; `Retry-After` unless the tenant reproduces its omission, and a header
-    /// naming the limit when the tenant asks for one.
-    pub fn throttled(message: impl Into<String>, retry_after: Option<u32>, rule_header: Option<(&str, &str)>) -> Self {
+    /// of Intune's limits; `Retry-After` unless the tenant reproduces its omission.
+    pub fn throttled(message: impl Into<String>, retry_after: Option<u32>) -> Self {
         ApiError {
             retry_after,
             inner_code: Some("throttledRequest"),
-            rule_header: rule_header.and_then(|(name, value)| {
-                Some(Box::new((
-                    axum::http::HeaderName::from_bytes(name.as_bytes()).ok()?,
-                    HeaderValue::from_str(value).ok()?,
-                )))
-            }),
             ..Self::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", message)
         }
     }
@@ -77,7 +67,6 @@ impl ApiError {
             internal: Some(cause.to_string()),
             retry_after: Some(retry_after),
             inner_code: None,
-            rule_header: None,
         }
     }
 
@@ -109,7 +98,6 @@ impl ApiError {
             internal: Some(cause.to_string()),
             retry_after: None,
             inner_code: None,
-            rule_header: None,
         }
     }
 
@@ -159,10 +147,6 @@ impl ApiError {
             }
         });
         let mut response = (self.status, axum::Json(body)).into_response();
-        if let Some(header) = &self.rule_header {
-            let (name, value) = header.as_ref();
-            response.headers_mut().insert(name.clone(), value.clone());
-        }
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()

@@ -75,35 +75,37 @@ pub async fn create(app: &App, tenant_id: &str, mut input: Map<String, Value>) -
     for key in READ_ONLY {
         input.remove(key);
     }
-    let tenant = super::tenants::get(app, tenant_id).await?;
-    let now = crate::clock::tenant_now(app.clock().wall_now(), tenant.clock_offset_us);
     let id = uuid::Uuid::new_v4().to_string();
-    let mut doc = json!({
-        "id": id,
-        "probability": 1.0,
-        "seed": rand::random::<u32>(),
-        "enabled": true,
-        "ruleHeader": DEFAULT_RULE_HEADER,
-        "createdDateTime": rfc3339(now),
-    });
+    let seed = rand::random::<u32>();
     let status = input.get("status").and_then(Value::as_u64);
     if matches!(status, Some(429 | 503)) && !input.contains_key("retryAfterSeconds") {
         input.insert("retryAfterSeconds".into(), DEFAULT_RETRY_AFTER_S.into());
     }
-    if let Some(m) = doc.as_object_mut() {
-        m.extend(input);
-    }
-    let rule = decode(doc)?;
-    modify(app, tenant_id, |rules| {
+    let mut created = None;
+    modify(app, tenant_id, |rules, now| {
         if rules.len() >= MAX_RULES {
             return Err(ServiceError::invalid(format!(
                 "A tenant has at most {MAX_RULES} fault rules."
             )));
         }
+        let mut doc = json!({
+            "id": id,
+            "probability": 1.0,
+            "seed": seed,
+            "enabled": true,
+            "ruleHeader": DEFAULT_RULE_HEADER,
+            "createdDateTime": rfc3339(now),
+        });
+        if let Some(m) = doc.as_object_mut() {
+            m.extend(input.clone());
+        }
+        let rule = decode(doc)?;
         rules.push(rule.clone());
+        created = Some(rule);
         Ok(Vec::new())
     })
     .await?;
+    let rule = created.ok_or_else(|| not_found(tenant_id, &id))?;
     Ok(RuleState {
         rule,
         matched: 0,
@@ -123,7 +125,7 @@ pub async fn update(
         patch.remove(key);
     }
     let mut updated = None;
-    modify(app, tenant_id, |rules| {
+    modify(app, tenant_id, |rules, _| {
         let rule = rules
             .iter_mut()
             .find(|r| r.id == rule_id)
@@ -145,7 +147,7 @@ pub async fn update(
 
 /// Deletes a rule, or every rule (`None`).
 pub async fn delete(app: &App, tenant_id: &str, rule_id: Option<&str>) -> ServiceResult<()> {
-    modify(app, tenant_id, |rules| {
+    modify(app, tenant_id, |rules, _| {
         let gone: Vec<String> = match rule_id {
             Some(id) => {
                 if !rules.iter().any(|r| r.id == id) {
@@ -185,20 +187,21 @@ fn merge(target: &mut Value, patch: Value) {
     }
 }
 
-/// Changes the tenant's rules with `change` (which returns the rules whose counters start
-/// afresh), compare-and-set on the tenant's cache version, trying again when another write
-/// moved it.
+/// Changes the tenant's rules with `change` (given them and the tenant's now; it returns the
+/// rules whose counters start afresh), compare-and-set on the tenant's cache version, trying
+/// again when another write moved it.
 async fn modify(
     app: &App,
     tenant_id: &str,
-    mut change: impl FnMut(&mut Vec<FaultRule>) -> ServiceResult<Vec<String>>,
+    mut change: impl FnMut(&mut Vec<FaultRule>, chrono::DateTime<chrono::Utc>) -> ServiceResult<Vec<String>>,
 ) -> ServiceResult<()> {
     for _ in 0..20 {
         let Some((tenant, version)) = app.store.get_tenant_versioned(tenant_id).await? else {
             return Err(super::tenants::tenant_not_found(tenant_id));
         };
+        let now = crate::clock::tenant_now(app.clock().wall_now(), tenant.clock_offset_us);
         let mut rules = tenant.faults;
-        let afresh = change(&mut rules)?;
+        let afresh = change(&mut rules, now)?;
         if app.store.replace_faults(tenant_id, version, &rules, &afresh).await? {
             return Ok(());
         }

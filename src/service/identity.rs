@@ -367,8 +367,9 @@ struct Lineage<'a> {
     device_credential: Option<&'a str>,
     /// The device a refresh token's sign-in came from.
     device_id: Option<&'a str>,
-    /// Conditional Access's client app type: `browser`; empty for `mobileAppsAndDesktopClients`.
-    client_app_type: &'static str,
+    /// Signed in through a browser (Conditional Access's `browser` client app type), else a
+    /// mobile or desktop client.
+    browser: bool,
     /// The user signed in (not a refresh token's redemption).
     interactive: bool,
 }
@@ -405,9 +406,10 @@ async fn delegated_tokens(
             client,
             user,
             resource: Resource::of_scopes(&graph),
-            client_app_type: match lineage.client_app_type {
-                "" => "mobileAppsAndDesktopClients",
-                other => other,
+            client_app_type: if lineage.browser {
+                "browser"
+            } else {
+                "mobileAppsAndDesktopClients"
             },
             device_id: device_id.as_deref(),
             interactive: lineage.interactive,
@@ -555,7 +557,7 @@ pub async fn redeem_refresh_token(
         single_page_app_until: record.single_page_app.then_some(record.expires_at),
         device_credential,
         device_id: record.device_id.as_deref(),
-        client_app_type: if record.single_page_app { "browser" } else { "" },
+        browser: record.single_page_app,
         ..Lineage::default()
     };
     match delegated_tokens(app, tenant, &client, &user, &record.scopes, lineage, now).await {
@@ -640,7 +642,7 @@ pub async fn redeem_authorization_code(
         device_credential: grant.device_credential,
         device_id: None,
         // The user signed in through a browser (the sign-in page).
-        client_app_type: "browser",
+        browser: true,
         interactive: true,
     };
     delegated_tokens(app, tenant, &client, &user, &code.scopes, lineage, now).await
