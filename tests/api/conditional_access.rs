@@ -504,4 +504,33 @@ async fn policies_need_their_permissions_and_valid_documents(app: TestApp) {
         .await
         .unwrap();
     assert_error(r, 404, "ResourceNotFound").await;
+
+    // Bad input to what-if, the sign-in log, the device credential and the token endpoint.
+    let r = app
+        .graph(Method::POST, "/v1.0/identity/conditionalAccess/evaluate", &token)
+        .json(&json!({ "signInContext": { "includeApplications": ["All"] } }))
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 400, "BadRequest").await;
+    let r = app
+        .graph(Method::GET, "/v1.0/auditLogs/signIns?$filter=userId eq", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 400, "BadRequest").await;
+    let r = app
+        .req(
+            Method::POST,
+            &format!(
+                "/_emulator/tenants/{}/devices/0b7e0000-0000-4000-8000-000000000000/credential",
+                t.id
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 404, "ResourceNotFound").await;
+    let both = "https://outlook.office365.com/Mail.Read https://graph.microsoft.com/User.Read.All";
+    refused(sign_in(&app, &t, &client, None, both).await, "invalid_scope", 28000).await;
 }
