@@ -491,9 +491,15 @@ async fn write_results(
                     })
                 })
                 .collect();
+            // The rows are found by their keys as one array (an index scan on the primary key):
+            // joined to `k` alone, a plan from statistics older than the tenant's devices hashed
+            // every verdict of the tenant for each batch (measured: 11 ms a batch of 500 at
+            // 20,000 devices, growing with the tenant).
             let sql = format!(
-                "UPDATE device_compliance SET compliance_state = k.state, compliance_grace_expires_at = k.grace, \
-                 compliance_due_at = k.due, partner_threat_state = k.partner FROM {} WHERE device_compliance.tenant_id = $1 \
+                "WITH k AS (SELECT * FROM {}) UPDATE device_compliance SET compliance_state = k.state, \
+                 compliance_grace_expires_at = k.grace, compliance_due_at = k.due, partner_threat_state = k.partner \
+                 FROM k WHERE device_compliance.tenant_id = $1 \
+                 AND device_compliance.device_id = ANY(ARRAY(SELECT device_id FROM k)) \
                  AND device_compliance.device_id = k.device_id",
                 json_rows(
                     2,
