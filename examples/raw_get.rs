@@ -6,7 +6,8 @@
 //! ```
 //!
 //! `DATABASE_URL` is `postgres://...` or `sqlite://PATH` (created if missing); LISTEN defaults to
-//! `127.0.0.1:8081`, POOL_SIZE to 16 (the emulator's default pool). It creates the table
+//! `127.0.0.1:8081`, POOL_SIZE to 16 (the emulator's default pool, and its settings on
+//! PostgreSQL). It creates the table
 //! `raw_get_devices (id TEXT PRIMARY KEY, document TEXT NOT NULL)` if missing; `bench/run get`
 //! fills it with the documents the emulator serves for the same devices. No authentication, no
 //! rendering: one `SELECT` by primary key, the text sent as `application/json`.
@@ -74,7 +75,14 @@ async fn main() -> anyhow::Result<()> {
         sqlx::query(TABLE).execute(&pool).await?;
         Db::Sqlite(pool)
     } else {
-        let pool = PgPoolOptions::new().max_connections(pool_size).connect(&url).await?;
+        // The emulator's pool settings: a connection idle for under a second is handed out
+        // untested (sqlx tests every one by default).
+        let pool = PgPoolOptions::new()
+            .max_connections(pool_size)
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| Box::pin(intune_mtd_emulator::store::ping_if_idle(conn, meta)))
+            .connect(&url)
+            .await?;
         sqlx::query(TABLE).execute(&pool).await?;
         Db::Postgres(pool)
     };

@@ -29,7 +29,7 @@ mod migrations;
 mod postgres;
 mod sqlite;
 
-pub use postgres::PostgresStore;
+pub use postgres::{ping_if_idle, PostgresStore, PING_AFTER_IDLE};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]

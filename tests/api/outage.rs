@@ -334,6 +334,45 @@ async fn a_stopped_database_is_answered_with_503_and_the_server_recovers_by_itse
     assert_eq!(failures, 1, "the worker's failures logged once per outage:\n{log}");
 }
 
+/// A database restart while the server is idle ends every pooled session. The pool tests a
+/// connection that sat idle (`store::PING_AFTER_IDLE`) before handing it out, so the first
+/// requests after are served, not answered with 503 by a dead session. (The pool's idle time
+/// is real time: this test waits for it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_after_an_idle_restart_are_served() {
+    let pg = OwnPostgres::init().await;
+    pg.start().await;
+    let server = start_replica(&pg.url("postgres"), &[], None).await;
+    let c = Client::new(&server).await;
+    let r = c
+        .control(Method::POST, "/devices")
+        .json(&json!({ "deviceName": "restart-phone", "operatingSystem": "android", "osVersion": "14" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let device: Value = r.json().await.unwrap();
+    let path = format!(
+        "/v1.0/deviceManagement/managedDevices/{}",
+        device["id"].as_str().unwrap()
+    );
+    // Several requests at once: the pool opens several sessions.
+    let reads: Vec<_> = (0..8)
+        .map(|_| tokio::spawn(c.graph(Method::GET, &path).send()))
+        .collect();
+    for r in reads {
+        assert_eq!(r.await.unwrap().unwrap().status(), 200);
+    }
+
+    pg.stop().await;
+    pg.start().await;
+    tokio::time::sleep(intune_mtd_emulator::store::PING_AFTER_IDLE + Duration::from_millis(200)).await;
+    for i in 0..8 {
+        let r = c.graph(Method::GET, &path).send().await.unwrap();
+        assert_eq!(r.status(), 200, "request {i} after the restart");
+    }
+}
+
 /// Runs `serve` against `url` until it exits; returns how long it took and what it printed.
 async fn serve_until_exit(url: &str, extra: &[&str]) -> (Duration, String) {
     let started = Instant::now();
