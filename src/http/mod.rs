@@ -31,15 +31,16 @@ use routes::RouteInfo;
 
 #[derive(Clone)]
 pub struct AppState {
-    /// The use cases; handlers call one of them per request.
-    pub app: crate::service::App,
+    /// The use cases; handlers call one of them per request. Shared: axum clones the state for
+    /// each extractor, and `App` holds several handles.
+    pub app: Arc<crate::service::App>,
     pub config: Arc<ServerConfig>,
 }
 
 impl AppState {
     pub fn new(app: crate::service::App, config: ServerConfig) -> Self {
         AppState {
-            app,
+            app: Arc::new(app),
             config: Arc::new(config),
         }
     }

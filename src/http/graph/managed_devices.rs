@@ -22,7 +22,7 @@ use crate::http::AppState;
 use crate::odata::{CmpOp, Expr, QueryOptions, StrFunc};
 use crate::schema::managed_device::{DETECTED_APP, MANAGED_DEVICE};
 use crate::schema::served::WIPE_PARAMETERS;
-use crate::schema::{render, validate_patch};
+use crate::schema::{render, render_owned, validate_patch};
 use crate::service::clock::rfc3339;
 use crate::service::devices::{self, RemoteAction};
 use crate::store::{DetectedApp, ListQuery, ListScope};
@@ -389,7 +389,7 @@ pub fn render_device(
         }
     }
     apply_select(
-        render(&MANAGED_DEVICE, &doc, ctx.view),
+        render_owned(&MANAGED_DEVICE, doc, ctx.view),
         &MANAGED_DEVICE,
         select,
         ctx.version,

@@ -141,9 +141,9 @@ pub fn with_context(
     context: String,
     body: serde_json::Map<String, serde_json::Value>,
 ) -> serde_json::Map<String, serde_json::Value> {
-    let mut out = serde_json::Map::with_capacity(body.len() + 1);
-    out.insert("@odata.context".into(), serde_json::Value::String(context));
-    out.extend(body);
+    let mut out = body;
+    // First, as Graph puts it; the body's entries are moved along, not hashed again.
+    out.shift_insert(0, "@odata.context".into(), serde_json::Value::String(context));
     out
 }
 
