@@ -260,7 +260,7 @@ impl ConnectorStore for StoreImpl {
                 devices.push((device, v.due_at));
             }
             let with_groups = !tenant.policies.is_empty();
-            let inputs = complete_inputs(&mut tx, tenant_id, devices, with_groups).await?;
+            let inputs = complete_inputs(&mut tx, tenant_id, devices, with_groups, None).await?;
             let evaluated = batch.evaluate(tenant, inputs).await?;
             let owned: std::collections::HashSet<String> = ids.iter().cloned().collect();
             write_results(

@@ -197,3 +197,92 @@ async fn a_reevaluation_that_changes_nothing_writes_no_result_rows(app: TestApp)
         "{written:?}"
     );
 }
+
+both_backends!(a_batch_of_some_devices_evaluates_and_writes_those_alone);
+
+/// A worker batch of some of the tenant's devices (those of a group a policy is assigned to)
+/// evaluates and writes those devices alone, their ids spread among the others' (on PostgreSQL
+/// a batch that is most of a range of ids is read as that range, and the others' rows in it are
+/// left out).
+async fn a_batch_of_some_devices_evaluates_and_writes_those_alone(app: TestApp) {
+    use crate::directory::{add_member, create_group};
+    let t: Tenant = app.create_tenant().await;
+    let token = app.admin_token(&t).await;
+    let mut devices = Vec::new();
+    for i in 0..16 {
+        let d = enroll(
+            &app,
+            &t,
+            json!({ "deviceName": format!("d{i}"), "operatingSystem": "iOS", "osVersion": "14.0", "ownerType": "company" }),
+        )
+        .await;
+        devices.push((
+            d["id"].as_str().unwrap().to_string(),
+            d["azureADDeviceId"].as_str().unwrap().to_string(),
+        ));
+    }
+    devices.sort();
+    // A policy for a group with no member yet.
+    let group = create_group(&app, &token, "Every other").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pid = create_policy(
+        &app,
+        &token,
+        json!({
+            "@odata.type": "#microsoft.graph.iosCompliancePolicy",
+            "displayName": "iOS 15+",
+            "osMinimumVersion": "15.0",
+            "scheduledActionsForRule": [{ "ruleName": "PasswordRequired", "scheduledActionConfigurations": [
+                { "actionType": "block", "gracePeriodHours": 0 }
+            ]}]
+        }),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = assign(
+        &app,
+        &token,
+        &pid,
+        json!([{ "@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": group }]),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    settle(&app, &t).await;
+    let mut before = Vec::new();
+    for (id, _) in &devices {
+        before.push(compliance_of(&app, &token, id).await);
+    }
+
+    // Every other device in id order joins the group: one batch of devices lying among the
+    // others'.
+    count_result_writes(&app).await;
+    for (_, entra) in devices.iter().step_by(2) {
+        let r = add_member(&app, &token, &group, &format!("devices/{entra}")).await;
+        assert_eq!(r.status(), 204);
+    }
+    let summary = settle(&app, &t).await;
+    assert_eq!(summary["devicesEvaluated"], 8, "{summary}");
+    assert_eq!(summary["complianceStateChanges"], 8, "{summary}");
+    for (i, (id, _)) in devices.iter().enumerate() {
+        let state = compliance_of(&app, &token, id).await;
+        if i % 2 == 0 {
+            assert_eq!(state, "noncompliant", "device {i}, in the group");
+        } else {
+            assert_eq!(state, before[i], "device {i}, not in the group");
+        }
+    }
+    let written = take_result_writes(&app).await;
+    let verdicts = written
+        .iter()
+        .filter(|(t, op)| t == "device_compliance" && op == "UPDATE")
+        .count();
+    assert_eq!(verdicts, 8, "{written:?}");
+    assert!(
+        written.len() <= 16,
+        "a verdict and a state per device at most: {written:?}"
+    );
+}
