@@ -236,6 +236,15 @@ pub fn applies(policy: &Policy, device: &DeviceInput) -> bool {
     policy.family.platform() == device.platform && targeted(policy, device)
 }
 
+/// Whether any of the policies is assigned to a group, or excludes one: only then do the
+/// groups of a device and of its user decide which policies apply to it.
+pub fn assigned_by_group(policies: &[Policy]) -> bool {
+    policies
+        .iter()
+        .flat_map(|p| &p.targets)
+        .any(|t| matches!(t, Target::Group(_) | Target::ExclusionGroup(_)))
+}
+
 /// Whether the policy's assignments reach the device (its user or itself), whatever its
 /// platform: a targeted device of another platform is "not applicable" in the status views.
 pub fn targeted(policy: &Policy, device: &DeviceInput) -> bool {
@@ -859,6 +868,17 @@ mod tests {
         assert!(v.policies.is_empty());
         assert_eq!(v.not_applicable, vec!["mac".to_string()]);
         assert_eq!(v.state, DeviceState::Compliant, "nothing applies");
+    }
+
+    #[test]
+    fn groups_matter_only_to_policies_assigned_by_group() {
+        let mut everyone = policy(None);
+        everyone.targets = vec![Target::AllDevices, Target::AllLicensedUsers];
+        assert!(!assigned_by_group(&[]));
+        assert!(!assigned_by_group(std::slice::from_ref(&everyone)));
+        assert!(assigned_by_group(&[everyone.clone(), policy(None)]));
+        everyone.targets.push(Target::ExclusionGroup("kiosks".into()));
+        assert!(assigned_by_group(&[everyone]));
     }
 
     #[test]

@@ -83,6 +83,14 @@ impl TenantContext {
     }
 }
 
+impl TenantContext {
+    /// Whether evaluation needs the groups of the devices and their users (see
+    /// `domain::compliance::assigned_by_group`): reading them is a probe per device.
+    pub fn needs_groups(&self) -> bool {
+        crate::domain::compliance::assigned_by_group(&self.rules)
+    }
+}
+
 /// The prefix of a connector's per-platform settings (`iosDeviceBlockedOnMissingPartnerData`).
 fn platform_key(p: Platform) -> &'static str {
     match p {
@@ -380,7 +388,7 @@ pub async fn reevaluate_devices(
     let mut lookups = ActionLookups::default();
     for chunk in ids.chunks(BATCH as usize) {
         let started = std::time::Instant::now();
-        let inputs = store.evaluation_inputs(tenant_id, chunk).await?;
+        let inputs = store.evaluation_inputs(tenant_id, chunk, ctx.needs_groups()).await?;
         let read = std::time::Instant::now();
         let Batch {
             records,

@@ -476,7 +476,7 @@ pub async fn explain(cx: &Ctx<'_>, id: &str) -> ServiceResult<Explained> {
     let store = cx.store();
     let ctx = compliance::load_context(store, cx.tenant_id, cx.now).await?;
     let input = store
-        .evaluation_inputs(cx.tenant_id, std::slice::from_ref(&device.id))
+        .evaluation_inputs(cx.tenant_id, std::slice::from_ref(&device.id), true)
         .await?
         .pop()
         .ok_or_else(|| missing_device(id))?;

@@ -882,8 +882,14 @@ pub trait ComplianceStore: Send + Sync + 'static {
     async fn queue_due(&self, tenant_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
     /// The inputs of the devices that exist among `ids`, with the actions already fired in
     /// their open episodes. The devices come without their `properties` (an empty map):
-    /// evaluation reads none of them.
-    async fn evaluation_inputs(&self, tenant_id: &str, ids: &[String]) -> Result<Vec<EvaluationInput>, StoreError>;
+    /// evaluation reads none of them. Their groups, and their users', are read `with_groups`
+    /// (empty otherwise).
+    async fn evaluation_inputs(
+        &self,
+        tenant_id: &str,
+        ids: &[String],
+        with_groups: bool,
+    ) -> Result<Vec<EvaluationInput>, StoreError>;
     /// Stores an evaluation of the devices `evaluated`, whose inputs were read at `version`
     /// (see `queue_version`), in one transaction. The evaluation is a device's to store while
     /// the device has a queue entry from a change at or below `version` (its lock held): then its

@@ -293,9 +293,14 @@ impl ComplianceStore for StoreImpl {
         Ok(change!(self, tenant_id, &fx, |_tx| {})?.is_some())
     }
 
-    async fn evaluation_inputs(&self, tenant_id: &str, ids: &[String]) -> Result<Vec<EvaluationInput>, StoreError> {
+    async fn evaluation_inputs(
+        &self,
+        tenant_id: &str,
+        ids: &[String],
+        with_groups: bool,
+    ) -> Result<Vec<EvaluationInput>, StoreError> {
         let mut conn = self.reader().acquire().await?;
-        evaluation_inputs_in(&mut conn, tenant_id, ids).await
+        evaluation_inputs_in(&mut conn, tenant_id, ids, with_groups).await
     }
 
     async fn store_compliance(
@@ -727,6 +732,7 @@ async fn evaluation_inputs_in(
     conn: &mut Conn,
     tenant_id: &str,
     ids: &[String],
+    with_groups: bool,
 ) -> Result<Vec<EvaluationInput>, StoreError> {
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(2000) {
@@ -734,7 +740,7 @@ async fn evaluation_inputs_in(
             Some((devices, range)) => (devices, range),
             None => (devices_by_key(conn, tenant_id, chunk).await?, None),
         };
-        out.extend(complete_inputs(conn, tenant_id, devices, true, range.as_ref()).await?);
+        out.extend(complete_inputs(conn, tenant_id, devices, with_groups, range.as_ref()).await?);
     }
     Ok(out)
 }

@@ -259,7 +259,9 @@ impl ConnectorStore for StoreImpl {
                 device.partner_threat_state = v.partner_threat_state;
                 devices.push((device, v.due_at));
             }
-            let with_groups = !tenant.policies.is_empty();
+            // Groups matter only to policies assigned to (or excluding) one.
+            let rules: Vec<_> = tenant.policies.iter().map(StoredPolicy::rules).collect();
+            let with_groups = crate::domain::compliance::assigned_by_group(&rules);
             let inputs = complete_inputs(&mut tx, tenant_id, devices, with_groups, None).await?;
             let evaluated = batch.evaluate(tenant, inputs).await?;
             let owned: std::collections::HashSet<String> = ids.iter().cloned().collect();
