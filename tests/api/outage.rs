@@ -173,6 +173,17 @@ async fn outcome(request: reqwest::RequestBuilder) -> Outcome {
     }
 }
 
+/// Enrolls a device through the control plane; answers its Graph path.
+async fn device_path(c: &Client, body: Value) -> String {
+    let r = c.control(Method::POST, "/devices").json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let device: Value = r.json().await.unwrap();
+    format!(
+        "/v1.0/deviceManagement/managedDevices/{}",
+        device["id"].as_str().unwrap()
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_database_is_answered_with_503_and_the_server_recovers_by_itself() {
     let pg = OwnPostgres::init().await;
@@ -181,18 +192,11 @@ async fn a_stopped_database_is_answered_with_503_and_the_server_recovers_by_itse
     // A fast worker tick: many ticks fail during the outage, and must be logged once.
     let server = start_replica(&pg.url("postgres"), &["--worker-tick-ms", "50"], Some(&log)).await;
     let c = Client::new(&server).await;
-    let r = c
-        .control(Method::POST, "/devices")
-        .json(&json!({ "deviceName": "outage-phone", "operatingSystem": "ios", "osVersion": "17.4.1" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let device: Value = r.json().await.unwrap();
-    let path = format!(
-        "/v1.0/deviceManagement/managedDevices/{}",
-        device["id"].as_str().unwrap()
-    );
+    let path = device_path(
+        &c,
+        json!({ "deviceName": "outage-phone", "operatingSystem": "ios", "osVersion": "17.4.1" }),
+    )
+    .await;
 
     // Load: three clients reading the device without pause, through the outage and after.
     let stop = Arc::new(AtomicBool::new(false));
@@ -344,18 +348,11 @@ async fn requests_after_an_idle_restart_are_served() {
     pg.start().await;
     let server = start_replica(&pg.url("postgres"), &[], None).await;
     let c = Client::new(&server).await;
-    let r = c
-        .control(Method::POST, "/devices")
-        .json(&json!({ "deviceName": "restart-phone", "operatingSystem": "android", "osVersion": "14" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let device: Value = r.json().await.unwrap();
-    let path = format!(
-        "/v1.0/deviceManagement/managedDevices/{}",
-        device["id"].as_str().unwrap()
-    );
+    let path = device_path(
+        &c,
+        json!({ "deviceName": "restart-phone", "operatingSystem": "android", "osVersion": "14" }),
+    )
+    .await;
     // Several requests at once: the pool opens several sessions.
     let reads: Vec<_> = (0..8)
         .map(|_| tokio::spawn(c.graph(Method::GET, &path).send()))

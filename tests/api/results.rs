@@ -85,6 +85,29 @@ async fn compliance_of(app: &TestApp, token: &str, id: &str) -> String {
     body["complianceState"].as_str().unwrap().to_string()
 }
 
+/// An iOS policy requiring 15.0 (block at 0 h) assigned to `target`; answers its id.
+async fn assigned_ios_15_policy(app: &TestApp, token: &str, target: Value) -> String {
+    let pid = create_policy(
+        app,
+        token,
+        json!({
+            "@odata.type": "#microsoft.graph.iosCompliancePolicy",
+            "displayName": "iOS 15+",
+            "osMinimumVersion": "15.0",
+            "scheduledActionsForRule": [{ "ruleName": "PasswordRequired", "scheduledActionConfigurations": [
+                { "actionType": "block", "gracePeriodHours": 0 }
+            ]}]
+        }),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = assign(app, token, &pid, json!([target])).await;
+    assert_eq!(r.status(), 200);
+    pid
+}
+
 fn writes(rows: &[(&str, &str)]) -> Vec<(String, String)> {
     rows.iter().map(|(t, o)| (t.to_string(), o.to_string())).collect()
 }
@@ -109,30 +132,12 @@ async fn a_reevaluation_that_changes_nothing_writes_no_result_rows(app: TestApp)
         json!({ "deviceName": "pixel", "operatingSystem": "Android", "osVersion": "14", "ownerType": "company" }),
     )
     .await;
-    let pid = create_policy(
+    let pid = assigned_ios_15_policy(
         &app,
         &token,
-        json!({
-            "@odata.type": "#microsoft.graph.iosCompliancePolicy",
-            "displayName": "iOS 15+",
-            "osMinimumVersion": "15.0",
-            "scheduledActionsForRule": [{ "ruleName": "PasswordRequired", "scheduledActionConfigurations": [
-                { "actionType": "block", "gracePeriodHours": 0 }
-            ]}]
-        }),
-    )
-    .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let r = assign(
-        &app,
-        &token,
-        &pid,
-        json!([{ "@odata.type": "#microsoft.graph.allDevicesAssignmentTarget" }]),
+        json!({ "@odata.type": "#microsoft.graph.allDevicesAssignmentTarget" }),
     )
     .await;
-    assert_eq!(r.status(), 200);
     settle(&app, &t).await;
     assert_eq!(compliance_of(&app, &token, &ids[0]).await, "compliant");
     assert_eq!(compliance_of(&app, &token, &ids[1]).await, "noncompliant");
@@ -227,30 +232,12 @@ async fn a_batch_of_some_devices_evaluates_and_writes_those_alone(app: TestApp) 
         .as_str()
         .unwrap()
         .to_string();
-    let pid = create_policy(
+    assigned_ios_15_policy(
         &app,
         &token,
-        json!({
-            "@odata.type": "#microsoft.graph.iosCompliancePolicy",
-            "displayName": "iOS 15+",
-            "osMinimumVersion": "15.0",
-            "scheduledActionsForRule": [{ "ruleName": "PasswordRequired", "scheduledActionConfigurations": [
-                { "actionType": "block", "gracePeriodHours": 0 }
-            ]}]
-        }),
-    )
-    .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let r = assign(
-        &app,
-        &token,
-        &pid,
-        json!([{ "@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": group }]),
+        json!({ "@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": group }),
     )
     .await;
-    assert_eq!(r.status(), 200);
     settle(&app, &t).await;
     let mut before = Vec::new();
     for (id, _) in &devices {
