@@ -81,9 +81,7 @@ impl TenantContext {
             settings,
         }
     }
-}
 
-impl TenantContext {
     /// Whether evaluation needs the groups of the devices and their users (see
     /// `domain::compliance::assigned_by_group`): reading them is a probe per device.
     pub fn needs_groups(&self) -> bool {

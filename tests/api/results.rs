@@ -8,7 +8,7 @@ use sqlx::Connection as _;
 
 use crate::both_backends;
 use crate::common::{Backend, Tenant, TestApp};
-use crate::compliance::{assign, create_policy, enroll, settle};
+use crate::compliance::{assigned_ios_15_policy, enroll, settle};
 use crate::write_path::execute;
 
 both_backends!(a_reevaluation_that_changes_nothing_writes_no_result_rows);
@@ -83,29 +83,6 @@ async fn compliance_of(app: &TestApp, token: &str, id: &str) -> String {
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
     body["complianceState"].as_str().unwrap().to_string()
-}
-
-/// An iOS policy requiring 15.0 (block at 0 h) assigned to `target`; answers its id.
-async fn assigned_ios_15_policy(app: &TestApp, token: &str, target: Value) -> String {
-    let pid = create_policy(
-        app,
-        token,
-        json!({
-            "@odata.type": "#microsoft.graph.iosCompliancePolicy",
-            "displayName": "iOS 15+",
-            "osMinimumVersion": "15.0",
-            "scheduledActionsForRule": [{ "ruleName": "PasswordRequired", "scheduledActionConfigurations": [
-                { "actionType": "block", "gracePeriodHours": 0 }
-            ]}]
-        }),
-    )
-    .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let r = assign(app, token, &pid, json!([target])).await;
-    assert_eq!(r.status(), 200);
-    pid
 }
 
 fn writes(rows: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -8,7 +8,7 @@ use sqlx::Connection as _;
 
 use crate::both_backends;
 use crate::common::{start_replica, test_database, Backend, Client, TestApp};
-use crate::compliance::{assign, create_connector, create_policy, enroll, heartbeat, settle};
+use crate::compliance::{assign, assigned_ios_15_policy, create_connector, create_policy, enroll, heartbeat, settle};
 use crate::directory::{add_member, create_group, create_user};
 use crate::mtd::{partner_token, LOOKOUT};
 
@@ -89,30 +89,12 @@ async fn a_change_whose_queueing_fails_is_not_kept(app: TestApp) {
     )
     .await;
     let old_id = old["id"].as_str().unwrap().to_string();
-    let pid = create_policy(
+    let pid = assigned_ios_15_policy(
         &app,
         &token,
-        json!({
-            "@odata.type": "#microsoft.graph.iosCompliancePolicy",
-            "displayName": "OS",
-            "osMinimumVersion": "15.0",
-            "scheduledActionsForRule": [{ "ruleName": "PasswordRequired", "scheduledActionConfigurations": [
-                { "actionType": "block", "gracePeriodHours": 0 }
-            ]}]
-        }),
-    )
-    .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let r = assign(
-        &app,
-        &token,
-        &pid,
-        json!([{ "@odata.type": "#microsoft.graph.allDevicesAssignmentTarget" }]),
+        json!({ "@odata.type": "#microsoft.graph.allDevicesAssignmentTarget" }),
     )
     .await;
-    assert_eq!(r.status(), 200);
     settle(&app, &t).await;
     let device = format!("/v1.0/deviceManagement/managedDevices/{old_id}");
     assert_eq!(get(&app, &token, &device).await["complianceState"], "compliant");
