@@ -27,6 +27,7 @@ use crate::store::{
 pub const BATCH: u64 = 2000;
 
 /// What every device of a tenant is evaluated against.
+#[derive(Clone)]
 pub struct TenantContext {
     /// The tenant's change number when this was read (see `WorkerStore::queue_version`): the
     /// version of every evaluation made with it.
@@ -80,6 +81,18 @@ impl TenantContext {
             connectors: rows.connectors,
             settings,
         }
+    }
+
+    /// The context of a device whose stored results an evaluation at a later time wrote (one
+    /// that began after this one and committed first): its evaluation runs at that time, as the
+    /// tenant's time never goes back. Otherwise it would see a noncompliance episode that
+    /// starts after its `now`, and store the device as in its grace period until then.
+    fn for_device(&self, input: &EvaluationInput) -> Option<TenantContext> {
+        let latest = input.states.iter().map(|s| s.evaluated_at).max()?;
+        (latest > self.now).then(|| TenantContext {
+            now: latest,
+            ..self.clone()
+        })
     }
 
     /// Whether evaluation needs the groups of the devices and their users (see
@@ -442,6 +455,8 @@ pub(super) async fn evaluate_batch(
     let mut records = Vec::with_capacity(inputs.len());
     let mut out = Evaluated::default();
     for input in inputs {
+        let later = ctx.for_device(input);
+        let ctx = later.as_ref().unwrap_or(ctx);
         let (verdict, mut record) = evaluate_one(ctx, input);
         // Actions still to come are a change to come too.
         for a in pending_actions(ctx, input, &verdict) {
@@ -828,6 +843,27 @@ mod tests {
             policies: vec![state("a", "compliant", later), state("b", "notApplicable", later)],
         };
         (input, record)
+    }
+
+    #[test]
+    fn a_device_evaluated_later_is_evaluated_at_that_time() {
+        let now = Utc::now();
+        let rows = TenantRows {
+            version: 1,
+            policies: vec![],
+            connectors: vec![],
+            device_management: None,
+        };
+        let ctx = TenantContext::new(rows, now);
+        let (mut input, _) = stored(now - Duration::hours(1));
+        assert!(
+            ctx.for_device(&input).is_none(),
+            "results from before now change nothing"
+        );
+        let later = now + Duration::seconds(2);
+        input.states[1].evaluated_at = later;
+        let at = ctx.for_device(&input).expect("a later evaluation's time");
+        assert_eq!((at.now, at.version), (later, ctx.version));
     }
 
     #[test]
