@@ -429,6 +429,37 @@ pub fn reported_threat_state(reports: &[StoredReport], counts: impl Fn(&str) -> 
         .map_or("unknown", |r| r.state.as_str())
 }
 
+/// The outcome of a report not newer than the one stored for its device and connector
+/// (`stored`, that report's `reportedDateTime`).
+fn not_newer_than_stored(stored: DateTime<Utc>) -> Outcome {
+    Outcome::Stale {
+        message: format!(
+            "Not newer than the report stored for this device (reportedDateTime {}): ignored.",
+            crate::domain::time::rfc3339(stored)
+        ),
+    }
+}
+
+/// Turns the accepted items whose reports the store did not keep into stale ones: `kept`
+/// maps such a device (by managed device id) to the `reportedDateTime` of the report stored
+/// for it, as new or newer (stored before, or by another batch meanwhile). `targets` is what
+/// `decide` was given.
+pub fn stale_in_store(
+    items: &[ReportItem],
+    targets: &HashMap<String, ReportTarget>,
+    outcomes: &mut [Outcome],
+    kept: &HashMap<String, DateTime<Utc>>,
+) {
+    for (item, outcome) in items.iter().zip(outcomes.iter_mut()) {
+        if *outcome != Outcome::Accepted {
+            continue;
+        }
+        if let Some(stored) = targets.get(&item.device_key).and_then(|t| kept.get(&t.device_id)) {
+            *outcome = not_newer_than_stored(*stored);
+        }
+    }
+}
+
 /// Decides each item of a batch: unknown devices and platforms the connector does not take are
 /// rejected; reports not newer than the stored one (or than a newer one for the same device in
 /// the same batch) are stale; the newest report per device is stored.
@@ -455,12 +486,9 @@ pub fn decide(
                 "platformNotEnabled",
                 format!("The connector does not take data for {} devices.", t.platform.as_str()),
             ),
-            (Ok((_, at)), Some(t)) if t.stored_at.is_some_and(|s| s >= *at) => Outcome::Stale {
-                message: format!(
-                    "Not newer than the report stored for this device (reportedDateTime {}): ignored.",
-                    crate::domain::time::rfc3339(t.stored_at.unwrap_or(*at))
-                ),
-            },
+            (Ok((_, at)), Some(t)) if t.stored_at.is_some_and(|s| s >= *at) => {
+                not_newer_than_stored(t.stored_at.unwrap_or(*at))
+            }
             (Ok((_, at)), Some(t)) => {
                 let superseded = |by: &DateTime<Utc>| {
                     Outcome::Stale {
@@ -713,6 +741,51 @@ mod tests {
                 reported_at: at(9)
             }]
         );
+    }
+
+    #[test]
+    fn reports_the_store_kept_out_turn_stale_with_the_stored_time() {
+        let t0 = Utc::now();
+        let item = |key: &str| ReportItem {
+            device_key: key.into(),
+            reported: Ok((Reported::parse_level("low").unwrap(), t0)),
+        };
+        let target = |id: &str| ReportTarget {
+            device_id: id.into(),
+            platform: Platform::Ios,
+            stored_at: None,
+        };
+        let targets: HashMap<String, ReportTarget> = [("a", "A"), ("b-entra", "B"), ("c", "C")]
+            .into_iter()
+            .map(|(k, id)| (k.to_string(), target(id)))
+            .collect();
+        let items = vec![item("a"), item("b-entra"), item("c"), item("nope")];
+        let (mut outcomes, accepted) = decide(
+            &items,
+            &targets,
+            PlatformToggles {
+                ios: true,
+                ..Default::default()
+            },
+        );
+        assert_eq!(accepted.len(), 3);
+        // B (named by its Entra id) has a newer report stored: its item turns stale; the others
+        // keep their outcomes.
+        let stored = t0 + Duration::minutes(1);
+        let kept = HashMap::from([("B".to_string(), stored)]);
+        stale_in_store(&items, &targets, &mut outcomes, &kept);
+        assert_eq!(outcomes[0], Outcome::Accepted);
+        assert_eq!(
+            outcomes[1],
+            Outcome::Stale {
+                message: format!(
+                    "Not newer than the report stored for this device (reportedDateTime {}): ignored.",
+                    crate::domain::time::rfc3339(stored)
+                )
+            }
+        );
+        assert_eq!(outcomes[2], Outcome::Accepted);
+        assert!(matches!(&outcomes[3], Outcome::Rejected { code, .. } if code == "unknownDevice"));
     }
 
     #[test]

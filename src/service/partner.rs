@@ -4,13 +4,14 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::connectors::connectors_effects;
 use super::{compliance, Ctx, ServiceError, ServiceResult};
 use crate::domain::device::{DeviceApp, ManagedDevice, OwnerType, Platform, PLATFORMS};
 use crate::domain::mtd::{
-    decide, is_unresponsive, Accepted, Connector, Outcome, PlatformToggles, ReportItem, ReportTarget,
+    decide, is_unresponsive, stale_in_store, Accepted, Connector, Outcome, PlatformToggles, ReportItem, ReportTarget,
 };
 use crate::domain::tenant::parse_guid;
 use crate::store::{
@@ -120,6 +121,7 @@ pub async fn report_threat_states(
     let mut batch = ReportBatchOf {
         cx,
         items,
+        targets: HashMap::new(),
         toggles: connector.toggles(),
         outcomes: Vec::new(),
         cause: cx.cause.describe(),
@@ -155,6 +157,8 @@ pub async fn report_threat_states(
 struct ReportBatchOf<'a> {
     cx: &'a Ctx<'a>,
     items: &'a [ReportItem],
+    /// The devices the items name, by key (what `decide` was given).
+    targets: HashMap<String, ReportTarget>,
     toggles: PlatformToggles,
     outcomes: Vec<Outcome>,
     cause: String,
@@ -166,17 +170,24 @@ impl ReportBatch for ReportBatchOf<'_> {
     fn accept(&mut self, rows: Vec<ReportTargetRow>) -> Vec<Accepted> {
         let mut targets: HashMap<String, ReportTarget> = HashMap::with_capacity(rows.len() * 2);
         for row in rows {
+            // Whether a report is newer than the stored one is decided as it is stored
+            // (`kept_out`), with the device locked.
             let target = ReportTarget {
                 device_id: row.device_id.clone(),
                 platform: row.platform,
-                stored_at: row.stored_at,
+                stored_at: None,
             };
             targets.insert(row.azure_ad_device_id.clone(), target.clone());
             targets.insert(row.device_id, target);
         }
         let (outcomes, accepted) = decide(self.items, &targets, self.toggles);
         self.outcomes = outcomes;
+        self.targets = targets;
         accepted
+    }
+
+    fn kept_out(&mut self, stored: HashMap<String, DateTime<Utc>>) {
+        stale_in_store(self.items, &self.targets, &mut self.outcomes, &stored);
     }
 
     async fn evaluate(&mut self, tenant: TenantRows, inputs: Vec<EvaluationInput>) -> Result<Evaluated, StoreError> {

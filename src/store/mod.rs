@@ -501,8 +501,6 @@ pub struct ReportTargetRow {
     pub device_id: String,
     pub azure_ad_device_id: String,
     pub platform: Platform,
-    /// `reportedDateTime` of the connector's stored report for the device.
-    pub stored_at: Option<DateTime<Utc>>,
 }
 
 /// MTD connectors and partner threat reports.
@@ -527,10 +525,10 @@ pub trait ConnectorStore: Send + Sync + 'static {
         fx_if: &(dyn for<'c> Fn(Option<&'c Connector>) -> Effects + Send + Sync),
     ) -> Result<Connector, StoreError>;
     /// A batch of threat reports in one pass, in one transaction:
-    /// - reads and locks the devices `keys` name (managed or Entra device ids), with the
-    ///   connector's stored report times, in one statement, and takes the reports `batch`
-    ///   accepts;
-    /// - stores them (a newer stored one wins, whatever the order of arrival);
+    /// - reads and locks the devices `keys` name (a key names the device with that id, else the
+    ///   one with that Entra device id) in one statement, and takes the reports `batch` accepts;
+    /// - stores them (a newer stored one wins, whatever the order of arrival) and tells `batch`
+    ///   which it kept out;
     /// - reads the reported devices' evaluation inputs and the tenant's policies, connectors and
     ///   settings, and writes the results `batch` computes from them, each device's
     ///   `partnerReportedThreatState` among them.
@@ -555,6 +553,9 @@ pub trait ConnectorStore: Send + Sync + 'static {
 pub trait ReportBatch: Send {
     /// The reports to store, decided from the devices the keys name.
     fn accept(&mut self, targets: Vec<ReportTargetRow>) -> Vec<Accepted>;
+    /// The accepted reports the store did not keep, because a report as new or newer is stored
+    /// for the device and connector: each device (by id) with that report's `reportedDateTime`.
+    fn kept_out(&mut self, stored: std::collections::HashMap<String, DateTime<Utc>>);
     /// The evaluation of the reported devices, from what the transaction read after storing
     /// the reports.
     async fn evaluate(&mut self, tenant: TenantRows, inputs: Vec<EvaluationInput>) -> Result<Evaluated, StoreError>;

@@ -220,14 +220,13 @@ impl ConnectorStore for StoreImpl {
         // Batches share the tenant's change lock: those of other devices run side by side, and
         // no change to the tenant's policies, connectors or settings commits under them.
         change!(@locked share_tenant, self, tenant_id, &Effects::none(), |tx, gen| {
-            let mut found = report_devices_in(&mut tx, tenant_id, connector_id, keys).await?;
+            let mut found = report_devices_in(&mut tx, tenant_id, keys).await?;
             let targets = found
                 .iter()
-                .map(|(d, stored_at)| ReportTargetRow {
+                .map(|d| ReportTargetRow {
                     device_id: d.id.clone(),
                     azure_ad_device_id: d.azure_ad_device_id.clone(),
                     platform: d.platform,
-                    stored_at: *stored_at,
                 })
                 .collect();
             let mut reports = batch.accept(targets);
@@ -244,13 +243,13 @@ impl ConnectorStore for StoreImpl {
             if !gen.queue_drained {
                 take_queue_entries(&mut tx, tenant_id, gen.number, &ids).await?;
             }
-            write_reports(&mut tx, tenant_id, connector_id, &reports, received_at).await?;
+            let kept = write_reports(&mut tx, tenant_id, connector_id, &reports, received_at).await?;
             let tenant = tenant_rows_in(&mut tx, tenant_id, gen.number).await?;
             // The reported devices as locked, with their verdicts as stored now.
-            found.retain(|(d, _)| ids.binary_search(&d.id).is_ok());
+            found.retain(|d| ids.binary_search(&d.id).is_ok());
             let mut devices = Vec::with_capacity(found.len());
             let mut verdicts = verdicts_in(&mut tx, tenant_id, &ids).await?;
-            for (mut device, _) in found {
+            for mut device in found {
                 let Some(v) = verdicts.remove(&device.id) else {
                     continue;
                 };
@@ -263,6 +262,19 @@ impl ConnectorStore for StoreImpl {
             let rules: Vec<_> = tenant.policies.iter().map(StoredPolicy::rules).collect();
             let with_groups = crate::domain::compliance::assigned_by_group(&rules);
             let inputs = complete_inputs(&mut tx, tenant_id, devices, with_groups, None).await?;
+            // The reports not stored: those devices' stored reports from this connector are as
+            // new or newer (their inputs, read after the write, have them).
+            let stored: std::collections::HashMap<String, DateTime<Utc>> = inputs
+                .iter()
+                .filter(|i| !kept.contains(&i.device.id))
+                .filter_map(|i| {
+                    let r = i.reports.iter().find(|r| r.connector_id == connector_id)?;
+                    Some((i.device.id.clone(), r.reported_at))
+                })
+                .collect();
+            if !stored.is_empty() {
+                batch.kept_out(stored);
+            }
             let evaluated = batch.evaluate(tenant, inputs).await?;
             let owned: std::collections::HashSet<String> = ids.iter().cloned().collect();
             write_results(
@@ -280,67 +292,58 @@ impl ConnectorStore for StoreImpl {
 }
 
 /// The devices `keys` name (managed or Entra device ids), each once, as evaluation reads them
-/// (`evaluated_columns_of_d`), with the `reportedDateTime` of the connector's stored report.
-/// On PostgreSQL their rows are locked in id order (see `lock_devices`; the lock is taken as the
-/// lateral probe walks the ids, so they are sorted first). A batch names at most 1,000 devices:
-/// one statement, one walk. Their verdicts are not read here: another batch may change them
+/// (`evaluated_columns_of_d`). A key names the device with that id, else the device with that Entra device id. On
+/// PostgreSQL their rows are locked in id order (see `lock_devices`). A batch names at most
+/// 1,000 devices: one statement. Their verdicts are not read here: another batch may change them
 /// until the lock is granted, and only the locked rows are read as they are then.
 async fn report_devices_in(
     conn: &mut Conn,
     tenant_id: &str,
-    connector_id: &str,
     keys: &[String],
-) -> Result<Vec<(ManagedDevice, Option<DateTime<Utc>>)>, StoreError> {
+) -> Result<Vec<ManagedDevice>, StoreError> {
     if keys.is_empty() {
         return Ok(Vec::new());
     }
-    let lock = if DIALECT_NAME == "postgres" {
-        " FOR NO KEY UPDATE OF d"
-    } else {
-        ""
-    };
-    // The keys as a list driving an index probe per key, once per kind of id (`per_key`): given
-    // `id IN (...)` (or an OR of two lists) PostgreSQL scanned the whole tenant instead
-    // (measured: 60 to 100 ms a batch of 500 in a tenant of 20,000).
-    let found = |on: &str| {
+    let columns = evaluated_columns_of_d(DEVICE_TABLE_COLUMNS);
+    // Each key resolved to an id by one index probe (the Entra id's index only when no device
+    // has the key as its id).
+    let resolved = "COALESCE((SELECT i.id FROM managed_devices i WHERE i.tenant_id = $1 AND i.id = k.column1), \
+                    (SELECT e.id FROM managed_devices e WHERE e.tenant_id = $1 AND e.azure_ad_device_id = k.column1))";
+    let sql = if DIALECT_NAME == "postgres" {
+        // The rows found by those ids as one array (an index scan on the primary key), sorted
+        // and locked. Measured on a batch of 500 in a tenant of 20,000: 4.6 ms, against 15.6 ms
+        // for probing every key as both kinds of id, merging the two lists and probing the
+        // merged ids again.
         format!(
-            "SELECT d.id FROM k {}",
-            per_key(
-                "managed_devices",
-                "d",
-                &format!("d.tenant_id = $1 AND {on} = k.column1")
-            )
+            "WITH k AS ({}) SELECT {columns} FROM managed_devices d WHERE d.tenant_id = $1 \
+             AND d.id = ANY(ARRAY(SELECT {resolved} FROM k)) ORDER BY d.id FOR NO KEY UPDATE OF d",
+            values_list(2, keys.len())
+        )
+    } else {
+        format!(
+            "WITH k AS ({}), t AS (SELECT DISTINCT {resolved} AS id FROM k) SELECT {columns} FROM t {} \
+             ORDER BY d.id",
+            values_list(2, keys.len()),
+            per_key("managed_devices", "d", "d.tenant_id = $1 AND d.id = t.id")
         )
     };
-    let sql = format!(
-        "WITH k AS ({}), t AS ({} UNION {}) SELECT {}, (SELECT r.reported_at FROM threat_reports r \
-         WHERE r.tenant_id = $1 AND r.device_id = d.id AND r.connector_id = $2) AS reported_at \
-         FROM (SELECT id FROM t ORDER BY id) AS t {} ORDER BY d.id{lock}",
-        values_list(3, keys.len()),
-        found("d.id"),
-        found("d.azure_ad_device_id"),
-        evaluated_columns_of_d(DEVICE_TABLE_COLUMNS),
-        per_key("managed_devices", "d", "d.tenant_id = $1 AND d.id = t.id")
-    );
-    let mut q = sqlx::query(&sql).bind(tenant_id).bind(connector_id);
+    let mut q = sqlx::query(&sql).bind(tenant_id);
     for k in keys {
         q = q.bind(k.as_str());
     }
-    q.fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|row| Ok((device_table_row(row)?, row.try_get("reported_at")?)))
-        .collect()
+    q.fetch_all(&mut *conn).await?.iter().map(device_table_row).collect()
 }
 
-/// Stores accepted reports: a newer stored one wins. The devices are locked.
+/// Stores accepted reports: a newer stored one wins. Answers the devices whose reports were
+/// stored (the others have one as new or newer). The devices are locked.
 async fn write_reports(
     conn: &mut Conn,
     tenant_id: &str,
     connector_id: &str,
     reports: &[Accepted],
     received_at: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<std::collections::HashSet<String>, StoreError> {
+    let mut kept = std::collections::HashSet::with_capacity(reports.len());
     for chunk in reports.chunks(1000) {
         let mut b = sqlx::QueryBuilder::<Db>::new(
             "INSERT INTO threat_reports (tenant_id, device_id, connector_id, state, reported_at, received_at) ",
@@ -353,15 +356,17 @@ async fn write_reports(
                 .push_bind(r.reported_at)
                 .push_bind(received_at);
         });
-        // A concurrent batch may have stored a newer report meanwhile: it stays.
+        // A stored report as new or newer stays, and its device is not returned.
         b.push(
             " ON CONFLICT (tenant_id, device_id, connector_id) DO UPDATE SET state = excluded.state, \
          reported_at = excluded.reported_at, received_at = excluded.received_at \
-         WHERE threat_reports.reported_at < excluded.reported_at",
+         WHERE threat_reports.reported_at < excluded.reported_at RETURNING device_id",
         );
-        b.build().execute(&mut *conn).await?;
+        for row in b.build().fetch_all(&mut *conn).await? {
+            kept.insert(row.try_get("device_id")?);
+        }
     }
-    Ok(())
+    Ok(kept)
 }
 
 async fn list_connectors_in(conn: &mut Conn, tenant_id: &str) -> Result<Vec<Connector>, StoreError> {
