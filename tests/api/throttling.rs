@@ -54,6 +54,22 @@ async fn burst(app: &TestApp, token: &str, n: usize) -> Vec<u16> {
     all
 }
 
+/// Moves the tenant's clock to the start of its next window of `seconds` (windows are
+/// multiples of their length since the epoch), so that a test's requests fall in one window
+/// whatever the time of day.
+async fn to_window_start(app: &TestApp, t: &Tenant, seconds: i64) {
+    let now = app.tenant_now(&t.id).await;
+    let next = (now.timestamp() / seconds + 1) * seconds;
+    let to = chrono::DateTime::from_timestamp(next, 0).unwrap();
+    let r = app
+        .req(Method::POST, &format!("/_emulator/tenants/{}/clock", t.id))
+        .json(&json!({ "setTo": to.to_rfc3339_opts(chrono::SecondsFormat::Secs, true) }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+}
+
 async fn other_app(app: &TestApp, t: &Tenant) -> String {
     let (id, secret) = app
         .register_app(&t.id, &["DeviceManagementManagedDevices.Read.All"])
@@ -73,17 +89,8 @@ async fn the_devices_bucket_refuses_an_apps_2001st_request_until_the_window_pass
     let off: Value = r.json().await.unwrap();
     assert_eq!(off["enabled"], false);
     assert_eq!(off["buckets"]["devices"]["appRequests"], 2000, "{off}");
-    // Move the clock to the start of a window, so that the burst stays inside one.
-    let now = app.tenant_now(&t.id).await;
-    let next = (now.timestamp() / 20 + 1) * 20;
-    let to = chrono::DateTime::from_timestamp(next, 0).unwrap();
-    let r = app
-        .req(Method::POST, &format!("/_emulator/tenants/{}/clock", t.id))
-        .json(&json!({ "setTo": to.to_rfc3339_opts(chrono::SecondsFormat::Secs, true) }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    // At the start of a window, so that the burst stays inside one.
+    to_window_start(&app, &t, 20).await;
 
     let on = put_limits(&app, &t, json!({})).await;
     assert_eq!(on["enabled"], true);
@@ -139,7 +146,9 @@ async fn two_apps_share_the_tenants_budget(app: TestApp) {
     let a = app.admin_token(&t).await;
     let b = other_app(&app, &t).await;
     let c = other_app(&app, &t).await;
-    // A long window, so the tenant's clock cannot cross it mid-test.
+    // A long window, entered at its start: the tenant's clock cannot cross it mid-test (a
+    // test started a few seconds before a whole hour of the clock was served again past it).
+    to_window_start(&app, &t, 3600).await;
     put_limits(&app, &t, json!({ "windowSeconds": 3600 })).await;
     let (sa, sb) = tokio::join!(burst(&app, &a, 2000), burst(&app, &b, 2000));
     assert!(sa.iter().chain(&sb).all(|s| *s == 200), "two apps, 2,000 each");
@@ -169,6 +178,7 @@ async fn the_quirks_and_the_partner_limit_are_the_tenants_to_choose(app: TestApp
         assert_error(r, 400, "BadRequest").await;
     }
     let tight = json!({ "tenantWrites": 10, "appWrites": 10, "tenantRequests": 2, "appRequests": 2 });
+    to_window_start(&app, &t, 3600).await;
     put_limits(
         &app,
         &t,
