@@ -292,10 +292,11 @@ impl ConnectorStore for StoreImpl {
 }
 
 /// The devices `keys` name (managed or Entra device ids), each once, as evaluation reads them
-/// (`evaluated_columns_of_d`). A key names the device with that id, else the device with that Entra device id. On
-/// PostgreSQL their rows are locked in id order (see `lock_devices`). A batch names at most
-/// 1,000 devices: one statement. Their verdicts are not read here: another batch may change them
-/// until the lock is granted, and only the locked rows are read as they are then.
+/// (`evaluated_columns_of_d`). A key names the device with that id, else the device with that
+/// Entra device id. On PostgreSQL their rows are locked in id order (see `lock_devices`). A
+/// batch names at most 1,000 devices: one statement. Their verdicts are not read here: another
+/// batch may change them until the lock is granted, and only the locked rows are read as they
+/// are then.
 async fn report_devices_in(
     conn: &mut Conn,
     tenant_id: &str,

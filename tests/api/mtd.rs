@@ -11,6 +11,7 @@ both_backends!(
     connectors_through_both_versions,
     partner_state_follows_heartbeats_toggles_and_errors,
     threat_reports_keep_the_newest_per_device_and_connector,
+    a_key_that_is_both_kinds_of_id_names_the_managed_device,
     the_threat_state_is_the_newest_report_of_a_connector_that_counts,
     partner_devices_and_app_sync,
     partners_see_only_their_tenant,
@@ -432,8 +433,9 @@ pub(crate) async fn enroll(app: &TestApp, t: &Tenant, devices: Value) -> Vec<Val
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 201);
+    let status = r.status();
     let body: Value = r.json().await.unwrap();
+    assert_eq!(status, 201, "{body}");
     body["value"].as_array().unwrap().clone()
 }
 
@@ -695,6 +697,49 @@ async fn threat_reports_keep_the_newest_per_device_and_connector(app: TestApp) {
         204
     );
     assert_eq!(threat_state(&app, &graph_tok, &id(iphone)).await, "unknown");
+}
+
+/// A report's deviceId is a managed device id or an Entra device id. One that is both (one
+/// device's id, another's Entra device id) names the device with that id, and that one alone.
+async fn a_key_that_is_both_kinds_of_id_names_the_managed_device(app: TestApp) {
+    let t = app.create_tenant().await;
+    let shared = "5d1c0000-0000-4000-8000-0000000000aa";
+    enroll(
+        &app,
+        &t,
+        json!([{ "id": shared, "deviceName": "first", "operatingSystem": "iOS", "osVersion": "17.1" }]),
+    )
+    .await;
+    let devices = enroll(
+        &app,
+        &t,
+        json!([
+            { "deviceName": "second", "operatingSystem": "iOS", "osVersion": "17.1", "azureADDeviceId": shared },
+        ]),
+    )
+    .await;
+    let second = devices[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(devices[0]["azureADDeviceId"], shared);
+    let (graph_tok, partner_tok) = setup_connector(&app, &t, json!({ "iosEnabled": true })).await;
+    let body = report(
+        &app,
+        &partner_tok,
+        json!([{ "deviceId": shared, "threatLevel": "high", "reportedDateTime": "2026-01-01T10:00:00Z" }]),
+    )
+    .await;
+    assert_eq!(body["value"][0]["status"], "accepted");
+    assert_eq!(threat_state(&app, &graph_tok, shared).await, "highSeverity");
+    assert_eq!(threat_state(&app, &graph_tok, &second).await, "unknown");
+    // The second device is reached by its own id.
+    let body = report(
+        &app,
+        &partner_tok,
+        json!([{ "deviceId": second, "threatLevel": "low", "reportedDateTime": "2026-01-01T10:00:00Z" }]),
+    )
+    .await;
+    assert_eq!(body["value"][0]["status"], "accepted");
+    assert_eq!(threat_state(&app, &graph_tok, &second).await, "lowSeverity");
+    assert_eq!(threat_state(&app, &graph_tok, shared).await, "highSeverity");
 }
 
 async fn partner_devices_and_app_sync(app: TestApp) {
