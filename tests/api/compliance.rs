@@ -65,27 +65,28 @@ pub(crate) async fn assign(app: &TestApp, token: &str, policy: &str, targets: Va
         .unwrap()
 }
 
-/// An iOS policy requiring 15.0 (block at 0 h) assigned to `target`; answers its id.
-pub(crate) async fn assigned_ios_15_policy(app: &TestApp, token: &str, target: Value) -> String {
-    let pid = create_policy(
-        app,
-        token,
-        json!({
-            "@odata.type": "#microsoft.graph.iosCompliancePolicy",
-            "displayName": "iOS 15+",
-            "osMinimumVersion": "15.0",
-            "scheduledActionsForRule": [{ "ruleName": "PasswordRequired", "scheduledActionConfigurations": [
-                { "actionType": "block", "gracePeriodHours": 0 }
-            ]}]
-        }),
-    )
-    .await["id"]
+/// The policy `body` created and assigned to `target`; answers its id.
+pub(crate) async fn assigned_policy(app: &TestApp, token: &str, body: Value, target: Value) -> String {
+    let pid = create_policy(app, token, body).await["id"]
         .as_str()
         .unwrap()
         .to_string();
     let r = assign(app, token, &pid, json!([target])).await;
     assert_eq!(r.status(), 200);
     pid
+}
+
+/// An iOS policy requiring 15.0 (block at 0 h) assigned to `target`; answers its id.
+pub(crate) async fn assigned_ios_15_policy(app: &TestApp, token: &str, target: Value) -> String {
+    let body = json!({
+        "@odata.type": "#microsoft.graph.iosCompliancePolicy",
+        "displayName": "iOS 15+",
+        "osMinimumVersion": "15.0",
+        "scheduledActionsForRule": [{ "ruleName": "PasswordRequired", "scheduledActionConfigurations": [
+            { "actionType": "block", "gracePeriodHours": 0 }
+        ]}]
+    });
+    assigned_policy(app, token, body, target).await
 }
 
 fn group_target(id: &str) -> Value {

@@ -8,7 +8,7 @@ use sqlx::Connection as _;
 
 use crate::both_backends;
 use crate::common::{start_replica, test_database, Backend, Client, TestApp};
-use crate::compliance::{assign, assigned_ios_15_policy, create_connector, create_policy, enroll, heartbeat, settle};
+use crate::compliance::{assigned_ios_15_policy, assigned_policy, create_connector, enroll, heartbeat, settle};
 use crate::directory::{add_member, create_group, create_user};
 use crate::mtd::{partner_token, LOOKOUT};
 
@@ -174,7 +174,7 @@ async fn evaluations_of_one_device_keep_the_newest_inputs(app: TestApp) {
     create_connector(&app, &token, LOOKOUT, json!({ "iosEnabled": true })).await;
     let partner = partner_token(&app, &t.id, LOOKOUT).await;
     heartbeat(&app, &partner).await;
-    let pid = create_policy(
+    let pid = assigned_policy(
         &app,
         &token,
         json!({
@@ -186,19 +186,9 @@ async fn evaluations_of_one_device_keep_the_newest_inputs(app: TestApp) {
                 { "actionType": "block", "gracePeriodHours": 0 }
             ]}]
         }),
-    )
-    .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let r = assign(
-        &app,
-        &token,
-        &pid,
-        json!([{ "@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": gid }]),
+        json!({ "@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": gid }),
     )
     .await;
-    assert_eq!(r.status(), 200);
     settle(&app, &t).await;
 
     let now = app.tenant_now(&t.id).await;
